@@ -1,0 +1,37 @@
+//! The small, stable core of scalewatch: the signal catalog, the tier model and the
+//! lock-free statistics every instrument records into.
+//!
+//! # Concepts
+//! - [`catalog`]: every metric name, unit, description, bucket layout and attribute key,
+//!   in one place. Other crates never spell a metric name.
+//! - [`Tier`]: a named unit of capacity (server, client, pool, queue, job, runtime,
+//!   custom). Work enters it through an RAII guard, so its in-flight gauge stays exact
+//!   under cancellation and panics; its utilization is the time-averaged concurrency over
+//!   each export interval divided by its limit.
+//! - [`stats`]: the thread-striped atomics behind tiers, and [`stats::Cursor`] windows
+//!   that give time-averaged concurrency N, throughput X and latency R per interval.
+//! - [`cardinality`]: caps for attribute values derived from request data.
+//!
+//! Instruments are created on an OpenTelemetry [`Meter`](opentelemetry::metrics::Meter)
+//! the application passes in: this crate installs no globals.
+//!
+//! ```
+//! use opentelemetry::metrics::MeterProvider as _;
+//! use scalewatch_core::{catalog, Tier, TierKind};
+//!
+//! let meter = opentelemetry::global::meter_provider().meter("example");
+//! let jobs = Tier::builder("thumbnails", TierKind::Custom).limit(4).build(&meter)?;
+//! let guard = jobs.enter();
+//! assert_eq!(jobs.in_flight(), 1);
+//! drop(guard);
+//! assert_eq!(catalog::TIER_UTILIZATION.name, "scalewatch.tier.utilization");
+//! # Ok::<(), scalewatch_core::TierError>(())
+//! ```
+
+pub mod cardinality;
+pub mod catalog;
+pub mod clock;
+pub mod stats;
+mod tier;
+
+pub use tier::{InFlight, RejectionReason, Tier, TierBuilder, TierError, TierKind};

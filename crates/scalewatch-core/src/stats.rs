@@ -1,0 +1,333 @@
+//! Lock-free, thread-striped statistics of in-flight work.
+//!
+//! The hot path touches only relaxed atomics in a cache-padded cell chosen per thread, so
+//! cores recording into the same tier do not share a cache line. Readers sum the stripes.
+//!
+//! Time-averaged concurrency comes from a cumulative "busy integral" that needs no lock:
+//! at time `t`, `busy(t) = Σ completed durations + Σ over in-flight (t − start)
+//! = completed + n·t − Σ starts`. The integral over a window is the difference of two
+//! readings. All sums use wrapping arithmetic: differences stay exact for any window whose
+//! integral fits in 2^64 ns (584 years of busy time).
+
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+
+#[derive(Debug, Default)]
+struct Cell {
+    in_flight: AtomicI64,
+    start_sum: AtomicU64,
+    completed_busy: AtomicU64,
+    completions: AtomicU64,
+    queued: AtomicI64,
+}
+
+/// Number of stripes: a power of two of at least the core count, at most 64.
+fn stripe_count() -> usize {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+        (cores * 2).next_power_of_two().clamp(2, 64)
+    })
+}
+
+#[inline]
+fn stripe_index() -> usize {
+    use std::sync::atomic::AtomicUsize;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Relaxed);
+    }
+    INDEX.try_with(|i| *i).unwrap_or(0)
+}
+
+/// In-flight statistics of one unit of work (a tier, a pool, a lock).
+#[derive(Debug)]
+pub struct FlightStats {
+    cells: Box<[CachePadded<Cell>]>,
+    mask: usize,
+}
+
+/// What [`FlightStats::start`] hands back; give it to [`FlightStats::finish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    /// The clock reading at start ([`crate::clock::now_nanos`]).
+    pub at: u64,
+}
+
+/// A consistent-enough reading of the cumulative totals, for windowing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// When the reading was taken (clock nanoseconds).
+    pub at: u64,
+    /// Work in flight now.
+    pub in_flight: i64,
+    /// Work waiting for admission now.
+    pub queued: i64,
+    /// Cumulative busy integral (nanosecond-requests), wrapping.
+    pub busy: u64,
+    /// Cumulative completions, wrapping.
+    pub completions: u64,
+    /// Cumulative latency of completed work (nanoseconds), wrapping.
+    pub completed_latency: u64,
+}
+
+impl Default for FlightStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FlightStats {
+    /// Empty statistics.
+    pub fn new() -> Self {
+        let n = stripe_count();
+        Self {
+            cells: (0..n).map(|_| CachePadded::new(Cell::default())).collect(),
+            mask: n - 1,
+        }
+    }
+
+    #[inline]
+    fn cell(&self) -> &Cell {
+        &self.cells[stripe_index() & self.mask]
+    }
+
+    /// Records that a work item started at `now`.
+    #[inline]
+    pub fn start(&self, now: u64) -> Started {
+        let c = self.cell();
+        c.in_flight.fetch_add(1, Relaxed);
+        c.start_sum.fetch_add(now, Relaxed);
+        Started { at: now }
+    }
+
+    /// Records that the work item begun by `started` ended at `now`.
+    /// May run on another thread than `start`; the stripes still sum right.
+    #[inline]
+    pub fn finish(&self, started: Started, now: u64) {
+        let c = self.cell();
+        let elapsed = now.saturating_sub(started.at);
+        c.in_flight.fetch_sub(1, Relaxed);
+        c.start_sum.fetch_sub(started.at, Relaxed);
+        c.completed_busy.fetch_add(elapsed, Relaxed);
+        c.completions.fetch_add(1, Relaxed);
+    }
+
+    /// Records that a work item started waiting for admission.
+    #[inline]
+    pub fn enqueue(&self) {
+        self.cell().queued.fetch_add(1, Relaxed);
+    }
+
+    /// Records that a waiting work item left the queue (admitted, rejected or cancelled).
+    #[inline]
+    pub fn dequeue(&self) {
+        self.cell().queued.fetch_sub(1, Relaxed);
+    }
+
+    /// Work in flight now.
+    pub fn in_flight(&self) -> i64 {
+        self.cells.iter().map(|c| c.in_flight.load(Relaxed)).sum()
+    }
+
+    /// Work waiting for admission now.
+    pub fn queued(&self) -> i64 {
+        self.cells.iter().map(|c| c.queued.load(Relaxed)).sum()
+    }
+
+    /// Reads the cumulative totals at `now`.
+    pub fn totals(&self, now: u64) -> Totals {
+        let mut t = Totals {
+            at: now,
+            ..Totals::default()
+        };
+        let mut start_sum = 0u64;
+        let mut completed_busy = 0u64;
+        for c in self.cells.iter() {
+            t.in_flight += c.in_flight.load(Relaxed);
+            t.queued += c.queued.load(Relaxed);
+            start_sum = start_sum.wrapping_add(c.start_sum.load(Relaxed));
+            completed_busy = completed_busy.wrapping_add(c.completed_busy.load(Relaxed));
+            t.completions = t.completions.wrapping_add(c.completions.load(Relaxed));
+        }
+        t.completed_latency = completed_busy;
+        t.busy = completed_busy
+            .wrapping_add((t.in_flight as u64).wrapping_mul(now))
+            .wrapping_sub(start_sum);
+        t
+    }
+}
+
+/// One closed window of a [`FlightStats`]: what happened between two readings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    /// Window length in seconds.
+    pub seconds: f64,
+    /// Time-averaged concurrency N over the window.
+    pub mean_concurrency: f64,
+    /// Completions per second X over the window.
+    pub throughput: f64,
+    /// Mean latency R of the work completed in the window, in seconds (0 if none).
+    pub mean_latency: f64,
+    /// Work items completed in the window.
+    pub completions: u64,
+    /// Work in flight at the window's end.
+    pub in_flight: i64,
+}
+
+impl Window {
+    /// Little's law check: how far N is from X·R, relative to N (0 = perfect).
+    /// Large values mean the window is too short for its latencies.
+    pub fn littles_law_error(&self) -> f64 {
+        if self.mean_concurrency <= 0.0 {
+            return 0.0;
+        }
+        ((self.mean_concurrency - self.throughput * self.mean_latency) / self.mean_concurrency)
+            .abs()
+    }
+}
+
+/// A reader's position in a [`FlightStats`]' history. Each consumer (an exporter's
+/// utilization gauge, the capacity model) keeps its own cursor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cursor {
+    last: Option<Totals>,
+}
+
+impl Cursor {
+    /// A cursor that will close its first window at its first [`Cursor::advance`].
+    pub fn starting_at(totals: Totals) -> Self {
+        Self { last: Some(totals) }
+    }
+
+    /// Closes the window between the previous reading and `now`; `None` the first time or
+    /// when no time has passed.
+    pub fn advance(&mut self, now: Totals) -> Option<Window> {
+        let prev = self.last.replace(now)?;
+        let nanos = now.at.checked_sub(prev.at).filter(|d| *d > 0)?;
+        let seconds = nanos as f64 / 1e9;
+        let busy = now.busy.wrapping_sub(prev.busy) as f64 / 1e9;
+        let completions = now.completions.wrapping_sub(prev.completions);
+        let latency = now.completed_latency.wrapping_sub(prev.completed_latency) as f64 / 1e9;
+        Some(Window {
+            seconds,
+            mean_concurrency: busy / seconds,
+            throughput: completions as f64 / seconds,
+            mean_latency: if completions == 0 {
+                0.0
+            } else {
+                latency / completions as f64
+            },
+            completions,
+            in_flight: now.in_flight,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_integral_is_exact_for_a_known_schedule() {
+        let s = FlightStats::new();
+        let mut cursor = Cursor::starting_at(s.totals(1_000));
+        // Two items overlap: [1000, 3000) and [2000, 5000); window [1000, 4000).
+        let a = s.start(1_000);
+        let b = s.start(2_000);
+        s.finish(a, 3_000);
+        let w = cursor.advance(s.totals(4_000)).unwrap();
+        // busy = 2000 (a) + 2000 (b so far) over 3000 ns.
+        assert!((w.mean_concurrency - 4.0 / 3.0).abs() < 1e-12, "{w:?}");
+        assert_eq!(w.completions, 1);
+        assert_eq!(w.in_flight, 1);
+        s.finish(b, 5_000);
+        let w = cursor.advance(s.totals(6_000)).unwrap();
+        assert!((w.mean_concurrency - 0.5).abs() < 1e-12, "{w:?}");
+        assert!((w.mean_latency - 3e-6).abs() < 1e-15);
+        assert_eq!(s.in_flight(), 0);
+    }
+
+    #[test]
+    fn start_and_finish_on_different_threads_sum_to_zero() {
+        let s = std::sync::Arc::new(FlightStats::new());
+        let started: Vec<_> = (0..1000).map(|i| s.start(i)).collect();
+        let s2 = s.clone();
+        std::thread::spawn(move || {
+            for st in started {
+                s2.finish(st, 5_000);
+            }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(s.in_flight(), 0);
+        assert_eq!(s.totals(6_000).completions, 1000);
+    }
+
+    #[test]
+    fn queue_counts_return_to_zero() {
+        let s = FlightStats::new();
+        s.enqueue();
+        s.enqueue();
+        assert_eq!(s.queued(), 2);
+        s.dequeue();
+        s.dequeue();
+        assert_eq!(s.queued(), 0);
+    }
+
+    #[test]
+    fn first_advance_and_zero_length_windows_yield_nothing() {
+        let s = FlightStats::new();
+        let mut c = Cursor::default();
+        assert!(c.advance(s.totals(10)).is_none());
+        assert!(c.advance(s.totals(10)).is_none());
+        assert!(c.advance(s.totals(20)).is_some());
+    }
+
+    #[test]
+    fn littles_law_holds_for_steady_work() {
+        let s = FlightStats::new();
+        let mut c = Cursor::starting_at(s.totals(0));
+        // One item at a time, each 100 ns, back to back, for 1000 items.
+        for i in 0..1000u64 {
+            let st = s.start(i * 100);
+            s.finish(st, i * 100 + 100);
+        }
+        let w = c.advance(s.totals(100_000)).unwrap();
+        assert!((w.mean_concurrency - 1.0).abs() < 1e-9);
+        assert!(w.littles_law_error() < 1e-9);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn integral_matches_a_reference_model(events in proptest::collection::vec((0u64..1000, 1u64..1000), 1..200)) {
+            // Each event: an item starting at s lasting d; windows read at fixed times.
+            let stats = FlightStats::new();
+            let horizon = 3000u64;
+            let mut cursor = Cursor::starting_at(stats.totals(0));
+            let mut items: Vec<(u64, u64)> = events.iter().map(|&(s, d)| (s, s + d)).collect();
+            items.sort_unstable();
+            // Replay in time order: starts and finishes interleaved.
+            let mut timeline: Vec<(u64, bool, usize)> = Vec::new();
+            for (i, &(s, e)) in items.iter().enumerate() {
+                timeline.push((s, true, i));
+                timeline.push((e, false, i));
+            }
+            timeline.sort_by_key(|&(t, is_start, _)| (t, is_start));
+            let mut handles = vec![None; items.len()];
+            for (t, is_start, i) in timeline {
+                if is_start {
+                    handles[i] = Some(stats.start(t));
+                } else if let Some(h) = handles[i].take() {
+                    stats.finish(h, t);
+                }
+            }
+            let w = cursor.advance(stats.totals(horizon)).unwrap();
+            let reference: u64 = items.iter().map(|&(s, e)| e.min(horizon) - s).sum();
+            let expected = reference as f64 / horizon as f64;
+            proptest::prop_assert!((w.mean_concurrency - expected).abs() < 1e-9);
+            proptest::prop_assert_eq!(stats.in_flight(), 0);
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The tier model: a named unit of capacity (a server, a client, a pool, a queue, a job,
+//! the runtime, or any custom work) whose saturation scalewatch measures.
+
+use crate::catalog::{self, attr};
+use crate::clock::now_nanos;
+use crate::stats::{Cursor, FlightStats, Started, Window};
+use opentelemetry::metrics::{BoundCounter, BoundHistogram, Meter};
+use opentelemetry::KeyValue;
+use std::fmt;
+use std::sync::{Arc, Mutex, Weak};
+
+/// What kind of resource a tier is; exported as `scalewatch.tier.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TierKind {
+    /// Serves requests (an HTTP or gRPC server).
+    Server,
+    /// Calls a dependency (an HTTP or gRPC client).
+    Client,
+    /// Hands out a bounded set of resources (connections, workers).
+    Pool,
+    /// Buffers work between producers and consumers.
+    Queue,
+    /// Runs in the background within a window.
+    Job,
+    /// The async runtime itself.
+    Runtime,
+    /// Anything else the application names.
+    Custom,
+}
+
+impl TierKind {
+    /// The attribute value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TierKind::Server => "server",
+            TierKind::Client => "client",
+            TierKind::Pool => "pool",
+            TierKind::Queue => "queue",
+            TierKind::Job => "job",
+            TierKind::Runtime => "runtime",
+            TierKind::Custom => "custom",
+        }
+    }
+}
+
+impl fmt::Display for TierKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why admission refused work; exported as `scalewatch.rejection.reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectionReason {
+    /// The tier was full and its queue too (load shedding).
+    Overloaded,
+    /// The work waited in the queue longer than allowed.
+    Timeout,
+}
+
+impl RejectionReason {
+    /// The attribute value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RejectionReason::Overloaded => "overloaded",
+            RejectionReason::Timeout => "timeout",
+        }
+    }
+}
+
+/// A tier's configuration was invalid.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TierError {
+    /// The name was empty.
+    #[error("tier name is empty: give the tier a short static name such as \"api\"")]
+    EmptyName,
+    /// A limit of zero would admit nothing.
+    #[error("tier `{0}` has a limit of 0: use a positive limit, or none for an unbounded tier")]
+    ZeroLimit(&'static str),
+}
+
+/// A measured tier. Cheap to clone; all clones share the same statistics.
+///
+/// Work enters through [`Tier::enter`] (or a middleware that owns the tier) and leaves when
+/// the returned guard drops, so cancellation and panics keep the gauges exact.
+///
+/// ```
+/// use opentelemetry::metrics::MeterProvider as _;
+/// use scalewatch_core::{Tier, TierKind};
+///
+/// let meter = opentelemetry::global::meter_provider().meter("example");
+/// let db = Tier::builder("database", TierKind::Custom).limit(16).build(&meter)?;
+/// {
+///     let _work = db.enter();
+///     assert_eq!(db.in_flight(), 1);
+/// }
+/// assert_eq!(db.in_flight(), 0);
+/// # Ok::<(), scalewatch_core::TierError>(())
+/// ```
+#[derive(Clone)]
+pub struct Tier {
+    inner: Arc<TierInner>,
+}
+
+struct TierInner {
+    name: &'static str,
+    kind: TierKind,
+    limit: Option<u64>,
+    stats: FlightStats,
+    queue_time: BoundHistogram<f64>,
+    rejected_overloaded: BoundCounter<u64>,
+    rejected_timeout: BoundCounter<u64>,
+    /// The exporter's position for the utilization gauge.
+    export_cursor: Mutex<Cursor>,
+}
+
+impl fmt::Debug for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tier")
+            .field("name", &self.inner.name)
+            .field("kind", &self.inner.kind)
+            .field("limit", &self.inner.limit)
+            .field("in_flight", &self.inner.stats.in_flight())
+            .finish()
+    }
+}
+
+/// Builds a [`Tier`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct TierBuilder {
+    name: &'static str,
+    kind: TierKind,
+    limit: Option<u64>,
+}
+
+impl TierBuilder {
+    /// The tier's capacity (concurrent work items); utilization is measured against it.
+    pub fn limit(mut self, limit: u64) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Sets or clears the capacity.
+    pub fn maybe_limit(mut self, limit: Option<u64>) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Validates the configuration and registers the tier's instruments on `meter`.
+    pub fn build(self, meter: &Meter) -> Result<Tier, TierError> {
+        if self.name.is_empty() {
+            return Err(TierError::EmptyName);
+        }
+        if self.limit == Some(0) {
+            return Err(TierError::ZeroLimit(self.name));
+        }
+        let attrs = [
+            KeyValue::new(attr::TIER_NAME, self.name),
+            KeyValue::new(attr::TIER_KIND, self.kind.as_str()),
+        ];
+        let rejections = catalog::TIER_REJECTIONS.u64_counter(meter);
+        let with_reason = |reason: RejectionReason| {
+            let mut a = attrs.to_vec();
+            a.push(KeyValue::new(attr::REJECTION_REASON, reason.as_str()));
+            rejections.bind(&a)
+        };
+        let inner = Arc::new(TierInner {
+            name: self.name,
+            kind: self.kind,
+            limit: self.limit,
+            stats: FlightStats::new(),
+            queue_time: catalog::TIER_QUEUE_TIME.f64_histogram(meter).bind(&attrs),
+            rejected_overloaded: with_reason(RejectionReason::Overloaded),
+            rejected_timeout: with_reason(RejectionReason::Timeout),
+            export_cursor: Mutex::new(Cursor::default()),
+        });
+        register_observers(meter, &inner, &attrs);
+        Ok(Tier { inner })
+    }
+}
+
+/// Observable instruments read the tier's atomics at collection time, through a weak
+/// reference so that a dropped tier simply stops reporting.
+fn register_observers(meter: &Meter, inner: &Arc<TierInner>, attrs: &[KeyValue; 2]) {
+    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
+    catalog::TIER_CONCURRENCY.i64_observable_up_down_counter(meter, move |o| {
+        if let Some(t) = weak.upgrade() {
+            o.observe(t.stats.in_flight(), &a);
+        }
+    });
+    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
+    catalog::TIER_QUEUED.i64_observable_up_down_counter(meter, move |o| {
+        if let Some(t) = weak.upgrade() {
+            o.observe(t.stats.queued(), &a);
+        }
+    });
+    if let Some(limit) = inner.limit {
+        let (weak, a) = (Arc::downgrade(inner), attrs.clone());
+        catalog::TIER_LIMIT.f64_observable_gauge(meter, move |o| {
+            if weak.strong_count() > 0 {
+                o.observe(limit as f64, &a);
+            }
+        });
+        let (weak, a): (Weak<TierInner>, _) = (Arc::downgrade(inner), attrs.clone());
+        catalog::TIER_UTILIZATION.f64_observable_gauge(meter, move |o| {
+            let Some(t) = weak.upgrade() else { return };
+            let totals = t.stats.totals(now_nanos());
+            let window = match t.export_cursor.lock() {
+                Ok(mut c) => c.advance(totals),
+                Err(poisoned) => poisoned.into_inner().advance(totals),
+            };
+            if let Some(w) = window {
+                o.observe(w.mean_concurrency / limit as f64, &a);
+            }
+        });
+    }
+}
+
+/// Work in flight in a [`Tier`]; leaving it (drop) records the completion.
+#[must_use = "the work is counted as in flight until this guard drops"]
+#[derive(Debug)]
+pub struct InFlight {
+    tier: Tier,
+    started: Started,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.tier.inner.stats.finish(self.started, now_nanos());
+    }
+}
+
+impl InFlight {
+    /// When the work started (clock nanoseconds).
+    pub fn started_at(&self) -> u64 {
+        self.started.at
+    }
+}
+
+impl Tier {
+    /// Starts building a tier named `name` (static, low-cardinality) of `kind`.
+    pub fn builder(name: &'static str, kind: TierKind) -> TierBuilder {
+        TierBuilder {
+            name,
+            kind,
+            limit: None,
+        }
+    }
+
+    /// The tier's name.
+    pub fn name(&self) -> &'static str {
+        self.inner.name
+    }
+
+    /// The tier's kind.
+    pub fn kind(&self) -> TierKind {
+        self.inner.kind
+    }
+
+    /// The tier's capacity, when one was configured.
+    pub fn limit(&self) -> Option<u64> {
+        self.inner.limit
+    }
+
+    /// The raw statistics, for middleware that manages its own guards.
+    pub fn stats(&self) -> &FlightStats {
+        &self.inner.stats
+    }
+
+    /// Work in flight now.
+    pub fn in_flight(&self) -> i64 {
+        self.inner.stats.in_flight()
+    }
+
+    /// Work waiting for admission now.
+    pub fn queued(&self) -> i64 {
+        self.inner.stats.queued()
+    }
+
+    /// Marks one work item as started now; it completes when the guard drops.
+    pub fn enter(&self) -> InFlight {
+        self.enter_at(now_nanos())
+    }
+
+    /// Like [`Tier::enter`] with a clock reading the caller already has.
+    pub fn enter_at(&self, now: u64) -> InFlight {
+        InFlight {
+            tier: self.clone(),
+            started: self.inner.stats.start(now),
+        }
+    }
+
+    /// Records how long a work item waited for admission, in seconds.
+    #[inline]
+    pub fn record_queue_time(&self, seconds: f64) {
+        self.inner.queue_time.record(seconds);
+    }
+
+    /// Counts one refused work item.
+    #[inline]
+    pub fn record_rejection(&self, reason: RejectionReason) {
+        match reason {
+            RejectionReason::Overloaded => self.inner.rejected_overloaded.add(1),
+            RejectionReason::Timeout => self.inner.rejected_timeout.add(1),
+        }
+    }
+
+    /// A new independent cursor over this tier's history, positioned now, for consumers
+    /// such as the capacity model that close their own windows.
+    pub fn cursor(&self) -> Cursor {
+        Cursor::starting_at(self.inner.stats.totals(now_nanos()))
+    }
+
+    /// Closes `cursor`'s window now.
+    pub fn advance(&self, cursor: &mut Cursor) -> Option<Window> {
+        cursor.advance(self.inner.stats.totals(now_nanos()))
+    }
+}

@@ -1,0 +1,227 @@
+//! The response future: admission (when the tier is limited), then the inner call.
+
+use crate::body::ResponseBody;
+use crate::classify::{GRPC_RESOURCE_EXHAUSTED, GRPC_UNAVAILABLE};
+use crate::guard::RequestGuard;
+use crate::layer::Admission;
+use http::{HeaderValue, Request, Response, StatusCode};
+use pin_project::pin_project;
+use scalewatch_core::clock::{now_nanos, seconds_between};
+use scalewatch_core::RejectionReason;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::sync::{AcquireError, OwnedSemaphorePermit};
+use tokio::time::Sleep;
+use tower_service::Service;
+
+type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+
+/// A request waiting for admission, with the (ready) service that will serve it. Boxed in
+/// the future's state, so only requests that actually queue pay for it.
+pub(crate) struct Queued<S, B> {
+    acquire: Acquire,
+    deadline: Option<Pin<Box<Sleep>>>,
+    service: S,
+    request: Option<Request<B>>,
+}
+
+impl<S, B> Queued<S, B> {
+    pub(crate) fn new(admission: &Admission, service: S, request: Request<B>) -> Self {
+        Self {
+            acquire: Box::pin(admission.semaphore.clone().acquire_owned()),
+            deadline: admission
+                .queue_timeout
+                .map(|d| Box::pin(tokio::time::sleep(d))),
+            service,
+            request: Some(request),
+        }
+    }
+}
+
+#[pin_project(project = StateProj)]
+pub(crate) enum State<S, B>
+where
+    S: Service<Request<B>>,
+{
+    Running {
+        #[pin]
+        future: S::Future,
+    },
+    Queued {
+        queued: Box<Queued<S, B>>,
+    },
+    Rejected {
+        reason: RejectionReason,
+    },
+    Done,
+}
+
+/// The response future of [`ServerTier`](crate::ServerTier).
+#[pin_project]
+pub struct ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    #[pin]
+    state: State<S, B>,
+    guard: Option<RequestGuard>,
+    head_only: bool,
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Running { .. } => "running",
+            State::Queued { .. } => "queued",
+            State::Rejected { .. } => "rejected",
+            State::Done => "done",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .field("guard", &self.guard)
+            .finish()
+    }
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    pub(crate) fn new(state: State<S, B>, guard: RequestGuard, head_only: bool) -> Self {
+        Self {
+            state,
+            guard: Some(guard),
+            head_only,
+        }
+    }
+}
+
+/// The answer to a refused request: `503` for HTTP; for gRPC a trailers-only response with
+/// `RESOURCE_EXHAUSTED` (overloaded) or `UNAVAILABLE` (timed out in the queue).
+fn rejection<T: Default>(grpc: bool, reason: RejectionReason) -> Response<T> {
+    let mut response = Response::new(T::default());
+    if grpc {
+        let code = match reason {
+            RejectionReason::Overloaded => GRPC_RESOURCE_EXHAUSTED,
+            RejectionReason::Timeout => GRPC_UNAVAILABLE,
+        };
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        headers.insert("grpc-status", HeaderValue::from(u16::from(code)));
+        headers.insert(
+            "grpc-message",
+            HeaderValue::from_static(match reason {
+                RejectionReason::Overloaded => "server tier overloaded",
+                RejectionReason::Timeout => "timed out waiting for admission",
+            }),
+        );
+    } else {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    response
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: http_body::Body + Default,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let Some(guard) = this.guard.as_mut() else {
+                // Polled after completion: the contract of Future allows anything but
+                // undefined behaviour; stay pending rather than panic in the application.
+                return Poll::Pending;
+            };
+            match this.state.as_mut().project() {
+                StateProj::Queued { queued } => {
+                    if let Some(deadline) = queued.deadline.as_mut() {
+                        if deadline.as_mut().poll(cx).is_ready() {
+                            this.state.set(State::Rejected {
+                                reason: RejectionReason::Timeout,
+                            });
+                            continue;
+                        }
+                    }
+                    let permit = match queued.acquire.as_mut().poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(permit)) => permit,
+                        Poll::Ready(Err(_)) => {
+                            this.state.set(State::Rejected {
+                                reason: RejectionReason::Overloaded,
+                            });
+                            continue;
+                        }
+                    };
+                    let now = now_nanos();
+                    let shared = guard.shared().clone();
+                    shared
+                        .tier
+                        .record_queue_time(seconds_between(guard.received_at(), now));
+                    guard.admit(now, Some(permit));
+                    let Some(request) = queued.request.take() else {
+                        return Poll::Pending;
+                    };
+                    let future = queued.service.call(request);
+                    this.state.set(State::Running { future });
+                }
+                StateProj::Rejected { reason } => {
+                    let reason = *reason;
+                    guard.reject();
+                    guard.shared().tier.record_rejection(reason);
+                    let response: Response<ResBody> = rejection(guard.is_grpc(), reason);
+                    this.state.set(State::Done);
+                    return Poll::Ready(Ok(finish(this.guard, *this.head_only, response)));
+                }
+                StateProj::Running { future } => {
+                    guard.enter_poll();
+                    let result = future.poll(cx);
+                    guard.leave_poll();
+                    let result = match result {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(r) => r,
+                    };
+                    this.state.set(State::Done);
+                    return Poll::Ready(match result {
+                        Ok(response) => Ok(finish(this.guard, *this.head_only, response)),
+                        Err(error) => {
+                            if let Some(mut g) = this.guard.take() {
+                                g.service_failed(std::any::type_name::<S::Error>());
+                            }
+                            Err(error)
+                        }
+                    });
+                }
+                StateProj::Done => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// Hands the guard to the response body, which records when it ends. A response with no
+/// body to stream (HEAD, or an empty body) ends here.
+fn finish<T: http_body::Body>(
+    guard: &mut Option<RequestGuard>,
+    head_only: bool,
+    response: Response<T>,
+) -> Response<ResponseBody<T>> {
+    let mut guard = guard.take();
+    if let Some(g) = guard.as_mut() {
+        g.responded(response.status(), response.headers());
+    }
+    if head_only || http_body::Body::is_end_stream(response.body()) {
+        drop(guard.take());
+    }
+    response.map(|body| ResponseBody::new(body, guard))
+}

@@ -1,0 +1,362 @@
+//! [`ServerTierLayer`] and the [`ServerTier`] service it wraps around a server.
+
+use crate::body::ResponseBody;
+use crate::classify;
+use crate::future::{Queued, ResponseFuture, State};
+use crate::guard::{GrpcMethod, Protocol, RequestGuard};
+use crate::signals::{HttpSignals, RpcSignals, NO_ROUTE};
+use http::{Request, Response};
+use opentelemetry::metrics::Meter;
+use scalewatch_core::clock::now_nanos;
+use scalewatch_core::{RejectionReason, Tier, TierError, TierKind};
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Default cap on distinct `http.route` values per layer.
+pub const DEFAULT_ROUTE_CAP: usize = 256;
+/// Default cap on distinct `rpc.method` values per layer.
+pub const DEFAULT_METHOD_CAP: usize = 256;
+
+/// A [`ServerTierLayer`] could not be built from its configuration.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The tier itself was invalid.
+    #[error(transparent)]
+    Tier(#[from] TierError),
+    /// Queue settings were given without a limit to queue for.
+    #[error("`{0}` needs a `concurrency_limit`: without a limit nothing ever queues")]
+    QueueWithoutLimit(&'static str),
+    /// A zero queue timeout would reject every request that has to wait.
+    #[error("queue timeout is zero: use a positive duration, or `load_shed()` to refuse instead of queueing")]
+    ZeroQueueTimeout,
+    /// The limit is larger than the admission semaphore can hold.
+    #[error("concurrency limit {0} is too large: the maximum is {max}", max = Semaphore::MAX_PERMITS)]
+    LimitTooLarge(usize),
+    /// A cardinality cap of zero.
+    #[error("`{0}` is zero: every value would fold into _OTHER; use at least 1")]
+    ZeroCap(&'static str),
+}
+
+/// Admission control: a semaphore of `limit` permits in front of the inner service.
+pub(crate) struct Admission {
+    pub(crate) semaphore: Arc<Semaphore>,
+    max_queued: Option<usize>,
+    pub(crate) queue_timeout: Option<Duration>,
+}
+
+impl Admission {
+    fn queue_full(&self, tier: &Tier) -> bool {
+        self.max_queued
+            .is_some_and(|max| tier.queued() >= i64::try_from(max).unwrap_or(i64::MAX))
+    }
+}
+
+/// What every clone of a layer and its services share.
+pub(crate) struct Shared {
+    pub(crate) tier: Tier,
+    pub(crate) http: HttpSignals,
+    pub(crate) rpc: RpcSignals,
+    pub(crate) admission: Option<Admission>,
+}
+
+/// A [`tower_layer::Layer`] that measures a server tier: HTTP and gRPC semconv latency,
+/// active requests, and the tier's concurrency, limit, utilization, time in queue and
+/// rejections. One layer serves axum and tonic alike.
+///
+/// With axum, add it with `Router::layer` so that routes are known (`http.route` is the
+/// router's template, and is omitted for requests no route matched). With tonic, add it with
+/// `Server::builder().layer(..)`.
+///
+/// With a [`concurrency_limit`](ServerTierLayerBuilder::concurrency_limit), the layer is the
+/// admission point: requests beyond the limit wait in its queue, and that wait is measured
+/// as `scalewatch.tier.queue.time`; with [`load_shed`](ServerTierLayerBuilder::load_shed),
+/// [`max_queued`](ServerTierLayerBuilder::max_queued) or
+/// [`queue_timeout`](ServerTierLayerBuilder::queue_timeout), refused requests are answered
+/// with `503 Service Unavailable` (gRPC: `RESOURCE_EXHAUSTED` or `UNAVAILABLE`) and counted
+/// in `scalewatch.tier.rejections`.
+#[derive(Clone)]
+pub struct ServerTierLayer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ServerTierLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerTierLayer")
+            .field("tier", &self.shared.tier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerTierLayer {
+    fn from_shared(shared: Shared) -> Self {
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// Starts configuring a layer.
+    pub fn builder() -> ServerTierLayerBuilder {
+        ServerTierLayerBuilder::default()
+    }
+
+    /// The tier this layer measures (for reports and capacity models).
+    pub fn tier(&self) -> &Tier {
+        &self.shared.tier
+    }
+}
+
+impl<S> Layer<S> for ServerTierLayer {
+    type Service = ServerTier<S>;
+
+    fn layer(&self, inner: S) -> ServerTier<S> {
+        ServerTier {
+            inner,
+            shared: self.shared.clone(),
+            route: Arc::default(),
+        }
+    }
+}
+
+/// Configures a [`ServerTierLayer`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ServerTierLayerBuilder {
+    tier_name: &'static str,
+    limit: Option<usize>,
+    max_queued: Option<usize>,
+    queue_timeout: Option<Duration>,
+    scheme: &'static str,
+    route_cap: usize,
+    method_cap: usize,
+}
+
+impl Default for ServerTierLayerBuilder {
+    fn default() -> Self {
+        Self {
+            tier_name: "server",
+            limit: None,
+            max_queued: None,
+            queue_timeout: None,
+            scheme: "http",
+            route_cap: DEFAULT_ROUTE_CAP,
+            method_cap: DEFAULT_METHOD_CAP,
+        }
+    }
+}
+
+impl ServerTierLayerBuilder {
+    /// The tier's name (`scalewatch.tier.name`); defaults to `server`.
+    pub fn tier_name(mut self, name: &'static str) -> Self {
+        self.tier_name = name;
+        self
+    }
+
+    /// Admit at most `limit` requests at once; the rest wait in the layer's queue.
+    pub fn concurrency_limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Refuse requests (reason `overloaded`) once `max` are already waiting.
+    pub fn max_queued(mut self, max: usize) -> Self {
+        self.max_queued = Some(max);
+        self
+    }
+
+    /// Refuse requests (reason `overloaded`) instead of queueing them: `max_queued(0)`.
+    pub fn load_shed(self) -> Self {
+        self.max_queued(0)
+    }
+
+    /// Refuse requests (reason `timeout`) that waited longer than `timeout` for admission.
+    /// Needs the tokio runtime's time driver, as any tokio timer does.
+    pub fn queue_timeout(mut self, timeout: Duration) -> Self {
+        self.queue_timeout = Some(timeout);
+        self
+    }
+
+    /// The `url.scheme` the server is reached by (`http` by default; `https` behind TLS).
+    pub fn scheme(mut self, scheme: &'static str) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// Cap on distinct `http.route` values (default [`DEFAULT_ROUTE_CAP`]).
+    pub fn route_cap(mut self, cap: usize) -> Self {
+        self.route_cap = cap;
+        self
+    }
+
+    /// Cap on distinct `rpc.method` values (default [`DEFAULT_METHOD_CAP`]).
+    pub fn method_cap(mut self, cap: usize) -> Self {
+        self.method_cap = cap;
+        self
+    }
+
+    fn shared(&self, meter: &Meter) -> Result<Shared, BuildError> {
+        if self.route_cap == 0 {
+            return Err(BuildError::ZeroCap("route_cap"));
+        }
+        if self.method_cap == 0 {
+            return Err(BuildError::ZeroCap("method_cap"));
+        }
+        if self.queue_timeout == Some(Duration::ZERO) {
+            return Err(BuildError::ZeroQueueTimeout);
+        }
+        let admission = match self.limit {
+            Some(limit) if limit > Semaphore::MAX_PERMITS => {
+                return Err(BuildError::LimitTooLarge(limit))
+            }
+            Some(limit) => Some(Admission {
+                semaphore: Arc::new(Semaphore::new(limit)),
+                max_queued: self.max_queued,
+                queue_timeout: self.queue_timeout,
+            }),
+            None if self.max_queued.is_some() => {
+                return Err(BuildError::QueueWithoutLimit("max_queued / load_shed"))
+            }
+            None if self.queue_timeout.is_some() => {
+                return Err(BuildError::QueueWithoutLimit("queue_timeout"))
+            }
+            None => None,
+        };
+        let tier = Tier::builder(self.tier_name, TierKind::Server)
+            .maybe_limit(self.limit.map(|l| l as u64))
+            .build(meter)?;
+        Ok(Shared {
+            tier,
+            http: HttpSignals::new(meter, self.scheme, self.route_cap),
+            rpc: RpcSignals::new(meter, self.method_cap),
+            admission,
+        })
+    }
+
+    /// Validates the configuration and creates the layer's instruments on `meter`.
+    pub fn build(self, meter: &Meter) -> Result<ServerTierLayer, BuildError> {
+        self.shared(meter).map(ServerTierLayer::from_shared)
+    }
+}
+
+/// The service [`ServerTierLayer`] produces.
+#[derive(Clone)]
+pub struct ServerTier<S> {
+    inner: S,
+    shared: Arc<Shared>,
+    /// The route this service instance serves, once seen. axum applies a layer to each
+    /// route separately, so after the first request the template is found here without
+    /// touching the shared table.
+    route: Arc<OnceLock<(Box<str>, u32)>>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for ServerTier<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerTier")
+            .field("inner", &self.inner)
+            .field("tier", &self.shared.tier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> ServerTier<S> {
+    fn route_index(&self, template: &str) -> u32 {
+        if let Some((t, i)) = self.route.get() {
+            if **t == *template {
+                return *i;
+            }
+        }
+        let index = self.shared.http.route(template);
+        let _ = self.route.set((template.into(), index));
+        index
+    }
+
+    fn protocol<B>(&self, req: &Request<B>) -> Protocol {
+        if classify::is_grpc(req.headers()) {
+            let method = match classify::grpc_method(req.uri().path()) {
+                None => GrpcMethod::Known(self.shared.rpc.fold()),
+                Some(m) => match self.shared.rpc.find(m) {
+                    Some(i) => GrpcMethod::Known(i),
+                    None => GrpcMethod::Unseen(m.into()),
+                },
+            };
+            return Protocol::Grpc { method };
+        }
+        let method = classify::method_index(req.method());
+        if method == classify::METHOD_OTHER {
+            self.shared.http.method_overflow.record();
+        }
+        Protocol::Http {
+            method,
+            route: self.route_of(req),
+        }
+    }
+
+    fn route_of<B>(&self, req: &Request<B>) -> u32 {
+        #[cfg(feature = "axum")]
+        if let Some(path) = req.extensions().get::<axum::extract::MatchedPath>() {
+            return self.route_index(path.as_str());
+        }
+        match req.extensions().get::<crate::RouteTemplate>() {
+            Some(route) => self.route_index(route.0),
+            None => NO_ROUTE,
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ServerTier<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ResBody: http_body::Body + Default,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let received = now_nanos();
+        let protocol = self.protocol(&req);
+        let head_only = req.method() == http::Method::HEAD;
+        let mut guard = RequestGuard::new(self.shared.clone(), received, protocol);
+        let state = match &self.shared.admission {
+            None => {
+                guard.admit(received, None);
+                State::Running {
+                    future: self.inner.call(req),
+                }
+            }
+            Some(admission) => match admission.semaphore.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    self.shared.tier.record_queue_time(0.0);
+                    guard.admit(received, Some(permit));
+                    State::Running {
+                        future: self.inner.call(req),
+                    }
+                }
+                Err(_) if admission.queue_full(&self.shared.tier) => State::Rejected {
+                    reason: RejectionReason::Overloaded,
+                },
+                Err(_) => {
+                    guard.enqueue();
+                    // The inner service is ready (poll_ready said so); keep that one for
+                    // this request and leave a fresh clone behind, as tower advises.
+                    let clone = self.inner.clone();
+                    let ready = std::mem::replace(&mut self.inner, clone);
+                    State::Queued {
+                        queued: Box::new(Queued::new(admission, ready, req)),
+                    }
+                }
+            },
+        };
+        ResponseFuture::new(state, guard, head_only)
+    }
+}

@@ -1,0 +1,227 @@
+//! The server tier's instruments, resolved once: per route (HTTP) and per method (gRPC),
+//! each with a small lock-free cache of pre-bound histogram series.
+
+use crate::classify::{GRPC_CODES, METHODS};
+use opentelemetry::metrics::{BoundHistogram, BoundUpDownCounter, Histogram, Meter};
+use opentelemetry::KeyValue;
+use scalewatch_core::cardinality::{CappedTable, Overflow};
+use scalewatch_core::catalog::{self, attr};
+use std::sync::OnceLock;
+
+/// Distinct series one route or method keeps pre-bound; rarer combinations are recorded
+/// through the unbound (slower, equally correct) path.
+const BOUND_SERIES: usize = 16;
+
+/// Why a request failed, as far as `error.type` is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Succeeded (or failed in a way the status code alone expresses).
+    None,
+    /// A 5xx status, or a gRPC server-error code: `error.type` is the status.
+    Status,
+    /// The inner service returned an error: `error.type` is the error's type name.
+    Service(&'static str),
+    /// The response body failed mid-stream: `error.type` is the body error's type name.
+    Body(&'static str),
+    /// The request was dropped before it completed.
+    Cancelled,
+    /// The handler panicked.
+    Panicked,
+}
+
+impl Failure {
+    fn code(self) -> u32 {
+        match self {
+            Failure::None => 0,
+            Failure::Status => 1,
+            Failure::Service(_) => 2,
+            Failure::Body(_) => 3,
+            Failure::Cancelled => 4,
+            Failure::Panicked => 5,
+        }
+    }
+
+    fn error_type(self, status: &str) -> Option<KeyValue> {
+        let v: opentelemetry::Value = match self {
+            Failure::None => return None,
+            Failure::Status => status.to_owned().into(),
+            Failure::Service(t) | Failure::Body(t) => t.into(),
+            Failure::Cancelled => "cancelled".into(),
+            Failure::Panicked => "panic".into(),
+        };
+        Some(KeyValue::new(attr::ERROR_TYPE, v))
+    }
+}
+
+/// Pre-bound series of one histogram for one route or method.
+pub(crate) struct SeriesCache {
+    base: Vec<KeyValue>,
+    slots: [OnceLock<(u32, BoundHistogram<f64>)>; BOUND_SERIES],
+}
+
+impl SeriesCache {
+    fn new(base: Vec<KeyValue>) -> Self {
+        Self {
+            base,
+            slots: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
+    /// Records `value` into the series `key`, whose attributes `attrs` builds (on first
+    /// use only, or on every use once the cache is full).
+    #[inline]
+    fn record(
+        &self,
+        histogram: &Histogram<f64>,
+        key: u32,
+        value: f64,
+        attrs: impl FnOnce(&[KeyValue]) -> Vec<KeyValue>,
+    ) {
+        let mut build = Some(attrs);
+        for slot in &self.slots {
+            let (k, bound) = slot.get_or_init(|| {
+                let attrs = build.take().map_or_else(Vec::new, |f| f(&self.base));
+                (key, histogram.bind(&attrs))
+            });
+            if *k == key {
+                bound.record(value);
+                return;
+            }
+        }
+        // Every slot holds another series (our builder cannot have run, or its slot would
+        // have matched): the unbound path records just as exactly, only slower.
+        let attrs = build.map_or_else(Vec::new, |f| f(&self.base));
+        histogram.record(value, &attrs);
+    }
+}
+
+fn route_series(route: &str) -> SeriesCache {
+    SeriesCache::new(vec![KeyValue::new(attr::HTTP_ROUTE, route.to_owned())])
+}
+
+fn rpc_series(method: &str) -> SeriesCache {
+    SeriesCache::new(vec![
+        KeyValue::new(attr::RPC_SYSTEM_NAME, "grpc"),
+        KeyValue::new(attr::RPC_METHOD, method.to_owned()),
+    ])
+}
+
+/// HTTP semconv instruments of one server layer.
+pub(crate) struct HttpSignals {
+    duration: Histogram<f64>,
+    active: Vec<BoundUpDownCounter<i64>>,
+    routes: CappedTable<SeriesCache>,
+    no_route: SeriesCache,
+    scheme: &'static str,
+    pub(crate) method_overflow: Overflow,
+}
+
+/// Index of "no route matched" in the route space used by guards.
+pub(crate) const NO_ROUTE: u32 = u32::MAX;
+
+impl HttpSignals {
+    pub(crate) fn new(meter: &Meter, scheme: &'static str, route_cap: usize) -> Self {
+        let active = catalog::HTTP_SERVER_ACTIVE_REQUESTS.i64_up_down_counter(meter);
+        let route_overflow = Overflow::new(meter, attr::HTTP_ROUTE);
+        Self {
+            duration: catalog::HTTP_SERVER_REQUEST_DURATION.f64_histogram(meter),
+            active: METHODS
+                .iter()
+                .map(|m| {
+                    active.bind(&[
+                        KeyValue::new(attr::HTTP_REQUEST_METHOD, *m),
+                        KeyValue::new(attr::URL_SCHEME, scheme),
+                    ])
+                })
+                .collect(),
+            routes: CappedTable::new(route_cap, route_overflow, route_series),
+            no_route: SeriesCache::new(Vec::new()),
+            scheme,
+            method_overflow: Overflow::new(meter, attr::HTTP_REQUEST_METHOD),
+        }
+    }
+
+    /// The route index of a router template.
+    pub(crate) fn route(&self, template: &str) -> u32 {
+        self.routes.resolve(template, route_series)
+    }
+
+    #[inline]
+    pub(crate) fn active(&self, method: u8, delta: i64) {
+        if let Some(c) = self.active.get(method as usize) {
+            c.add(delta);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn record(
+        &self,
+        route: u32,
+        method: u8,
+        status: Option<u16>,
+        failure: Failure,
+        seconds: f64,
+    ) {
+        let cache = if route == NO_ROUTE {
+            &self.no_route
+        } else {
+            self.routes.get(route)
+        };
+        let key = u32::from(method) | (u32::from(status.unwrap_or(0)) << 8) | (failure.code() << 24);
+        let scheme = self.scheme;
+        cache.record(&self.duration, key, seconds, |base| {
+            let mut a = Vec::with_capacity(base.len() + 4);
+            a.extend_from_slice(base);
+            a.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, METHODS[method as usize]));
+            a.push(KeyValue::new(attr::URL_SCHEME, scheme));
+            if let Some(s) = status {
+                a.push(KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
+            }
+            a.extend(failure.error_type(&status.unwrap_or(0).to_string()));
+            a
+        });
+    }
+}
+
+/// gRPC semconv instruments of one server layer.
+pub(crate) struct RpcSignals {
+    duration: Histogram<f64>,
+    methods: CappedTable<SeriesCache>,
+}
+
+impl RpcSignals {
+    pub(crate) fn new(meter: &Meter, method_cap: usize) -> Self {
+        Self {
+            duration: catalog::RPC_SERVER_CALL_DURATION.f64_histogram(meter),
+            methods: CappedTable::new(method_cap, Overflow::new(meter, attr::RPC_METHOD), rpc_series),
+        }
+    }
+
+    pub(crate) fn find(&self, method: &str) -> Option<u32> {
+        self.methods.find(method)
+    }
+
+    pub(crate) fn resolve(&self, method: &str) -> u32 {
+        self.methods.resolve(method, rpc_series)
+    }
+
+    /// Folds a method into `_OTHER` (unknown to the server, or malformed).
+    pub(crate) fn fold(&self) -> u32 {
+        self.methods.fold()
+    }
+
+    #[inline]
+    pub(crate) fn record(&self, method: u32, code: u8, failure: Failure, seconds: f64) {
+        let key = u32::from(code) | (failure.code() << 24);
+        let name = GRPC_CODES.get(code as usize).copied().unwrap_or("UNKNOWN");
+        self.methods
+            .get(method)
+            .record(&self.duration, key, seconds, |base| {
+                let mut a = Vec::with_capacity(base.len() + 2);
+                a.extend_from_slice(base);
+                a.push(KeyValue::new(attr::RPC_STATUS_CODE, name));
+                a.extend(failure.error_type(name));
+                a
+            });
+    }
+}
