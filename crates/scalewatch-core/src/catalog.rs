@@ -43,8 +43,8 @@ pub const DURATION_BUCKETS: &[f64] = &[
 /// Buckets for waits that are usually short (queue admission, lock waits), in seconds:
 /// from 1 µs, then the semconv duration buckets.
 pub const WAIT_BUCKETS: &[f64] = &[
-    0.000_001, 0.000_005, 0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01,
-    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.000_001, 0.000_005, 0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
 const fn signal(

@@ -103,7 +103,10 @@ mod tests {
 
     #[test]
     fn grpc_paths_are_validated() {
-        assert_eq!(grpc_method("/pkg.Greeter/SayHello"), Some("pkg.Greeter/SayHello"));
+        assert_eq!(
+            grpc_method("/pkg.Greeter/SayHello"),
+            Some("pkg.Greeter/SayHello")
+        );
         assert_eq!(grpc_method("/pkg.Greeter/"), None);
         assert_eq!(grpc_method("pkg.Greeter/SayHello"), None);
         assert_eq!(grpc_method("/a/b/c"), None);

@@ -185,7 +185,9 @@ impl Drop for RequestGuard {
                     (Failure::None, Some(s)) if s >= 500 => Failure::Status,
                     (f, _) => f,
                 };
-                shared.http.record(*route, *method, self.status, failure, seconds);
+                shared
+                    .http
+                    .record(*route, *method, self.status, failure, seconds);
             }
             Protocol::Grpc { method } => {
                 let shared = &self.shared;

@@ -167,12 +167,16 @@ impl HttpSignals {
         } else {
             self.routes.get(route)
         };
-        let key = u32::from(method) | (u32::from(status.unwrap_or(0)) << 8) | (failure.code() << 24);
+        let key =
+            u32::from(method) | (u32::from(status.unwrap_or(0)) << 8) | (failure.code() << 24);
         let scheme = self.scheme;
         cache.record(&self.duration, key, seconds, |base| {
             let mut a = Vec::with_capacity(base.len() + 4);
             a.extend_from_slice(base);
-            a.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, METHODS[method as usize]));
+            a.push(KeyValue::new(
+                attr::HTTP_REQUEST_METHOD,
+                METHODS[method as usize],
+            ));
             a.push(KeyValue::new(attr::URL_SCHEME, scheme));
             if let Some(s) = status {
                 a.push(KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
@@ -193,7 +197,11 @@ impl RpcSignals {
     pub(crate) fn new(meter: &Meter, method_cap: usize) -> Self {
         Self {
             duration: catalog::RPC_SERVER_CALL_DURATION.f64_histogram(meter),
-            methods: CappedTable::new(method_cap, Overflow::new(meter, attr::RPC_METHOD), rpc_series),
+            methods: CappedTable::new(
+                method_cap,
+                Overflow::new(meter, attr::RPC_METHOD),
+                rpc_series,
+            ),
         }
     }
 

@@ -1,0 +1,53 @@
+//! `scalewatch`: the scalewatch command line.
+//!
+//! Subcommands live in one module each (`fit.rs`, ...) and share the error
+//! type in `error.rs`. `main` parses the arguments, runs the subcommand,
+//! and on failure prints the error with its chain of causes to stderr and
+//! exits non-zero (2 for usage and input errors, 1 otherwise).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod error;
+mod fit;
+
+/// Make a service's scaling behaviour observable.
+#[derive(Debug, Parser)]
+#[command(name = "scalewatch", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fit the Universal Scalability Law to load-test measurements in a CSV
+    /// file and report contention, coherency and the peak.
+    Fit(fit::FitArgs),
+}
+
+fn main() -> ExitCode {
+    // Usage errors exit with 2 from inside clap.
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = match &cli.command {
+        Command::Fit(args) => fit::run(args, &mut out),
+    };
+    let result = result.and_then(|()| out.flush().map_err(error::CliError::Output));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let mut message = format!("error: {err}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                message.push_str(&format!("\n  caused by: {cause}"));
+                source = cause.source();
+            }
+            eprintln!("{message}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! Configuration from the standard `OTEL_*` environment variables, validated up front so a
+//! bad value is a clear error naming the variable, not a silent fallback.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP over gRPC (`grpc`), usually port 4317.
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (`http/protobuf`), usually port 4318.
+    HttpProtobuf,
+}
+
+impl Protocol {
+    /// The value of `OTEL_EXPORTER_OTLP_PROTOCOL` that selects this protocol.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+
+    fn default_endpoint(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "http://localhost:4317",
+            Protocol::HttpProtobuf => "http://localhost:4318",
+        }
+    }
+}
+
+/// Where a signal goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// To an OTLP endpoint.
+    Otlp,
+    /// A compact summary on stderr every interval (metrics only).
+    Console,
+    /// Nowhere.
+    None,
+}
+
+/// A configuration value was invalid.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid {variable}: {reason}")]
+pub struct ConfigError {
+    /// The variable (or builder setting) at fault.
+    pub variable: &'static str,
+    /// What is wrong and what would be right.
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            variable,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The resolved configuration of a telemetry pipeline.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Where metrics go.
+    pub metrics: Destination,
+    /// Where traces go.
+    pub traces: Destination,
+    /// The transport for OTLP destinations.
+    pub protocol: Protocol,
+    /// Full URL metrics are exported to (for HTTP, including `/v1/metrics`).
+    pub metrics_endpoint: String,
+    /// Full URL traces are exported to (for HTTP, including `/v1/traces`).
+    pub traces_endpoint: String,
+    /// Headers sent with every export (values are secrets: never printed).
+    pub headers: Vec<(String, String)>,
+    /// `service.name`, when set.
+    pub service_name: Option<String>,
+    /// Extra resource attributes.
+    pub resource_attributes: Vec<(String, String)>,
+    /// How often metrics are collected and exported.
+    pub export_interval: Duration,
+    /// Deadline of one export (retries included).
+    pub export_timeout: Duration,
+    /// `OTEL_SDK_DISABLED=true`: instruments are no-ops and nothing is exported.
+    pub disabled: bool,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<_> = self
+            .headers
+            .iter()
+            .map(|(k, _)| format!("{k}=<redacted>"))
+            .collect();
+        f.debug_struct("Config")
+            .field("metrics", &self.metrics)
+            .field("traces", &self.traces)
+            .field("protocol", &self.protocol)
+            .field("metrics_endpoint", &self.metrics_endpoint)
+            .field("traces_endpoint", &self.traces_endpoint)
+            .field("headers", &headers)
+            .field("service_name", &self.service_name)
+            .field("resource_attributes", &self.resource_attributes)
+            .field("export_interval", &self.export_interval)
+            .field("export_timeout", &self.export_timeout)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
+}
+
+/// The spec's default metric export interval.
+pub const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_secs(60);
+/// The spec's default export timeout.
+pub const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads variables through `lookup` (for tests and embedding).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+        let disabled = match get("OTEL_SDK_DISABLED") {
+            None => false,
+            Some(v) => parse_bool("OTEL_SDK_DISABLED", &v)?,
+        };
+        let protocol = match get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")
+            .map(|v| ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", v))
+            .or_else(|| {
+                get("OTEL_EXPORTER_OTLP_PROTOCOL").map(|v| ("OTEL_EXPORTER_OTLP_PROTOCOL", v))
+            }) {
+            None => Protocol::HttpProtobuf,
+            Some((var, v)) => parse_protocol(var, &v)?,
+        };
+        let base = get("OTEL_EXPORTER_OTLP_ENDPOINT");
+        if let Some(b) = &base {
+            validate_url("OTEL_EXPORTER_OTLP_ENDPOINT", b)?;
+        }
+        let metrics_specific = get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+        if let Some(e) = &metrics_specific {
+            validate_url("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", e)?;
+        }
+        let traces_specific = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        if let Some(e) = &traces_specific {
+            validate_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", e)?;
+        }
+        let endpoint_set = base.is_some();
+        let metrics = match get("OTEL_METRICS_EXPORTER") {
+            Some(v) => parse_destination("OTEL_METRICS_EXPORTER", &v, true)?,
+            None if endpoint_set || metrics_specific.is_some() => Destination::Otlp,
+            None => Destination::Console,
+        };
+        let traces = match get("OTEL_TRACES_EXPORTER") {
+            Some(v) => parse_destination("OTEL_TRACES_EXPORTER", &v, false)?,
+            None if endpoint_set || traces_specific.is_some() => Destination::Otlp,
+            None => Destination::None,
+        };
+        let base = base.unwrap_or_else(|| protocol.default_endpoint().to_owned());
+        let headers = match get("OTEL_EXPORTER_OTLP_HEADERS") {
+            None => Vec::new(),
+            Some(v) => parse_pairs("OTEL_EXPORTER_OTLP_HEADERS", &v, true)?,
+        };
+        let resource_attributes = match get("OTEL_RESOURCE_ATTRIBUTES") {
+            None => Vec::new(),
+            Some(v) => parse_pairs("OTEL_RESOURCE_ATTRIBUTES", &v, false)?,
+        };
+        let export_interval = match get("OTEL_METRIC_EXPORT_INTERVAL") {
+            None => DEFAULT_EXPORT_INTERVAL,
+            Some(v) => parse_millis("OTEL_METRIC_EXPORT_INTERVAL", &v)?,
+        };
+        let export_timeout = match get("OTEL_EXPORTER_OTLP_TIMEOUT") {
+            None => DEFAULT_EXPORT_TIMEOUT,
+            Some(v) => parse_millis("OTEL_EXPORTER_OTLP_TIMEOUT", &v)?,
+        };
+        Ok(Self {
+            metrics,
+            traces,
+            protocol,
+            metrics_endpoint: metrics_specific
+                .unwrap_or_else(|| signal_endpoint(protocol, &base, "metrics")),
+            traces_endpoint: traces_specific
+                .unwrap_or_else(|| signal_endpoint(protocol, &base, "traces")),
+            headers,
+            service_name: get("OTEL_SERVICE_NAME"),
+            resource_attributes,
+            export_interval,
+            export_timeout,
+            disabled,
+        })
+    }
+}
+
+/// The spec's rule: for HTTP the base endpoint gets `/v1/{signal}` appended; for gRPC it is
+/// used as it is.
+pub(crate) fn signal_endpoint(protocol: Protocol, base: &str, signal: &str) -> String {
+    match protocol {
+        Protocol::Grpc => base.to_owned(),
+        Protocol::HttpProtobuf => format!("{}/v1/{signal}", base.trim_end_matches('/')),
+    }
+}
+
+fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(ConfigError::new(
+            var,
+            format!("`{other}` is not a boolean: use `true` or `false`"),
+        )),
+    }
+}
+
+fn parse_protocol(var: &'static str, v: &str) -> Result<Protocol, ConfigError> {
+    match v.trim() {
+        "grpc" => Ok(Protocol::Grpc),
+        "http/protobuf" => Ok(Protocol::HttpProtobuf),
+        "http/json" => Err(ConfigError::new(
+            var,
+            "`http/json` is not supported: use `grpc` or `http/protobuf`",
+        )),
+        other => Err(ConfigError::new(
+            var,
+            format!("unknown protocol `{other}`: use `grpc` or `http/protobuf`"),
+        )),
+    }
+}
+
+fn parse_destination(
+    var: &'static str,
+    v: &str,
+    console: bool,
+) -> Result<Destination, ConfigError> {
+    match v.trim() {
+        "otlp" => Ok(Destination::Otlp),
+        "none" => Ok(Destination::None),
+        "console" if console => Ok(Destination::Console),
+        other => Err(ConfigError::new(
+            var,
+            format!(
+                "unsupported exporter `{other}`: use `otlp`{} or `none`",
+                if console { ", `console`" } else { "" }
+            ),
+        )),
+    }
+}
+
+fn parse_millis(var: &'static str, v: &str) -> Result<Duration, ConfigError> {
+    match v.trim().parse::<u64>() {
+        Ok(0) => Err(ConfigError::new(
+            var,
+            "must be a positive number of milliseconds",
+        )),
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(_) => Err(ConfigError::new(
+            var,
+            format!("`{}` is not a whole number of milliseconds", v.trim()),
+        )),
+    }
+}
+
+pub(crate) fn validate_url(var: &'static str, v: &str) -> Result<(), ConfigError> {
+    let uri: http::Uri = v.trim().parse().map_err(|e| {
+        ConfigError::new(
+            var,
+            format!("`{v}` is not a URL ({e}): use e.g. http://localhost:4317"),
+        )
+    })?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => {
+            return Err(ConfigError::new(
+                var,
+                format!("`{v}` needs an http:// or https:// scheme"),
+            ))
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(ConfigError::new(var, format!("`{v}` has no host")));
+    }
+    Ok(())
+}
+
+/// `key=value,key2=value2`, percent-decoded (W3C baggage-like, as the spec says).
+/// Values of secret lists (headers) never appear in errors.
+fn parse_pairs(
+    var: &'static str,
+    v: &str,
+    secret: bool,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, item) in v.split(',').enumerate() {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let shown = if secret { "<redacted>" } else { item };
+        let Some((k, val)) = item.split_once('=') else {
+            return Err(ConfigError::new(
+                var,
+                format!("entry {} (`{shown}`) is not key=value", i + 1),
+            ));
+        };
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s.trim())
+                .decode_utf8()
+                .map(|c| c.into_owned())
+        };
+        let (Ok(k), Ok(val)) = (decode(k), decode(val)) else {
+            return Err(ConfigError::new(
+                var,
+                format!(
+                    "entry {} (`{shown}`) is not valid percent-encoded UTF-8",
+                    i + 1
+                ),
+            ));
+        };
+        if k.is_empty() {
+            return Err(ConfigError::new(
+                var,
+                format!("entry {} has an empty key", i + 1),
+            ));
+        }
+        out.push((k, val));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn no_endpoint_means_console_metrics_and_no_traces() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.metrics, Destination::Console);
+        assert_eq!(c.traces, Destination::None);
+        assert_eq!(c.export_interval, DEFAULT_EXPORT_INTERVAL);
+    }
+
+    #[test]
+    fn http_endpoints_get_signal_paths_and_grpc_does_not() {
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/")]).unwrap();
+        assert_eq!(c.protocol, Protocol::HttpProtobuf);
+        assert_eq!(c.metrics_endpoint, "http://127.0.0.1:4318/v1/metrics");
+        assert_eq!(c.traces_endpoint, "http://127.0.0.1:4318/v1/traces");
+        assert_eq!(c.metrics, Destination::Otlp);
+        assert_eq!(c.traces, Destination::Otlp);
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics_endpoint, "http://127.0.0.1:4317");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "10s"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "-1"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "novalue"),
+            ("OTEL_SDK_DISABLED", "yes"),
+            ("OTEL_METRICS_EXPORTER", "prometheus"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.variable, var, "{value}");
+            assert!(
+                err.to_string().starts_with(&format!("invalid {var}: ")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_values_are_decoded_and_never_shown() {
+        let c = config(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer%20s3cret,x-tenant=a",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.headers,
+            vec![
+                ("authorization".into(), "Bearer s3cret".into()),
+                ("x-tenant".into(), "a".into())
+            ]
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let err = config(&[("OTEL_EXPORTER_OTLP_HEADERS", "tokens3cret")]).unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn resource_attributes_and_interval_parse() {
+        let c = config(&[
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment=prod,team=core%2Fapi",
+            ),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "5000"),
+            ("OTEL_SERVICE_NAME", "checkout"),
+        ])
+        .unwrap();
+        assert_eq!(c.resource_attributes[1], ("team".into(), "core/api".into()));
+        assert_eq!(c.export_interval, Duration::from_secs(5));
+        assert_eq!(c.service_name.as_deref(), Some("checkout"));
+    }
+}

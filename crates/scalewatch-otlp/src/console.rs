@@ -1,0 +1,271 @@
+//! The console reporter: with no collector configured, a compact per-tier summary on
+//! stderr every interval, so a service run locally shows its scaling signals at once.
+
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::Temporality;
+use scalewatch_core::catalog::{self, attr};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+type Sink = Box<dyn Fn(&str) + Send + Sync>;
+
+/// Prints a summary of each collection; histogram figures are per interval.
+pub(crate) struct ConsoleExporter {
+    previous: Mutex<HashMap<String, Cumulative>>,
+    sink: Sink,
+}
+
+#[derive(Clone, Default)]
+struct Cumulative {
+    count: u64,
+    sum: f64,
+    buckets: Vec<u64>,
+}
+
+impl std::fmt::Debug for ConsoleExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleExporter").finish_non_exhaustive()
+    }
+}
+
+impl ConsoleExporter {
+    pub(crate) fn stderr() -> Self {
+        Self::with_sink(Box::new(|text| eprint!("{text}")))
+    }
+
+    pub(crate) fn with_sink(sink: Sink) -> Self {
+        Self {
+            previous: Mutex::new(HashMap::new()),
+            sink,
+        }
+    }
+
+    pub(crate) fn render(&self, metrics: &ResourceMetrics) -> String {
+        let mut tiers: BTreeMap<String, TierLine> = BTreeMap::new();
+        let mut calls: Vec<String> = Vec::new();
+        let mut previous = self.previous.lock().unwrap_or_else(|p| p.into_inner());
+        for scope in metrics.scope_metrics() {
+            for metric in scope.metrics() {
+                let name = metric.name();
+                match metric.data() {
+                    AggregatedMetrics::F64(MetricData::Histogram(h))
+                        if name == catalog::HTTP_SERVER_REQUEST_DURATION.name
+                            || name == catalog::RPC_SERVER_CALL_DURATION.name =>
+                    {
+                        for p in h.data_points() {
+                            let attrs: Vec<&KeyValue> = p.attributes().collect();
+                            let id = series_id(name, &attrs);
+                            let now = Cumulative {
+                                count: p.count(),
+                                sum: p.sum(),
+                                buckets: p.bucket_counts().collect(),
+                            };
+                            let before = previous.insert(id, now.clone()).unwrap_or_default();
+                            let count = now.count.saturating_sub(before.count);
+                            if count == 0 {
+                                continue;
+                            }
+                            let bounds: Vec<f64> = p.bounds().collect();
+                            let delta: Vec<u64> = now
+                                .buckets
+                                .iter()
+                                .enumerate()
+                                .map(|(i, c)| {
+                                    c.saturating_sub(*before.buckets.get(i).unwrap_or(&0))
+                                })
+                                .collect();
+                            let mean = (now.sum - before.sum) / count as f64;
+                            calls.push(format!(
+                                "  {:<48} {:>8} calls  mean {:>9}  p99 {}",
+                                call_label(&attrs),
+                                count,
+                                seconds(mean),
+                                p99(&bounds, &delta, count)
+                            ));
+                        }
+                    }
+                    data => {
+                        if let Some(field) = tier_field(name) {
+                            for (attrs, value) in numbers(data) {
+                                let tier = get(&attrs, attr::TIER_NAME).unwrap_or_default();
+                                let kind = get(&attrs, attr::TIER_KIND).unwrap_or_default();
+                                let line = tiers.entry(format!("{tier} ({kind})")).or_default();
+                                match field {
+                                    Field::Concurrency => line.concurrency = value,
+                                    Field::Limit => line.limit = Some(value),
+                                    Field::Utilization => line.utilization = Some(value),
+                                    Field::Queued => line.queued = value,
+                                    Field::Rejections => line.rejections += value,
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = String::new();
+        if tiers.is_empty() && calls.is_empty() {
+            return out;
+        }
+        let _ = writeln!(out, "scalewatch ─ per-tier summary");
+        for (name, t) in &tiers {
+            let _ = write!(out, "  tier {name:<30} in flight {:>5}", t.concurrency);
+            if let (Some(limit), Some(u)) = (t.limit, t.utilization) {
+                let _ = write!(out, "  utilization {:>5.1}% of {limit}", u * 100.0);
+            }
+            let _ = writeln!(out, "  queued {:>4}  rejected {}", t.queued, t.rejections);
+        }
+        calls.sort();
+        for line in calls {
+            let _ = writeln!(out, "{line}");
+        }
+        out
+    }
+}
+
+#[derive(Default)]
+struct TierLine {
+    concurrency: f64,
+    limit: Option<f64>,
+    utilization: Option<f64>,
+    queued: f64,
+    rejections: f64,
+}
+
+enum Field {
+    Concurrency,
+    Limit,
+    Utilization,
+    Queued,
+    Rejections,
+}
+
+fn tier_field(name: &str) -> Option<Field> {
+    Some(match name {
+        n if n == catalog::TIER_CONCURRENCY.name => Field::Concurrency,
+        n if n == catalog::TIER_LIMIT.name => Field::Limit,
+        n if n == catalog::TIER_UTILIZATION.name => Field::Utilization,
+        n if n == catalog::TIER_QUEUED.name => Field::Queued,
+        n if n == catalog::TIER_REJECTIONS.name => Field::Rejections,
+        _ => return None,
+    })
+}
+
+/// Every (attributes, value) of a sum or gauge, as `f64`.
+fn numbers(data: &AggregatedMetrics) -> Vec<(Vec<KeyValue>, f64)> {
+    fn collect<T: Copy + Into<f64>>(d: &MetricData<T>) -> Vec<(Vec<KeyValue>, f64)> {
+        match d {
+            MetricData::Sum(s) => s
+                .data_points()
+                .map(|p| (p.attributes().cloned().collect(), p.value().into()))
+                .collect(),
+            MetricData::Gauge(g) => g
+                .data_points()
+                .map(|p| (p.attributes().cloned().collect(), p.value().into()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+    match data {
+        AggregatedMetrics::F64(d) => collect(d),
+        AggregatedMetrics::U64(d) => match d {
+            MetricData::Sum(s) => s
+                .data_points()
+                .map(|p| (p.attributes().cloned().collect(), p.value() as f64))
+                .collect(),
+            _ => Vec::new(),
+        },
+        AggregatedMetrics::I64(d) => match d {
+            MetricData::Sum(s) => s
+                .data_points()
+                .map(|p| (p.attributes().cloned().collect(), p.value() as f64))
+                .collect(),
+            _ => Vec::new(),
+        },
+    }
+}
+
+fn get(attrs: &[KeyValue], key: &str) -> Option<String> {
+    attrs
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.to_string())
+}
+
+fn series_id(name: &str, attrs: &[&KeyValue]) -> String {
+    let mut id = name.to_owned();
+    for kv in attrs {
+        let _ = write!(id, "|{}={}", kv.key, kv.value);
+    }
+    id
+}
+
+fn call_label(attrs: &[&KeyValue]) -> String {
+    let find = |k: &str| {
+        attrs
+            .iter()
+            .find(|kv| kv.key.as_str() == k)
+            .map(|kv| kv.value.to_string())
+    };
+    if let Some(method) = find(attr::RPC_METHOD) {
+        let status = find(attr::RPC_STATUS_CODE).unwrap_or_default();
+        return format!("grpc {method} {status}");
+    }
+    let method = find(attr::HTTP_REQUEST_METHOD).unwrap_or_default();
+    let route = find(attr::HTTP_ROUTE).unwrap_or_else(|| "(no route)".into());
+    let status = find(attr::HTTP_RESPONSE_STATUS_CODE).unwrap_or_else(|| "-".into());
+    format!("{method} {route} {status}")
+}
+
+fn seconds(s: f64) -> String {
+    if s < 1e-3 {
+        format!("{:.0} µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+/// The upper bound of the bucket holding the 99th percentile.
+fn p99(bounds: &[f64], counts: &[u64], total: u64) -> String {
+    let rank = (total as f64 * 0.99).ceil() as u64;
+    let mut seen = 0;
+    for (i, c) in counts.iter().enumerate() {
+        seen += c;
+        if seen >= rank {
+            return match bounds.get(i) {
+                Some(b) => format!("≤ {}", seconds(*b)),
+                None => format!("> {}", bounds.last().map_or("0".into(), |b| seconds(*b))),
+            };
+        }
+    }
+    "-".into()
+}
+
+impl PushMetricExporter for ConsoleExporter {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let text = self.render(metrics);
+        if !text.is_empty() {
+            (self.sink)(&text);
+        }
+        Ok(())
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn temporality(&self) -> Temporality {
+        Temporality::Cumulative
+    }
+}

@@ -1,0 +1,47 @@
+//! The exporters' I/O runs on a small runtime the pipeline owns, so exporting works from
+//! plain `fn main`, a current-thread runtime or a multi-thread one alike, and never needs
+//! the application's reactor.
+
+use async_trait::async_trait;
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+use std::fmt;
+use std::sync::Arc;
+
+/// An HTTP client whose requests run on the pipeline's runtime, whatever thread (and
+/// executor) the SDK's export loop calls it from.
+pub(crate) struct RuntimeHttpClient {
+    handle: tokio::runtime::Handle,
+    inner: Arc<dyn HttpClient>,
+}
+
+impl RuntimeHttpClient {
+    pub(crate) fn new(handle: tokio::runtime::Handle, inner: Arc<dyn HttpClient>) -> Self {
+        Self { handle, inner }
+    }
+}
+
+impl fmt::Debug for RuntimeHttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeHttpClient").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl HttpClient for RuntimeHttpClient {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let inner = self.inner.clone();
+        self.handle
+            .spawn(async move { inner.send_bytes(request).await })
+            .await
+            .map_err(|e| -> HttpError { Box::new(e) })?
+    }
+}
+
+/// Builds the pipeline's runtime: one worker thread, named so it is recognisable.
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("scalewatch-export")
+        .enable_all()
+        .build()
+}

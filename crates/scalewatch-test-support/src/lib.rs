@@ -1,0 +1,57 @@
+//! Test helpers for scalewatch: an in-process fake OTLP receiver with exact counts and
+//! scripted faults, and a harness that runs a real OTLP collector (rotel).
+//!
+//! Unpublished; used by the workspace's integration tests.
+//!
+//! # Concepts
+//!
+//! - [`FakeReceiver`] serves OTLP/gRPC and OTLP/HTTP (protobuf, optionally gzip) on two
+//!   loopback ports from a runtime of its own and records every export into one store.
+//!   [`FakeReceiver::metrics`] returns a [`MetricsSnapshot`] whose helpers
+//!   ([`latest`](MetricsSnapshot::latest), [`sum`](MetricsSnapshot::sum),
+//!   [`histogram_count`](MetricsSnapshot::histogram_count), ...) merge cumulative and delta
+//!   exports into one current value per series. [`FakeReceiver::set_fault`] scripts errors,
+//!   black holes and delays ([`Fault`]).
+//! - [`Rotel`] installs the `rotel` collector from PyPI under `target/` on first use, runs it
+//!   on two free loopback ports with everything it receives printed, and can stop and restart
+//!   it on the same ports for outage tests. It fails with an explanatory [`HarnessError`],
+//!   never skips.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use scalewatch_test_support::{FakeReceiver, Fault, Signal};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let receiver = FakeReceiver::start().await;
+//! // Point an OTLP exporter at receiver.grpc_endpoint() or receiver.http_endpoint(),
+//! // record, flush, then:
+//! receiver.set_fault(Fault::None);
+//! let metrics = receiver
+//!     .wait_for_metrics(Duration::from_millis(100), |m| m.names().is_empty())
+//!     .await;
+//! assert_eq!(metrics.sum("http.server.request.count", &[("http.route", "/")]), 0.0);
+//! assert_eq!(receiver.export_count(Signal::Metrics), 0);
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! None: everything is always built.
+#![allow(clippy::unwrap_used)]
+
+mod receiver;
+mod rotel;
+mod snapshot;
+
+pub use receiver::{FakeReceiver, Fault, ReceivedLog, Signal};
+pub use rotel::{
+    ensure_installed, rotel_printed_metric, rotel_printed_span, target_dir, HarnessError, Rotel,
+    RotelConfig, ROTEL_BIN_ENV, ROTEL_PYTHON_ENV, ROTEL_REQUIREMENT,
+};
+pub use snapshot::{
+    render_any_value, render_attributes, DataPoint, MetricKind, MetricsSnapshot, Point,
+    ReceivedSpan, Temporality, Value,
+};

@@ -1,0 +1,134 @@
+//! The rotel harness installs and starts a real OTLP collector that prints the metrics and
+//! spans the OpenTelemetry SDK sends it over OTLP/gRPC and OTLP/HTTP.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{blocking, meter_provider, tracer_provider, Options, Transport};
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+use opentelemetry::KeyValue;
+use scalewatch_test_support::{rotel_printed_metric, rotel_printed_span, Rotel};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn roundtrip(transport: Transport, tag: &str) {
+    let started = Instant::now();
+    let rotel = tokio::task::spawn_blocking(Rotel::start)
+        .await
+        .expect("start task")
+        .expect("rotel collector");
+    eprintln!("rotel ready in {:?}", started.elapsed());
+    let options = Options::new(transport);
+
+    let metric = format!("rotel.{tag}.requests");
+    let span = format!("rotel {tag} span");
+    let meters = meter_provider(&rotel.grpc_endpoint(), &rotel.http_endpoint(), &options);
+    meters
+        .meter("rotel-test")
+        .u64_counter(metric.clone())
+        .build()
+        .add(5, &[KeyValue::new("route", "/r")]);
+    meters
+        .meter("rotel-test")
+        .f64_histogram(format!("{metric}.duration"))
+        .with_unit("s")
+        .with_boundaries(vec![0.5])
+        .build()
+        .record(0.25, &[KeyValue::new("route", "/r")]);
+    let tracers = tracer_provider(&rotel.grpc_endpoint(), &rotel.http_endpoint(), &options);
+    tracers.tracer("rotel-test").in_span(span.clone(), |cx| {
+        cx.span().set_attribute(KeyValue::new("http.route", "/r"));
+        cx.span()
+            .set_attribute(KeyValue::new("http.response.status_code", 200));
+    });
+
+    let m = meters.clone();
+    blocking(move || m.force_flush())
+        .await
+        .expect("metrics flush to rotel");
+    let t = tracers.clone();
+    blocking(move || t.force_flush())
+        .await
+        .expect("traces flush to rotel");
+
+    let output = blocking(move || {
+        rotel
+            .wait_for_output(
+                |o| rotel_printed_metric(o, &metric) && rotel_printed_span(o, &span),
+                WAIT,
+            )
+            .map(|o| (o, rotel))
+    })
+    .await
+    .expect("rotel printed the metric and the span");
+    if std::env::var_os("SHOW_ROTEL_OUTPUT").is_some() {
+        eprintln!("{}", output.0);
+    }
+    let (m, t) = blocking(move || (meters.shutdown(), tracers.shutdown())).await;
+    m.expect("metrics shutdown");
+    t.expect("traces shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotel_prints_grpc_metrics_and_spans() {
+    roundtrip(Transport::Grpc, "grpc").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotel_prints_http_metrics_and_spans() {
+    roundtrip(Transport::Http, "http").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotel_forwards_to_the_fake_receiver_and_restarts_on_the_same_ports() {
+    let receiver = scalewatch_test_support::FakeReceiver::start().await;
+    let config = scalewatch_test_support::RotelConfig {
+        forward_to: Some(receiver.grpc_endpoint()),
+        ..Default::default()
+    };
+    let mut rotel = blocking(move || Rotel::start_with(config))
+        .await
+        .expect("rotel collector");
+    let options = Options::new(Transport::Grpc);
+    let meters = meter_provider(&rotel.grpc_endpoint(), &rotel.http_endpoint(), &options);
+    let counter = meters
+        .meter("rotel-forward")
+        .u64_counter("forwarded.requests")
+        .build();
+    counter.add(2, &[]);
+    let m = meters.clone();
+    blocking(move || m.force_flush()).await.expect("flush");
+    receiver
+        .wait_for_metrics(WAIT, |m| m.sum("forwarded.requests", &[]) == 2.0)
+        .await;
+
+    let grpc_addr = rotel.grpc_addr();
+    let (mut rotel, refused) = blocking(move || {
+        rotel.stop();
+        let refused = std::net::TcpStream::connect(grpc_addr).is_err();
+        (rotel, refused)
+    })
+    .await;
+    assert!(refused, "a stopped rotel must not accept connections");
+    assert!(!rotel.is_running());
+
+    rotel = blocking(move || rotel.restart().map(|()| rotel))
+        .await
+        .expect("restart");
+    assert_eq!(rotel.grpc_addr(), grpc_addr);
+    counter.add(3, &[]);
+    let m = meters.clone();
+    blocking(move || m.force_flush())
+        .await
+        .expect("flush after restart");
+    receiver
+        .wait_for_metrics(WAIT, |m| m.sum("forwarded.requests", &[]) == 5.0)
+        .await;
+    assert!(rotel
+        .output()
+        .contains("--- scalewatch-test-support: restart ---"));
+    blocking(move || meters.shutdown()).await.expect("shutdown");
+}
