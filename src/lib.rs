@@ -105,3 +105,8 @@ pub use scalewatch_otlp as otlp;
 /// The `metrics` facade bridge crate.
 #[cfg(feature = "metrics-bridge")]
 pub use scalewatch_metrics_bridge as metrics_bridge;
+
+/// The README's code examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -166,15 +166,18 @@ impl TierBuilder {
             a.push(KeyValue::new(attr::REJECTION_REASON, reason.as_str()));
             rejections.bind(&a)
         };
+        let stats = FlightStats::new();
+        // The first export closes a window that starts now, at the tier's creation.
+        let export_cursor = Mutex::new(Cursor::starting_at(stats.totals(now_nanos())));
         let inner = Arc::new(TierInner {
             name: self.name,
             kind: self.kind,
             limit: self.limit,
-            stats: FlightStats::new(),
+            stats,
             queue_time: catalog::TIER_QUEUE_TIME.f64_histogram(meter).bind(&attrs),
             rejected_overloaded: with_reason(RejectionReason::Overloaded),
             rejected_timeout: with_reason(RejectionReason::Timeout),
-            export_cursor: Mutex::new(Cursor::default()),
+            export_cursor,
         });
         register_observers(meter, &inner, &attrs);
         Ok(Tier { inner })

@@ -1,0 +1,135 @@
+//! The pipeline starts, exports and shuts down from plain `fn main`, a current-thread
+//! runtime and a multi-thread runtime; shutdown returns within its deadline (plus half a
+//! second) even when the collector never answers, and twice is harmless.
+
+mod common;
+
+use scalewatch::catalog;
+use scalewatch::{Protocol, ServerTierLayer, TelemetryBuilder};
+use scalewatch_test_support::{Fault, FakeReceiver};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(1);
+/// The promise is deadline + 0.5 s; the margin beyond covers a loaded test machine.
+const SLACK: Duration = Duration::from_millis(1500);
+
+fn record_and_shut_down(receiver: &FakeReceiver, protocol: Protocol) -> Duration {
+    let endpoint = match protocol {
+        Protocol::Grpc => receiver.grpc_endpoint(),
+        Protocol::HttpProtobuf => receiver.http_endpoint(),
+    };
+    let telemetry = TelemetryBuilder::from_vars([])
+        .endpoint(endpoint)
+        .protocol(protocol)
+        .export_interval(Duration::from_secs(3600))
+        .export_timeout(Duration::from_millis(500))
+        .shutdown_timeout(DEADLINE)
+        .build()
+        .unwrap();
+    let layer = ServerTierLayer::builder()
+        .tier_name("shutdown")
+        .build(&telemetry.meter())
+        .unwrap();
+    drop(layer.tier().enter());
+    let started = Instant::now();
+    let _ = telemetry.shutdown();
+    started.elapsed()
+}
+
+fn check_everywhere(protocol: Protocol) {
+    let receiver = FakeReceiver::start_blocking();
+
+    // Plain fn main: no runtime at all.
+    let took = record_and_shut_down(&receiver, protocol);
+    assert!(took <= DEADLINE + SLACK, "plain thread: {took:?}");
+    receiver.wait_for_metrics_blocking(Duration::from_secs(10), |m| {
+        m.names().contains(catalog::TIER_CONCURRENCY.name)
+    });
+
+    // A current-thread runtime, then a multi-thread one, with the collector black-holed.
+    receiver.set_fault(Fault::BlackHole);
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let took = current.block_on(async { record_and_shut_down(&receiver, protocol) });
+    assert!(took <= DEADLINE + SLACK, "current_thread, black hole: {took:?}");
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let took = multi.block_on(async { record_and_shut_down(&receiver, protocol) });
+    assert!(took <= DEADLINE + SLACK, "multi_thread, black hole: {took:?}");
+    receiver.set_fault(Fault::None);
+}
+
+#[test]
+fn pipeline_runs_and_shuts_down_from_any_runtime_over_grpc() {
+    check_everywhere(Protocol::Grpc);
+}
+
+#[test]
+fn pipeline_runs_and_shuts_down_from_any_runtime_over_http() {
+    check_everywhere(Protocol::HttpProtobuf);
+}
+
+#[test]
+fn shutting_down_twice_and_dropping_is_harmless() {
+    let receiver = FakeReceiver::start_blocking();
+    let telemetry = common::telemetry_to(&receiver, Protocol::Grpc);
+    telemetry.force_flush().unwrap();
+    telemetry.shutdown().unwrap();
+    // A second pipeline dropped without an explicit shutdown flushes on drop.
+    let telemetry = common::telemetry_to(&receiver, Protocol::Grpc);
+    let tier = scalewatch::Tier::builder("dropped", scalewatch::TierKind::Custom)
+        .build(&telemetry.meter())
+        .unwrap();
+    drop(tier.enter());
+    drop(telemetry);
+    receiver.wait_for_metrics_blocking(Duration::from_secs(10), |m| {
+        !m.matching(
+            catalog::TIER_CONCURRENCY.name,
+            &[(catalog::attr::TIER_NAME, "dropped")],
+        )
+        .is_empty()
+    });
+}
+
+#[test]
+fn invalid_variables_are_errors_that_name_them() {
+    let err = TelemetryBuilder::from_vars([(
+        "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
+        "smoke-signals".to_owned(),
+    )])
+    .build()
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{text}");
+    assert!(text.contains("grpc"), "says what is valid: {text}");
+    let err = TelemetryBuilder::from_vars([(
+        "OTEL_EXPORTER_OTLP_HEADERS".to_owned(),
+        "authorization=Bearer%20sentinel-secret,broken".to_owned(),
+    )])
+    .build()
+    .unwrap_err();
+    assert!(!err.to_string().contains("sentinel-secret"), "{err}");
+}
+
+#[test]
+fn disabled_sdk_records_nothing_and_exports_nothing() {
+    let receiver = FakeReceiver::start_blocking();
+    let telemetry = TelemetryBuilder::from_vars([
+        ("OTEL_SDK_DISABLED".to_owned(), "true".to_owned()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), receiver.http_endpoint()),
+    ])
+    .build()
+    .unwrap();
+    assert!(telemetry.meter_provider().is_none());
+    let layer = ServerTierLayer::builder()
+        .build(&telemetry.meter())
+        .unwrap();
+    drop(layer.tier().enter());
+    telemetry.shutdown().unwrap();
+    assert_eq!(receiver.export_count(scalewatch_test_support::Signal::Metrics), 0);
+}
