@@ -47,19 +47,48 @@ pub const WAIT_BUCKETS: &[f64] = &[
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+impl Signal {
+    /// A catalog entry for a counter, up-down counter or gauge. Crates that add signals
+    /// declare them with this in their own catalog module.
+    pub const fn new(
+        name: &'static str,
+        instrument: InstrumentKind,
+        unit: &'static str,
+        description: &'static str,
+    ) -> Signal {
+        Signal {
+            name,
+            instrument,
+            unit,
+            description,
+            buckets: &[],
+        }
+    }
+
+    /// A catalog entry for a histogram with explicit bucket boundaries.
+    pub const fn histogram(
+        name: &'static str,
+        unit: &'static str,
+        buckets: &'static [f64],
+        description: &'static str,
+    ) -> Signal {
+        Signal {
+            name,
+            instrument: InstrumentKind::Histogram,
+            unit,
+            description,
+            buckets,
+        }
+    }
+}
+
 const fn signal(
     name: &'static str,
     instrument: InstrumentKind,
     unit: &'static str,
     description: &'static str,
 ) -> Signal {
-    Signal {
-        name,
-        instrument,
-        unit,
-        description,
-        buckets: &[],
-    }
+    Signal::new(name, instrument, unit, description)
 }
 
 const fn histogram(
@@ -68,13 +97,7 @@ const fn histogram(
     buckets: &'static [f64],
     description: &'static str,
 ) -> Signal {
-    Signal {
-        name,
-        instrument: InstrumentKind::Histogram,
-        unit,
-        description,
-        buckets,
-    }
+    Signal::histogram(name, unit, buckets, description)
 }
 
 use InstrumentKind::{Counter as C, Gauge as G, UpDownCounter as U};
