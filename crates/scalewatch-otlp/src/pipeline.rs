@@ -518,71 +518,65 @@ fn http_client(config: &Config, runtime: &tokio::runtime::Runtime) -> RuntimeHtt
     RuntimeHttpClient::new(runtime.handle().clone(), Arc::new(inner))
 }
 
+/// Builds one signal's OTLP exporter for the configured transport. A macro because the
+/// SDK's metric and span exporter builders share methods but no trait for `build`.
+macro_rules! otlp_exporter {
+    ($exporter:ty, $signal:literal, $endpoint:expr, $config:expr, $runtime:expr) => {{
+        let (config, runtime): (&Config, Option<&tokio::runtime::Runtime>) = ($config, $runtime);
+        let Some(runtime) = runtime else {
+            return Err(InitError::Runtime(std::io::Error::other(
+                "no exporter runtime",
+            )));
+        };
+        let built = match config.protocol {
+            Protocol::Grpc => {
+                // The gRPC channel's worker is spawned on the pipeline's runtime.
+                let _entered = runtime.enter();
+                <$exporter>::builder()
+                    .with_tonic()
+                    .with_endpoint($endpoint)
+                    .with_timeout(config.export_timeout)
+                    .with_metadata(metadata(config)?)
+                    .build()
+            }
+            Protocol::HttpProtobuf => <$exporter>::builder()
+                .with_http()
+                .with_endpoint($endpoint)
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_timeout(config.export_timeout)
+                .with_headers(header_map(config)?)
+                .with_http_client(http_client(config, runtime))
+                .build(),
+        };
+        built.map_err(|source| InitError::Exporter {
+            signal: $signal,
+            source,
+        })
+    }};
+}
+
 fn metric_exporter(
     config: &Config,
     runtime: Option<&tokio::runtime::Runtime>,
 ) -> Result<opentelemetry_otlp::MetricExporter, InitError> {
-    let Some(runtime) = runtime else {
-        return Err(InitError::Runtime(std::io::Error::other(
-            "no exporter runtime",
-        )));
-    };
-    let built = match config.protocol {
-        Protocol::Grpc => {
-            // The gRPC channel's worker is spawned on the pipeline's runtime.
-            let _entered = runtime.enter();
-            opentelemetry_otlp::MetricExporter::builder()
-                .with_tonic()
-                .with_endpoint(&config.metrics_endpoint)
-                .with_timeout(config.export_timeout)
-                .with_metadata(metadata(config)?)
-                .build()
-        }
-        Protocol::HttpProtobuf => opentelemetry_otlp::MetricExporter::builder()
-            .with_http()
-            .with_endpoint(&config.metrics_endpoint)
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_timeout(config.export_timeout)
-            .with_headers(header_map(config)?)
-            .with_http_client(http_client(config, runtime))
-            .build(),
-    };
-    built.map_err(|source| InitError::Exporter {
-        signal: "metrics",
-        source,
-    })
+    otlp_exporter!(
+        opentelemetry_otlp::MetricExporter,
+        "metrics",
+        &config.metrics_endpoint,
+        config,
+        runtime
+    )
 }
 
 fn span_exporter(
     config: &Config,
     runtime: Option<&tokio::runtime::Runtime>,
 ) -> Result<opentelemetry_otlp::SpanExporter, InitError> {
-    let Some(runtime) = runtime else {
-        return Err(InitError::Runtime(std::io::Error::other(
-            "no exporter runtime",
-        )));
-    };
-    let built = match config.protocol {
-        Protocol::Grpc => {
-            let _entered = runtime.enter();
-            opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(&config.traces_endpoint)
-                .with_timeout(config.export_timeout)
-                .with_metadata(metadata(config)?)
-                .build()
-        }
-        Protocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_endpoint(&config.traces_endpoint)
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_timeout(config.export_timeout)
-            .with_headers(header_map(config)?)
-            .with_http_client(http_client(config, runtime))
-            .build(),
-    };
-    built.map_err(|source| InitError::Exporter {
-        signal: "traces",
-        source,
-    })
+    otlp_exporter!(
+        opentelemetry_otlp::SpanExporter,
+        "traces",
+        &config.traces_endpoint,
+        config,
+        runtime
+    )
 }
