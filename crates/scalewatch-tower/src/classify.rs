@@ -70,6 +70,19 @@ pub(crate) fn grpc_status(headers: &HeaderMap) -> Option<u8> {
     Some(code)
 }
 
+/// The gRPC status a client derives from a non-gRPC HTTP answer (gRPC's
+/// "HTTP to gRPC status code mapping").
+pub(crate) fn grpc_code_from_http(status: http::StatusCode) -> u8 {
+    match status.as_u16() {
+        400 => 13,                 // INTERNAL
+        401 => 16,                 // UNAUTHENTICATED
+        403 => 7,                  // PERMISSION_DENIED
+        404 => GRPC_UNIMPLEMENTED, // UNIMPLEMENTED
+        429 | 502..=504 => 14,     // UNAVAILABLE
+        _ => GRPC_UNKNOWN,
+    }
+}
+
 /// Codes that mean the server failed (semconv: server-side errors), recorded as `error.type`.
 pub(crate) fn grpc_is_server_error(code: u8) -> bool {
     matches!(code, 2 | 4 | 12 | 13 | 14 | 15)
@@ -111,6 +124,17 @@ mod tests {
         assert_eq!(grpc_method("pkg.Greeter/SayHello"), None);
         assert_eq!(grpc_method("/a/b/c"), None);
         assert_eq!(grpc_method("/a b/c"), None);
+    }
+
+    #[test]
+    fn http_statuses_map_to_grpc_codes() {
+        let code = |s: u16| {
+            GRPC_CODES[grpc_code_from_http(http::StatusCode::from_u16(s).unwrap()) as usize]
+        };
+        assert_eq!(code(404), "UNIMPLEMENTED");
+        assert_eq!(code(503), "UNAVAILABLE");
+        assert_eq!(code(401), "UNAUTHENTICATED");
+        assert_eq!(code(200), "UNKNOWN");
     }
 
     #[test]

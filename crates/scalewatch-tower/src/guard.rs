@@ -134,13 +134,22 @@ impl RequestGuard {
         self.phase = Phase::Responded;
         self.status = Some(status.as_u16());
         if let Protocol::Grpc { method } = &mut self.protocol {
-            // A trailers-only response carries its status in the headers.
-            self.grpc_code = classify::grpc_status(headers);
+            let grpc_answer = classify::is_grpc(headers);
+            self.grpc_code = if grpc_answer {
+                // A trailers-only response carries its status in the headers.
+                classify::grpc_status(headers)
+            } else {
+                // Not a gRPC response at all (a proxy or router answered): the status a
+                // gRPC client derives from the HTTP status, as the gRPC spec maps it.
+                Some(classify::grpc_code_from_http(status))
+            };
             if let GrpcMethod::Unseen(path) = method {
-                let index = if self.grpc_code == Some(GRPC_UNIMPLEMENTED) {
-                    self.shared.rpc.fold()
-                } else {
+                // Only a method the server really serves takes a place in the table.
+                let served = grpc_answer && self.grpc_code != Some(GRPC_UNIMPLEMENTED);
+                let index = if served {
                     self.shared.rpc.resolve(path)
+                } else {
+                    self.shared.rpc.fold()
                 };
                 *method = GrpcMethod::Known(index);
             }
