@@ -34,4 +34,4 @@ pub mod clock;
 pub mod stats;
 mod tier;
 
-pub use tier::{InFlight, RejectionReason, Tier, TierBuilder, TierError, TierKind};
+pub use tier::{InFlight, Instrumented, RejectionReason, Tier, TierBuilder, TierError, TierKind};

@@ -9,6 +9,9 @@ use opentelemetry::KeyValue;
 use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
 
+mod instrument;
+pub use instrument::Instrumented;
+
 /// What kind of resource a tier is; exported as `scalewatch.tier.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TierKind {
@@ -78,6 +81,14 @@ pub enum TierError {
     /// A limit of zero would admit nothing.
     #[error("tier `{0}` has a limit of 0: use a positive limit, or none for an unbounded tier")]
     ZeroLimit(&'static str),
+    /// Admission was asked for without a limit to admit against (feature `tokio`).
+    #[error(
+        "tier `{0}` enforces its limit but has none: set `limit(n)` or drop `enforce_limit()`"
+    )]
+    EnforceWithoutLimit(&'static str),
+    /// The limit is larger than the admission semaphore can hold (feature `tokio`).
+    #[error("tier `{0}` has a limit of {1}, too large to enforce: use at most 2^61 - 1")]
+    LimitTooLarge(&'static str, u64),
 }
 
 /// A measured tier. Cheap to clone; all clones share the same statistics.
@@ -113,6 +124,9 @@ struct TierInner {
     rejected_timeout: BoundCounter<u64>,
     /// The exporter's position for the utilization gauge.
     export_cursor: Mutex<Cursor>,
+    /// Admission in front of [`Tier::instrument`] and [`Tier::run`], when enforced.
+    #[cfg(feature = "tokio")]
+    admission: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl fmt::Debug for Tier {
@@ -133,6 +147,8 @@ pub struct TierBuilder {
     name: &'static str,
     kind: TierKind,
     limit: Option<u64>,
+    #[cfg(feature = "tokio")]
+    enforce: bool,
 }
 
 impl TierBuilder {
@@ -148,6 +164,20 @@ impl TierBuilder {
         self
     }
 
+    /// Makes the limit a gate (feature `tokio`): [`Tier::instrument`] and [`Tier::run`]
+    /// admit at most `limit` work items at once through a tokio semaphore; the rest wait,
+    /// counted in `scalewatch.tier.queued`, and their wait is recorded as
+    /// `scalewatch.tier.queue.time`.
+    ///
+    /// Without it the limit is only the capacity utilization is measured against: right
+    /// for a resource that already enforces its own limit (a connection pool), where a
+    /// second gate would only add a second queue.
+    #[cfg(feature = "tokio")]
+    pub fn enforce_limit(mut self) -> Self {
+        self.enforce = true;
+        self
+    }
+
     /// Validates the configuration and registers the tier's instruments on `meter`.
     pub fn build(self, meter: &Meter) -> Result<Tier, TierError> {
         if self.name.is_empty() {
@@ -156,6 +186,17 @@ impl TierBuilder {
         if self.limit == Some(0) {
             return Err(TierError::ZeroLimit(self.name));
         }
+        #[cfg(feature = "tokio")]
+        let admission = match (self.enforce, self.limit) {
+            (false, _) => None,
+            (true, None) => return Err(TierError::EnforceWithoutLimit(self.name)),
+            (true, Some(limit)) => match usize::try_from(limit) {
+                Ok(permits) if permits <= tokio::sync::Semaphore::MAX_PERMITS => {
+                    Some(Arc::new(tokio::sync::Semaphore::new(permits)))
+                }
+                _ => return Err(TierError::LimitTooLarge(self.name, limit)),
+            },
+        };
         let attrs = [
             KeyValue::new(attr::TIER_NAME, self.name),
             KeyValue::new(attr::TIER_KIND, self.kind.as_str()),
@@ -178,6 +219,8 @@ impl TierBuilder {
             rejected_overloaded: with_reason(RejectionReason::Overloaded),
             rejected_timeout: with_reason(RejectionReason::Timeout),
             export_cursor,
+            #[cfg(feature = "tokio")]
+            admission,
         });
         register_observers(meter, &inner, &attrs);
         Ok(Tier { inner })
@@ -249,6 +292,8 @@ impl Tier {
             name,
             kind,
             limit: None,
+            #[cfg(feature = "tokio")]
+            enforce: false,
         }
     }
 

@@ -38,6 +38,32 @@ impl<S, B> Queued<S, B> {
             request: Some(request),
         }
     }
+
+    /// Waits for a permit: `Timeout` once the queue timeout passes, `Overloaded` if the
+    /// gate was closed.
+    pub(crate) fn poll_admit(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<OwnedSemaphorePermit, RejectionReason>> {
+        if let Some(deadline) = self.deadline.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(RejectionReason::Timeout));
+            }
+        }
+        self.acquire
+            .as_mut()
+            .poll(cx)
+            .map(|r| r.map_err(|_| RejectionReason::Overloaded))
+    }
+
+    /// Calls the ready service with the waiting request, once admitted.
+    pub(crate) fn call(&mut self) -> Option<S::Future>
+    where
+        S: Service<Request<B>>,
+    {
+        let request = self.request.take()?;
+        Some(self.service.call(request))
+    }
 }
 
 #[pin_project(project = StateProj)]
@@ -146,21 +172,11 @@ where
             };
             match this.state.as_mut().project() {
                 StateProj::Queued { queued } => {
-                    if let Some(deadline) = queued.deadline.as_mut() {
-                        if deadline.as_mut().poll(cx).is_ready() {
-                            this.state.set(State::Rejected {
-                                reason: RejectionReason::Timeout,
-                            });
-                            continue;
-                        }
-                    }
-                    let permit = match queued.acquire.as_mut().poll(cx) {
+                    let permit = match queued.poll_admit(cx) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Ok(permit)) => permit,
-                        Poll::Ready(Err(_)) => {
-                            this.state.set(State::Rejected {
-                                reason: RejectionReason::Overloaded,
-                            });
+                        Poll::Ready(Err(reason)) => {
+                            this.state.set(State::Rejected { reason });
                             continue;
                         }
                     };
@@ -170,10 +186,9 @@ where
                         .tier
                         .record_queue_time(seconds_between(guard.received_at(), now));
                     guard.admit(now, Some(permit));
-                    let Some(request) = queued.request.take() else {
+                    let Some(future) = queued.call() else {
                         return Poll::Pending;
                     };
-                    let future = queued.service.call(request);
                     this.state.set(State::Running { future });
                 }
                 StateProj::Rejected { reason } => {

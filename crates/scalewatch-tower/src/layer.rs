@@ -7,6 +7,7 @@ use crate::guard::{GrpcMethod, Protocol, RequestGuard};
 use crate::signals::{HttpSignals, RpcSignals, NO_ROUTE};
 use http::{Request, Response};
 use opentelemetry::metrics::Meter;
+use scalewatch_core::catalog;
 use scalewatch_core::clock::now_nanos;
 use scalewatch_core::{RejectionReason, Tier, TierError, TierKind};
 use std::fmt;
@@ -51,6 +52,19 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
+    /// A gate of `limit` permits (checked against [`Semaphore::MAX_PERMITS`] by the caller).
+    pub(crate) fn new(
+        limit: usize,
+        max_queued: Option<usize>,
+        queue_timeout: Option<Duration>,
+    ) -> Self {
+        Self {
+            semaphore: Arc::new(Semaphore::new(limit)),
+            max_queued,
+            queue_timeout,
+        }
+    }
+
     fn queue_full(&self, tier: &Tier) -> bool {
         self.max_queued
             .is_some_and(|max| tier.queued() >= i64::try_from(max).unwrap_or(i64::MAX))
@@ -213,11 +227,7 @@ impl ServerTierLayerBuilder {
             Some(limit) if limit > Semaphore::MAX_PERMITS => {
                 return Err(BuildError::LimitTooLarge(limit))
             }
-            Some(limit) => Some(Admission {
-                semaphore: Arc::new(Semaphore::new(limit)),
-                max_queued: self.max_queued,
-                queue_timeout: self.queue_timeout,
-            }),
+            Some(limit) => Some(Admission::new(limit, self.max_queued, self.queue_timeout)),
             None if self.max_queued.is_some() => {
                 return Err(BuildError::QueueWithoutLimit("max_queued / load_shed"))
             }
@@ -232,7 +242,7 @@ impl ServerTierLayerBuilder {
         Ok(Shared {
             tier,
             http: HttpSignals::new(meter, self.scheme, self.route_cap),
-            rpc: RpcSignals::new(meter, self.method_cap),
+            rpc: RpcSignals::new(meter, &catalog::RPC_SERVER_CALL_DURATION, self.method_cap),
             admission,
         })
     }

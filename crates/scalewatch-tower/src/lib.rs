@@ -16,6 +16,9 @@
 //!   relaxed atomics and one bound histogram record.
 //! - The layer never changes what the service returns (`Error = S::Error`), except that a
 //!   configured admission limit answers refused requests with `503`.
+//! - The [`client`] side mirrors it for outbound calls: [`ClientTierLayer`] wraps a hyper
+//!   client or a tonic `Channel` and records `http.client.request.duration` /
+//!   `rpc.client.call.duration` and the `scalewatch.tier.*` family of a `client` tier.
 //!
 //! ```
 //! use opentelemetry::metrics::MeterProvider as _;
@@ -51,12 +54,14 @@
 
 mod body;
 mod classify;
+pub mod client;
 mod future;
 mod guard;
 mod layer;
 mod signals;
 
 pub use body::ResponseBody;
+pub use client::{ClientTier, ClientTierLayer, ClientTierLayerBuilder, DEFAULT_SERVER_CAP};
 pub use future::ResponseFuture;
 pub use layer::{
     BuildError, ServerTier, ServerTierLayer, ServerTierLayerBuilder, DEFAULT_METHOD_CAP,

@@ -1,11 +1,12 @@
-//! The server tier's instruments, resolved once: per route (HTTP) and per method (gRPC),
-//! each with a small lock-free cache of pre-bound histogram series.
+//! The server and client tiers' instruments, resolved once: per route (server HTTP), per
+//! server address (client HTTP) and per method (gRPC, both sides), each with a small
+//! lock-free cache of pre-bound histogram series.
 
 use crate::classify::{GRPC_CODES, METHODS};
 use opentelemetry::metrics::{BoundHistogram, BoundUpDownCounter, Histogram, Meter};
 use opentelemetry::KeyValue;
 use scalewatch_core::cardinality::{CappedTable, Overflow};
-use scalewatch_core::catalog::{self, attr};
+use scalewatch_core::catalog::{self, attr, Signal};
 use std::sync::OnceLock;
 
 /// Distinct series one route or method keeps pre-bound; rarer combinations are recorded
@@ -60,7 +61,7 @@ pub(crate) struct SeriesCache {
 }
 
 impl SeriesCache {
-    fn new(base: Vec<KeyValue>) -> Self {
+    pub(crate) fn new(base: Vec<KeyValue>) -> Self {
         Self {
             base,
             slots: std::array::from_fn(|_| OnceLock::new()),
@@ -70,7 +71,7 @@ impl SeriesCache {
     /// Records `value` into the series `key`, whose attributes `attrs` builds (on first
     /// use only, or on every use once the cache is full).
     #[inline]
-    fn record(
+    pub(crate) fn record(
         &self,
         histogram: &Histogram<f64>,
         key: u32,
@@ -167,8 +168,7 @@ impl HttpSignals {
         } else {
             self.routes.get(route)
         };
-        let key =
-            u32::from(method) | (u32::from(status.unwrap_or(0)) << 8) | (failure.code() << 24);
+        let key = http_series_key(method, status, failure);
         let scheme = self.scheme;
         cache.record(&self.duration, key, seconds, |base| {
             let mut a = Vec::with_capacity(base.len() + 4);
@@ -187,16 +187,102 @@ impl HttpSignals {
     }
 }
 
-/// gRPC semconv instruments of one server layer.
+/// The series key of an HTTP measurement within one route or server address.
+#[inline]
+fn http_series_key(method: u8, status: Option<u16>, failure: Failure) -> u32 {
+    u32::from(method) | (u32::from(status.unwrap_or(0)) << 8) | (failure.code() << 24)
+}
+
+/// The series of one server key, `host:port` or `host:` (no port known); see
+/// [`crate::client`]. IPv6 hosts lose their brackets, as semconv writes them.
+fn server_series(key: &str) -> SeriesCache {
+    let (host, port) = key.rsplit_once(':').unwrap_or((key, ""));
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let mut base = vec![KeyValue::new(attr::SERVER_ADDRESS, host.to_owned())];
+    if let Ok(port) = port.parse::<u16>() {
+        base.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+    }
+    SeriesCache::new(base)
+}
+
+/// HTTP semconv instruments of one client layer: `http.client.request.duration` per
+/// server address (`server.address`, `server.port`), capped.
+pub(crate) struct ClientHttpSignals {
+    duration: Histogram<f64>,
+    servers: CappedTable<SeriesCache>,
+    no_server: SeriesCache,
+    pub(crate) method_overflow: Overflow,
+}
+
+/// Index of "the request named no server" (a relative URI) in the server space.
+pub(crate) const NO_SERVER: u32 = u32::MAX;
+
+impl ClientHttpSignals {
+    pub(crate) fn new(meter: &Meter, server_cap: usize) -> Self {
+        Self {
+            duration: catalog::HTTP_CLIENT_REQUEST_DURATION.f64_histogram(meter),
+            servers: CappedTable::new(
+                server_cap,
+                Overflow::new(meter, attr::SERVER_ADDRESS),
+                server_series,
+            ),
+            no_server: SeriesCache::new(Vec::new()),
+            method_overflow: Overflow::new(meter, attr::HTTP_REQUEST_METHOD),
+        }
+    }
+
+    /// The index of a `host:port` (or `host:`) server key.
+    pub(crate) fn server(&self, key: &str) -> u32 {
+        self.servers.resolve(key, server_series)
+    }
+
+    /// Folds an address that cannot be a key (too long) into `_OTHER`.
+    pub(crate) fn fold_server(&self) -> u32 {
+        self.servers.fold()
+    }
+
+    #[inline]
+    pub(crate) fn record(
+        &self,
+        server: u32,
+        method: u8,
+        status: Option<u16>,
+        failure: Failure,
+        seconds: f64,
+    ) {
+        let cache = if server == NO_SERVER {
+            &self.no_server
+        } else {
+            self.servers.get(server)
+        };
+        let key = http_series_key(method, status, failure);
+        cache.record(&self.duration, key, seconds, |base| {
+            let mut a = Vec::with_capacity(base.len() + 3);
+            a.extend_from_slice(base);
+            a.push(KeyValue::new(
+                attr::HTTP_REQUEST_METHOD,
+                METHODS[method as usize],
+            ));
+            if let Some(s) = status {
+                a.push(KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
+            }
+            a.extend(failure.error_type(&status.unwrap_or(0).to_string()));
+            a
+        });
+    }
+}
+
+/// gRPC semconv instruments of one server or client layer.
 pub(crate) struct RpcSignals {
     duration: Histogram<f64>,
     methods: CappedTable<SeriesCache>,
 }
 
 impl RpcSignals {
-    pub(crate) fn new(meter: &Meter, method_cap: usize) -> Self {
+    /// `signal` is `rpc.server.call.duration` or `rpc.client.call.duration`.
+    pub(crate) fn new(meter: &Meter, signal: &Signal, method_cap: usize) -> Self {
         Self {
-            duration: catalog::RPC_SERVER_CALL_DURATION.f64_histogram(meter),
+            duration: signal.f64_histogram(meter),
             methods: CappedTable::new(
                 method_cap,
                 Overflow::new(meter, attr::RPC_METHOD),

@@ -1,0 +1,383 @@
+//! Custom tiers: any async operation ([`Tier::instrument`]) or blocking call
+//! ([`Tier::run`]) measured as work in a tier, with admission when the limit is enforced.
+//!
+//! A work item is counted from admission to completion by an RAII guard, so a future
+//! dropped at any point (cancelled while queued, cancelled while running, panicking) leaves
+//! `scalewatch.tier.concurrency` and `scalewatch.tier.queued` exact. Its latency stays in
+//! the tier's windows (throughput X and latency R for the capacity model): the catalog has
+//! no per-tier duration histogram, so none is recorded.
+
+use super::{InFlight, Tier};
+use crate::clock::now_nanos;
+use pin_project_lite::pin_project;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+#[cfg(feature = "tokio")]
+use tokio::sync::{AcquireError, OwnedSemaphorePermit};
+
+#[cfg(feature = "tokio")]
+type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+
+/// A work item's hold on the tier: the in-flight count first (its drop records the
+/// completion), then the admission permit, released after.
+#[derive(Debug)]
+struct Work {
+    _in_flight: InFlight,
+    #[cfg(feature = "tokio")]
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// A work item waiting for admission; leaves the queue count when dropped, however it ends.
+#[cfg(feature = "tokio")]
+struct Waiting {
+    tier: Tier,
+    since: u64,
+    acquire: Acquire,
+}
+
+#[cfg(feature = "tokio")]
+impl Waiting {
+    fn new(tier: &Tier, since: u64, semaphore: &std::sync::Arc<tokio::sync::Semaphore>) -> Self {
+        tier.inner.stats.enqueue();
+        Self {
+            tier: tier.clone(),
+            since,
+            acquire: Box::pin(semaphore.clone().acquire_owned()),
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.tier.inner.stats.dequeue();
+    }
+}
+
+enum Phase {
+    /// Not polled yet: the work has not arrived at the tier.
+    Idle,
+    /// Waiting for a permit.
+    #[cfg(feature = "tokio")]
+    Queued(Waiting),
+    /// Admitted and running.
+    Running { _work: Work },
+    /// Completed; the guard has recorded.
+    Done,
+}
+
+impl fmt::Debug for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Idle => "idle",
+            #[cfg(feature = "tokio")]
+            Phase::Queued(_) => "queued",
+            Phase::Running { .. } => "running",
+            Phase::Done => "done",
+        })
+    }
+}
+
+pin_project! {
+    /// A future measured as one work item of a [`Tier`]; see [`Tier::instrument`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Instrumented<F> {
+        #[pin]
+        future: F,
+        tier: Tier,
+        phase: Phase,
+    }
+}
+
+impl<F> fmt::Debug for Instrumented<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instrumented")
+            .field("tier", &self.tier.inner.name)
+            .field("phase", &self.phase)
+            .finish()
+    }
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut this = self.project();
+        loop {
+            match this.phase {
+                Phase::Idle => *this.phase = arrive(this.tier),
+                #[cfg(feature = "tokio")]
+                Phase::Queued(waiting) => {
+                    let permit = match waiting.acquire.as_mut().poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        // The tier never closes its semaphore; should it ever be closed,
+                        // the work runs unadmitted rather than fail.
+                        Poll::Ready(result) => result.ok(),
+                    };
+                    let now = now_nanos();
+                    this.tier
+                        .record_queue_time(crate::clock::seconds_between(waiting.since, now));
+                    *this.phase = Phase::Running {
+                        _work: Work {
+                            _in_flight: this.tier.enter_at(now),
+                            _permit: permit,
+                        },
+                    };
+                }
+                Phase::Running { .. } => {
+                    let output = match this.future.as_mut().poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(output) => output,
+                    };
+                    *this.phase = Phase::Done;
+                    return Poll::Ready(output);
+                }
+                // Polled after completion: allowed to do anything but undefined
+                // behaviour; stay pending rather than poll a finished future.
+                Phase::Done => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// The work arrives now: admitted at once (no gate, or a free permit), or queued.
+fn arrive(tier: &Tier) -> Phase {
+    let now = now_nanos();
+    #[cfg(feature = "tokio")]
+    if let Some(semaphore) = &tier.inner.admission {
+        return match semaphore.clone().try_acquire_owned() {
+            Ok(permit) => {
+                tier.record_queue_time(0.0);
+                Phase::Running {
+                    _work: Work {
+                        _in_flight: tier.enter_at(now),
+                        _permit: Some(permit),
+                    },
+                }
+            }
+            Err(_) => Phase::Queued(Waiting::new(tier, now, semaphore)),
+        };
+    }
+    Phase::Running {
+        _work: Work {
+            _in_flight: tier.enter_at(now),
+            #[cfg(feature = "tokio")]
+            _permit: None,
+        },
+    }
+}
+
+impl Tier {
+    /// Measures `future` as one work item of this tier: it arrives when first polled,
+    /// waits for admission when the limit is enforced
+    /// ([`TierBuilder::enforce_limit`](super::TierBuilder::enforce_limit), feature `tokio`),
+    /// and counts as in flight until it completes or is dropped.
+    ///
+    /// ```
+    /// use opentelemetry::metrics::MeterProvider as _;
+    /// use scalewatch_core::{Tier, TierKind};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), scalewatch_core::TierError> {
+    /// let meter = opentelemetry::global::meter_provider().meter("example");
+    /// let cache = Tier::builder("cache", TierKind::Custom).limit(8).build(&meter)?;
+    /// let value = cache.instrument(async { 42 }).await;
+    /// assert_eq!(value, 42);
+    /// assert_eq!(cache.in_flight(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn instrument<F: Future>(&self, future: F) -> Instrumented<F> {
+        Instrumented {
+            future,
+            tier: self.clone(),
+            phase: Phase::Idle,
+        }
+    }
+
+    /// Runs the blocking `work` as one work item of this tier, on this thread. When the
+    /// limit is enforced (feature `tokio`), the thread waits for admission first: call it
+    /// where blocking is allowed (`spawn_blocking`, a worker thread), never on an async
+    /// runtime's worker. A panic in `work` unwinds through the guard, which still records.
+    ///
+    /// ```
+    /// use opentelemetry::metrics::MeterProvider as _;
+    /// use scalewatch_core::{Tier, TierKind};
+    ///
+    /// let meter = opentelemetry::global::meter_provider().meter("example");
+    /// let hashing = Tier::builder("hashing", TierKind::Custom).build(&meter)?;
+    /// let digest = hashing.run(|| 6 * 7);
+    /// assert_eq!(digest, 42);
+    /// # Ok::<(), scalewatch_core::TierError>(())
+    /// ```
+    pub fn run<R>(&self, work: impl FnOnce() -> R) -> R {
+        let _work = self.admit_blocking();
+        work()
+    }
+
+    fn admit_blocking(&self) -> Work {
+        let now = now_nanos();
+        #[cfg(feature = "tokio")]
+        if let Some(semaphore) = &self.inner.admission {
+            let (permit, admitted) = match semaphore.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    self.record_queue_time(0.0);
+                    (Some(permit), now)
+                }
+                Err(_) => {
+                    let mut waiting = Waiting::new(self, now, semaphore);
+                    let permit = block_on(waiting.acquire.as_mut()).ok();
+                    drop(waiting);
+                    let admitted = now_nanos();
+                    self.record_queue_time(crate::clock::seconds_between(now, admitted));
+                    (permit, admitted)
+                }
+            };
+            return Work {
+                _in_flight: self.enter_at(admitted),
+                _permit: permit,
+            };
+        }
+        Work {
+            _in_flight: self.enter_at(now),
+            #[cfg(feature = "tokio")]
+            _permit: None,
+        }
+    }
+}
+
+/// Drives `future` to completion on this thread, parking between wake-ups.
+#[cfg(feature = "tokio")]
+fn block_on<F: Future + Unpin>(mut future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = Pin::new(&mut future).poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TierKind;
+
+    fn meter() -> opentelemetry::metrics::Meter {
+        opentelemetry::global::meter_provider().meter("test")
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn counts_while_running_and_keeps_latency_in_windows() {
+        let tier = Tier::builder("db", TierKind::Custom)
+            .limit(4)
+            .build(&meter())
+            .unwrap();
+        let mut cursor = tier.cursor();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let work = tier.instrument(async move { rx.await.is_ok() });
+        assert_eq!(tier.in_flight(), 0, "nothing arrives before the first poll");
+        let handle = tokio::spawn(work);
+        tokio::task::yield_now().await;
+        assert_eq!(tier.in_flight(), 1);
+        tx.send(()).unwrap();
+        assert!(handle.await.unwrap());
+        assert_eq!(tier.in_flight(), 0);
+        let w = tier.advance(&mut cursor).unwrap();
+        assert_eq!(w.completions, 1);
+    }
+
+    #[test]
+    fn run_records_even_when_the_work_panics() {
+        let tier = Tier::builder("hash", TierKind::Custom)
+            .build(&meter())
+            .unwrap();
+        let t = tier.clone();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            t.run(|| panic!("boom"))
+        }));
+        assert!(result.is_err());
+        assert_eq!(tier.in_flight(), 0);
+        assert_eq!(tier.run(|| tier.in_flight()), 1);
+    }
+
+    #[cfg(feature = "tokio")]
+    #[tokio::test(flavor = "current_thread")]
+    async fn enforced_limit_queues_and_cancelled_waiters_leave_the_queue() {
+        let tier = Tier::builder("pool", TierKind::Pool)
+            .limit(1)
+            .enforce_limit()
+            .build(&meter())
+            .unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let first = tokio::spawn(tier.instrument(async move { rx.await.is_ok() }));
+        tokio::task::yield_now().await;
+        assert_eq!(tier.in_flight(), 1);
+        let second = tokio::spawn(tier.instrument(async { 2 }));
+        tokio::task::yield_now().await;
+        assert_eq!(tier.queued(), 1);
+        assert_eq!(tier.in_flight(), 1);
+        second.abort();
+        assert!(second.await.is_err());
+        assert_eq!(tier.queued(), 0);
+        let third = tokio::spawn(tier.instrument(async { 3 }));
+        tokio::task::yield_now().await;
+        assert_eq!(tier.queued(), 1);
+        tx.send(()).unwrap();
+        assert!(first.await.unwrap());
+        assert_eq!(third.await.unwrap(), 3);
+        assert_eq!((tier.in_flight(), tier.queued()), (0, 0));
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn blocking_run_waits_for_a_permit() {
+        let tier = Tier::builder("cpu", TierKind::Custom)
+            .limit(1)
+            .enforce_limit()
+            .build(&meter())
+            .unwrap();
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let t = tier.clone();
+        let holder = std::thread::spawn(move || {
+            t.run(|| {
+                held_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+            })
+        });
+        held_rx.recv().unwrap();
+        let t = tier.clone();
+        let waiter = std::thread::spawn(move || t.run(|| t.in_flight()));
+        while tier.queued() == 0 {
+            std::thread::yield_now();
+        }
+        release_tx.send(()).unwrap();
+        holder.join().unwrap();
+        assert_eq!(waiter.join().unwrap(), 1);
+        assert_eq!((tier.in_flight(), tier.queued()), (0, 0));
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn enforcing_needs_a_limit() {
+        let err = Tier::builder("x", TierKind::Custom)
+            .enforce_limit()
+            .build(&meter())
+            .unwrap_err();
+        assert_eq!(err, crate::TierError::EnforceWithoutLimit("x"));
+    }
+}

@@ -1,0 +1,74 @@
+//! The client's response body wrapper: it carries the call's guard until the last frame,
+//! so a streamed response counts as in flight until it ends and its gRPC trailers are read.
+
+use super::guard::ClientGuard;
+use http_body::{Body, Frame, SizeHint};
+use pin_project::pin_project;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// The response body of [`ClientTier`](super::ClientTier): the inner body, untouched,
+/// plus the call's measurement, recorded when the body ends or is dropped.
+#[pin_project]
+pub struct ResponseBody<B> {
+    #[pin]
+    inner: B,
+    guard: Option<ClientGuard>,
+}
+
+impl<B> ResponseBody<B> {
+    pub(crate) fn new(inner: B, guard: Option<ClientGuard>) -> Self {
+        Self { inner, guard }
+    }
+}
+
+impl<B: fmt::Debug> fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("inner", &self.inner)
+            .field("in_flight", &self.guard.is_some())
+            .finish()
+    }
+}
+
+impl<B: Body> Body for ResponseBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        let ended = match &polled {
+            Poll::Pending => return polled,
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(trailers), Some(g)) = (frame.trailers_ref(), this.guard.as_mut()) {
+                    g.trailers(trailers);
+                }
+                false
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(g) = this.guard.as_mut() {
+                    g.body_failed(std::any::type_name::<B::Error>());
+                }
+                true
+            }
+        };
+        if ended || this.inner.is_end_stream() {
+            drop(this.guard.take());
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

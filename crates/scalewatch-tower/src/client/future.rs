@@ -1,0 +1,145 @@
+//! The client's response future: admission (when the tier is limited), then the call.
+
+use super::body::ResponseBody;
+use super::guard::ClientGuard;
+use crate::future::Queued;
+use http::{Request, Response};
+use pin_project::pin_project;
+use scalewatch_core::clock::{now_nanos, seconds_between};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tower_service::Service;
+
+#[pin_project(project = StateProj)]
+pub(crate) enum State<S, B>
+where
+    S: Service<Request<B>>,
+{
+    Running {
+        #[pin]
+        future: S::Future,
+    },
+    Queued {
+        queued: Box<Queued<S, B>>,
+    },
+    Done,
+}
+
+/// The response future of [`ClientTier`](super::ClientTier).
+#[pin_project]
+pub struct ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    #[pin]
+    state: State<S, B>,
+    guard: Option<ClientGuard>,
+    head_only: bool,
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Running { .. } => "running",
+            State::Queued { .. } => "queued",
+            State::Done => "done",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .field("guard", &self.guard)
+            .finish()
+    }
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    pub(crate) fn new(state: State<S, B>, guard: ClientGuard, head_only: bool) -> Self {
+        Self {
+            state,
+            guard: Some(guard),
+            head_only,
+        }
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: http_body::Body,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let Some(guard) = this.guard.as_mut() else {
+                // Polled after completion: stay pending rather than panic.
+                return Poll::Pending;
+            };
+            match this.state.as_mut().project() {
+                StateProj::Queued { queued } => {
+                    // The client gate has no timeout and is never closed: a closed gate
+                    // would let the call through unadmitted rather than fail it.
+                    let permit = match queued.poll_admit(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(result) => result.ok(),
+                    };
+                    let now = now_nanos();
+                    let shared = guard.shared().clone();
+                    shared
+                        .tier
+                        .record_queue_time(seconds_between(guard.sent_at(), now));
+                    guard.admit(now, permit);
+                    let Some(future) = queued.call() else {
+                        return Poll::Pending;
+                    };
+                    this.state.set(State::Running { future });
+                }
+                StateProj::Running { future } => {
+                    guard.enter_poll();
+                    let result = future.poll(cx);
+                    guard.leave_poll();
+                    let result = match result {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(r) => r,
+                    };
+                    this.state.set(State::Done);
+                    return Poll::Ready(match result {
+                        Ok(response) => Ok(finish(this.guard, *this.head_only, response)),
+                        Err(error) => {
+                            if let Some(mut g) = this.guard.take() {
+                                g.service_failed(std::any::type_name::<S::Error>());
+                            }
+                            Err(error)
+                        }
+                    });
+                }
+                StateProj::Done => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// Hands the guard to the response body, which records when it ends. A response with no
+/// body to stream (HEAD, or an empty body) ends here.
+fn finish<T: http_body::Body>(
+    guard: &mut Option<ClientGuard>,
+    head_only: bool,
+    response: Response<T>,
+) -> Response<ResponseBody<T>> {
+    let mut guard = guard.take();
+    if let Some(g) = guard.as_mut() {
+        g.responded(response.status(), response.headers());
+    }
+    if head_only || http_body::Body::is_end_stream(response.body()) {
+        drop(guard.take());
+    }
+    response.map(|body| ResponseBody::new(body, guard))
+}

@@ -1,0 +1,375 @@
+//! The client side: [`ClientTierLayer`] measures calls to a dependency made through any
+//! tower service over `http::Request` (a hyper client, a tonic `Channel`) as a tier of kind
+//! `client`.
+//!
+//! - HTTP calls get `http.client.request.duration` with `http.request.method`,
+//!   `server.address` and `server.port` (from the request URI's authority, capped per
+//!   layer; past the cap `_OTHER`, counted in `scalewatch.sdk.overflow`),
+//!   `http.response.status_code` and `error.type` (4xx and 5xx statuses, the inner
+//!   service's error type, `cancelled`, `panic`).
+//! - gRPC calls (`content-type: application/grpc`) get `rpc.client.call.duration` with the
+//!   same attributes as the server side; the status comes from the response headers or
+//!   trailers, and every status but `OK` is an `error.type`.
+//! - A call is in flight from `call` until its response body ends or is dropped, so
+//!   streamed responses count until their trailers; durations run over the same span.
+//! - With a [`concurrency_limit`](ClientTierLayerBuilder::concurrency_limit), calls beyond
+//!   the limit wait in the layer's queue, measured as `scalewatch.tier.queue.time` and
+//!   `scalewatch.tier.queued`. The client gate never refuses a call (put a
+//!   `tower::timeout` outside it for that): `Error = S::Error`, always.
+
+mod body;
+mod future;
+mod guard;
+
+pub use body::ResponseBody;
+pub use future::ResponseFuture;
+
+use crate::classify;
+use crate::guard::GrpcMethod;
+use crate::layer::{Admission, BuildError};
+use crate::signals::{ClientHttpSignals, RpcSignals, NO_SERVER};
+use future::State;
+use guard::{Call, ClientGuard};
+use http::{Request, Response};
+use opentelemetry::metrics::Meter;
+use scalewatch_core::catalog;
+use scalewatch_core::clock::now_nanos;
+use scalewatch_core::{Tier, TierKind};
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use tokio::sync::Semaphore;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Default cap on distinct `server.address`/`server.port` pairs per client layer.
+pub const DEFAULT_SERVER_CAP: usize = 64;
+
+/// Longest `host:port` kept as a server key; longer authorities fold into `_OTHER`.
+const MAX_SERVER_KEY: usize = 262;
+
+/// What every clone of a client layer and its services share.
+pub(crate) struct ClientShared {
+    pub(crate) tier: Tier,
+    pub(crate) http: ClientHttpSignals,
+    pub(crate) rpc: RpcSignals,
+    admission: Option<Admission>,
+}
+
+/// A [`tower_layer::Layer`] that measures outbound calls as a client tier: HTTP and gRPC
+/// semconv client durations, and the tier's concurrency, limit, utilization and time in
+/// queue (`scalewatch.tier.kind` = `client`).
+///
+/// Wrap an HTTP client (any `Service<http::Request<B>>`, such as hyper-util's legacy
+/// `Client`) with `layer.layer(client)`; wrap a tonic `Channel` with
+/// `tower::ServiceBuilder::new().layer(layer).service(channel)` and build the generated
+/// client on the result.
+///
+/// ```
+/// use opentelemetry::metrics::MeterProvider as _;
+/// use scalewatch_tower::ClientTierLayer;
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let meter = opentelemetry::global::meter_provider().meter("my-service");
+/// let layer = ClientTierLayer::builder()
+///     .tier_name("billing-api")
+///     .concurrency_limit(32)
+///     .build(&meter)?;
+/// let client = layer.layer(service_fn(|_req: http::Request<String>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("paid")))
+/// }));
+/// let request = http::Request::get("http://billing.internal:8080/invoices").body(String::new())?;
+/// let response = client.oneshot(request).await?;
+/// assert_eq!(layer.tier().in_flight(), 1); // until the body is read or dropped
+/// drop(response);
+/// assert_eq!(layer.tier().in_flight(), 0);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ClientTierLayer {
+    shared: Arc<ClientShared>,
+}
+
+impl fmt::Debug for ClientTierLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientTierLayer")
+            .field("tier", &self.shared.tier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientTierLayer {
+    /// Starts configuring a layer.
+    pub fn builder() -> ClientTierLayerBuilder {
+        ClientTierLayerBuilder::default()
+    }
+
+    /// The tier this layer measures (for reports and capacity models).
+    pub fn tier(&self) -> &Tier {
+        &self.shared.tier
+    }
+}
+
+impl<S> Layer<S> for ClientTierLayer {
+    type Service = ClientTier<S>;
+
+    fn layer(&self, inner: S) -> ClientTier<S> {
+        ClientTier {
+            inner,
+            shared: self.shared.clone(),
+            server: Arc::default(),
+        }
+    }
+}
+
+/// Configures a [`ClientTierLayer`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ClientTierLayerBuilder {
+    tier_name: &'static str,
+    limit: Option<usize>,
+    server_cap: usize,
+    method_cap: usize,
+}
+
+impl Default for ClientTierLayerBuilder {
+    fn default() -> Self {
+        Self {
+            tier_name: "client",
+            limit: None,
+            server_cap: DEFAULT_SERVER_CAP,
+            method_cap: crate::DEFAULT_METHOD_CAP,
+        }
+    }
+}
+
+impl ClientTierLayerBuilder {
+    /// The tier's name (`scalewatch.tier.name`), usually the dependency's; defaults to
+    /// `client`.
+    pub fn tier_name(mut self, name: &'static str) -> Self {
+        self.tier_name = name;
+        self
+    }
+
+    /// Send at most `limit` calls at once; the rest wait in the layer's queue, and that
+    /// wait is measured as `scalewatch.tier.queue.time`.
+    pub fn concurrency_limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Cap on distinct `server.address`/`server.port` pairs (default
+    /// [`DEFAULT_SERVER_CAP`]).
+    pub fn server_cap(mut self, cap: usize) -> Self {
+        self.server_cap = cap;
+        self
+    }
+
+    /// Cap on distinct `rpc.method` values (default
+    /// [`DEFAULT_METHOD_CAP`](crate::DEFAULT_METHOD_CAP)).
+    pub fn method_cap(mut self, cap: usize) -> Self {
+        self.method_cap = cap;
+        self
+    }
+
+    /// Validates the configuration and creates the layer's instruments on `meter`.
+    pub fn build(self, meter: &Meter) -> Result<ClientTierLayer, BuildError> {
+        if self.server_cap == 0 {
+            return Err(BuildError::ZeroCap("server_cap"));
+        }
+        if self.method_cap == 0 {
+            return Err(BuildError::ZeroCap("method_cap"));
+        }
+        let admission = match self.limit {
+            Some(limit) if limit > Semaphore::MAX_PERMITS => {
+                return Err(BuildError::LimitTooLarge(limit))
+            }
+            Some(limit) => Some(Admission::new(limit, None, None)),
+            None => None,
+        };
+        let tier = Tier::builder(self.tier_name, TierKind::Client)
+            .maybe_limit(self.limit.map(|l| l as u64))
+            .build(meter)?;
+        Ok(ClientTierLayer {
+            shared: Arc::new(ClientShared {
+                tier,
+                http: ClientHttpSignals::new(meter, self.server_cap),
+                rpc: RpcSignals::new(meter, &catalog::RPC_CLIENT_CALL_DURATION, self.method_cap),
+                admission,
+            }),
+        })
+    }
+}
+
+/// The service [`ClientTierLayer`] produces.
+#[derive(Clone)]
+pub struct ClientTier<S> {
+    inner: S,
+    shared: Arc<ClientShared>,
+    /// The first server this service called. A client usually talks to one server, so
+    /// its key is compared here before the shared table is consulted.
+    server: Arc<OnceLock<(Box<str>, u32)>>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for ClientTier<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientTier")
+            .field("inner", &self.inner)
+            .field("tier", &self.shared.tier)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes the server key `host:port` (or `host:` when no port is known) of `uri` into
+/// `buf`, without allocating. `None` when the URI has no authority or the key is too long.
+fn server_key<'a>(uri: &http::Uri, buf: &'a mut [u8; MAX_SERVER_KEY]) -> Option<&'a str> {
+    let host = uri.host()?;
+    let port = uri.port_u16().or_else(|| match uri.scheme_str() {
+        Some("http") => Some(80),
+        Some("https") => Some(443),
+        _ => None,
+    });
+    let len = host.len();
+    if len + 6 > buf.len() {
+        return Some("");
+    }
+    buf[..len].copy_from_slice(host.as_bytes());
+    buf[len] = b':';
+    let mut end = len + 1;
+    if let Some(mut port) = port {
+        let mut digits = [0u8; 5];
+        let mut n = 0;
+        loop {
+            digits[n] = b'0' + (port % 10) as u8;
+            n += 1;
+            port /= 10;
+            if port == 0 {
+                break;
+            }
+        }
+        for d in digits[..n].iter().rev() {
+            buf[end] = *d;
+            end += 1;
+        }
+    }
+    std::str::from_utf8(&buf[..end]).ok()
+}
+
+impl<S> ClientTier<S> {
+    fn server_index(&self, uri: &http::Uri) -> u32 {
+        let mut buf = [0u8; MAX_SERVER_KEY];
+        let key = match server_key(uri, &mut buf) {
+            None => return NO_SERVER,
+            Some("") => return self.shared.http.fold_server(),
+            Some(key) => key,
+        };
+        if let Some((k, i)) = self.server.get() {
+            if **k == *key {
+                return *i;
+            }
+        }
+        let index = self.shared.http.server(key);
+        let _ = self.server.set((key.into(), index));
+        index
+    }
+
+    fn call_of<B>(&self, req: &Request<B>) -> Call {
+        if classify::is_grpc(req.headers()) {
+            let method = match classify::grpc_method(req.uri().path()) {
+                None => GrpcMethod::Known(self.shared.rpc.fold()),
+                Some(m) => match self.shared.rpc.find(m) {
+                    Some(i) => GrpcMethod::Known(i),
+                    None => GrpcMethod::Unseen(m.into()),
+                },
+            };
+            return Call::Grpc { method };
+        }
+        let method = classify::method_index(req.method());
+        if method == classify::METHOD_OTHER {
+            self.shared.http.method_overflow.record();
+        }
+        Call::Http {
+            method,
+            server: self.server_index(req.uri()),
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ClientTier<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ResBody: http_body::Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let sent = now_nanos();
+        let call = self.call_of(&req);
+        let head_only = req.method() == http::Method::HEAD;
+        let mut guard = ClientGuard::new(self.shared.clone(), sent, call);
+        let state = match &self.shared.admission {
+            None => {
+                guard.admit(sent, None);
+                State::Running {
+                    future: self.inner.call(req),
+                }
+            }
+            Some(admission) => match admission.semaphore.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    self.shared.tier.record_queue_time(0.0);
+                    guard.admit(sent, Some(permit));
+                    State::Running {
+                        future: self.inner.call(req),
+                    }
+                }
+                Err(_) => {
+                    guard.enqueue();
+                    // Keep the ready service for this call; leave a fresh clone behind.
+                    let clone = self.inner.clone();
+                    let ready = std::mem::replace(&mut self.inner, clone);
+                    State::Queued {
+                        queued: Box::new(crate::future::Queued::new(admission, ready, req)),
+                    }
+                }
+            },
+        };
+        ResponseFuture::new(state, guard, head_only)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(uri: &str) -> Option<String> {
+        let mut buf = [0u8; MAX_SERVER_KEY];
+        server_key(&uri.parse().unwrap(), &mut buf).map(str::to_owned)
+    }
+
+    #[test]
+    fn server_keys_come_from_the_authority() {
+        assert_eq!(
+            key("http://a.example:8080/x").as_deref(),
+            Some("a.example:8080")
+        );
+        assert_eq!(key("http://a.example/x").as_deref(), Some("a.example:80"));
+        assert_eq!(
+            key("https://user:pw@a.example/x").as_deref(),
+            Some("a.example:443")
+        );
+        assert_eq!(key("http://[::1]:9/").as_deref(), Some("[::1]:9"));
+        assert_eq!(key("/pkg.Svc/Method"), None);
+        let long = format!("http://{}/", "a".repeat(300));
+        assert_eq!(key(&long).as_deref(), Some(""));
+    }
+}
