@@ -1,0 +1,250 @@
+//! [`LockMetrics`]: the handle every instrumented lock records through.
+
+use crate::catalog::{self, attr};
+use crate::stats::{Config, LockCounts, LockMode, LockStats};
+use opentelemetry::metrics::{Meter, ObservableCounter, ObservableGauge, ObservableUpDownCounter};
+use opentelemetry::KeyValue;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The default hold-time sampling: one acquisition in 16 per thread.
+pub const DEFAULT_HOLD_SAMPLE_EVERY: u32 = 16;
+/// The default wait beyond which a tracing event is added to the current span.
+pub const DEFAULT_SLOW_WAIT: Duration = Duration::from_millis(10);
+
+/// A [`LockMetricsBuilder`] was given an invalid configuration.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The slow-wait threshold does not fit in 584 years of nanoseconds.
+    #[error("slow wait threshold {0:?} is too long: use at most a few seconds, or Duration::MAX to turn the event off")]
+    SlowWaitTooLong(Duration),
+}
+
+type Names = Arc<Mutex<HashMap<&'static str, Arc<LockStats>>>>;
+
+/// Where locks record: the instruments, resolved once from a [`Meter`], and the statistics
+/// of every lock name. Cheap to clone; create one per meter and hand it to every lock.
+///
+/// Locks that share a name share their statistics: their acquisitions and waits add up,
+/// and their utilization is the mean number of them held (for one lock, the fraction of
+/// time it was held). Names are static and few, so their statistics live as long as the
+/// meter provider.
+///
+/// ```
+/// use opentelemetry::metrics::MeterProvider as _;
+/// use scalewatch_sync::{LockMetrics, Mutex};
+/// use std::time::Duration;
+///
+/// let meter = opentelemetry::global::meter_provider().meter("example");
+/// let locks = LockMetrics::builder()
+///     .hold_sample_every(64)
+///     .slow_wait(Duration::from_millis(50))
+///     .build(&meter)?;
+/// let cache = Mutex::new("cache", Vec::<u32>::new(), &locks);
+/// cache.lock().unwrap().push(1);
+/// assert_eq!(locks.counts("cache").unwrap().exclusive_uncontended, 1);
+/// # Ok::<(), scalewatch_sync::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct LockMetrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    wait: opentelemetry::metrics::Histogram<f64>,
+    hold: opentelemetry::metrics::Histogram<f64>,
+    names: Names,
+    _observers: (
+        ObservableCounter<u64>,
+        ObservableUpDownCounter<i64>,
+        ObservableGauge<f64>,
+    ),
+}
+
+impl fmt::Debug for LockMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = self.inner.names.lock().map(|n| n.len()).unwrap_or(0);
+        f.debug_struct("LockMetrics")
+            .field("config", &self.inner.config)
+            .field("names", &names)
+            .finish()
+    }
+}
+
+/// Builds a [`LockMetrics`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct LockMetricsBuilder {
+    sample_every: u32,
+    slow_wait: Duration,
+}
+
+impl Default for LockMetricsBuilder {
+    fn default() -> Self {
+        Self {
+            sample_every: DEFAULT_HOLD_SAMPLE_EVERY,
+            slow_wait: DEFAULT_SLOW_WAIT,
+        }
+    }
+}
+
+impl LockMetricsBuilder {
+    /// Times the hold of one acquisition in `n` per thread (a countdown per thread, so the
+    /// choice is deterministic and costs no clock read). `1` times every hold, `0` none
+    /// (then `scalewatch.lock.hold.duration` and `scalewatch.lock.utilization` stay empty).
+    /// Default [`DEFAULT_HOLD_SAMPLE_EVERY`].
+    pub fn hold_sample_every(mut self, n: u32) -> Self {
+        self.sample_every = n;
+        self
+    }
+
+    /// A wait at least this long adds a `slow lock wait` event, with the lock's name, mode
+    /// and wait, to the current `tracing` span. Default [`DEFAULT_SLOW_WAIT`];
+    /// `Duration::MAX` turns it off.
+    pub fn slow_wait(mut self, threshold: Duration) -> Self {
+        self.slow_wait = threshold;
+        self
+    }
+
+    /// Validates the configuration and registers the lock instruments on `meter`.
+    pub fn build(self, meter: &Meter) -> Result<LockMetrics, ConfigError> {
+        let slow_wait_nanos = if self.slow_wait == Duration::MAX {
+            u64::MAX
+        } else {
+            u64::try_from(self.slow_wait.as_nanos())
+                .map_err(|_| ConfigError::SlowWaitTooLong(self.slow_wait))?
+        };
+        Ok(LockMetrics::with_config(
+            Config {
+                sample_every: self.sample_every,
+                slow_wait_nanos,
+            },
+            meter,
+        ))
+    }
+}
+
+fn each(names: &Names, mut f: impl FnMut(&LockStats)) {
+    let names = match names.lock() {
+        Ok(n) => n,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    for stats in names.values() {
+        f(stats);
+    }
+}
+
+const MODES: [LockMode; 2] = [LockMode::Exclusive, LockMode::Shared];
+
+fn observe_acquisitions(meter: &Meter, names: Names) -> ObservableCounter<u64> {
+    catalog::LOCK_ACQUISITIONS.u64_observable_counter(meter, move |o| {
+        each(&names, |s| {
+            for mode in MODES.into_iter().filter(|m| s.has(*m)) {
+                for contended in [false, true] {
+                    o.observe(
+                        s.acquisitions(mode, contended),
+                        &[
+                            KeyValue::new(attr::LOCK_NAME, s.name()),
+                            KeyValue::new(attr::LOCK_MODE, mode.as_str()),
+                            KeyValue::new(attr::LOCK_CONTENDED, contended),
+                        ],
+                    );
+                }
+            }
+        });
+    })
+}
+
+fn observe_waiters(meter: &Meter, names: Names) -> ObservableUpDownCounter<i64> {
+    catalog::LOCK_WAITERS.i64_observable_up_down_counter(meter, move |o| {
+        each(&names, |s| {
+            o.observe(s.waiters(), &[KeyValue::new(attr::LOCK_NAME, s.name())]);
+        });
+    })
+}
+
+fn observe_utilization(meter: &Meter, names: Names) -> ObservableGauge<f64> {
+    catalog::LOCK_UTILIZATION.f64_observable_gauge(meter, move |o| {
+        each(&names, |s| {
+            if !s.has(LockMode::Exclusive) {
+                return;
+            }
+            if let Some(u) = s.utilization() {
+                o.observe(u, &[KeyValue::new(attr::LOCK_NAME, s.name())]);
+            }
+        });
+    })
+}
+
+impl LockMetrics {
+    /// Starts configuring lock metrics.
+    pub fn builder() -> LockMetricsBuilder {
+        LockMetricsBuilder::default()
+    }
+
+    /// Lock metrics with the default configuration on `meter`.
+    pub fn new(meter: &Meter) -> LockMetrics {
+        LockMetrics::with_config(
+            Config {
+                sample_every: DEFAULT_HOLD_SAMPLE_EVERY,
+                slow_wait_nanos: DEFAULT_SLOW_WAIT.as_nanos() as u64,
+            },
+            meter,
+        )
+    }
+
+    fn with_config(config: Config, meter: &Meter) -> LockMetrics {
+        let names: Names = Arc::default();
+        let observers = (
+            observe_acquisitions(meter, names.clone()),
+            observe_waiters(meter, names.clone()),
+            observe_utilization(meter, names.clone()),
+        );
+        LockMetrics {
+            inner: Arc::new(Inner {
+                config,
+                wait: catalog::LOCK_WAIT_DURATION.f64_histogram(meter),
+                hold: catalog::LOCK_HOLD_DURATION.f64_histogram(meter),
+                names,
+                _observers: observers,
+            }),
+        }
+    }
+
+    /// The statistics of the locks named `name`, created on first use.
+    pub(crate) fn stats(&self, name: &'static str, mode: LockMode) -> Arc<LockStats> {
+        let mut names = match self.inner.names.lock() {
+            Ok(n) => n,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let stats = names.entry(name).or_insert_with(|| {
+            Arc::new(LockStats::new(
+                name,
+                self.inner.config,
+                self.inner.wait.clone(),
+                self.inner.hold.clone(),
+            ))
+        });
+        stats.declare(mode);
+        stats.clone()
+    }
+
+    /// What the locks named `name` have counted so far; `None` when no lock of that name
+    /// was created through this handle.
+    pub fn counts(&self, name: &str) -> Option<LockCounts> {
+        let names = match self.inner.names.lock() {
+            Ok(n) => n,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        names.get(name).map(|s| s.counts())
+    }
+
+    /// The hold sampling rate: one acquisition in this many per thread (0: none).
+    pub fn hold_sample_every(&self) -> u32 {
+        self.inner.config.sample_every
+    }
+}

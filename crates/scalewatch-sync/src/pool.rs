@@ -1,0 +1,247 @@
+//! [`Pool`]: a fixed set of permits handed out for a while (connections, worker slots),
+//! measured like the semconv `db.client.connection.*` metrics (feature `tokio`).
+
+use crate::catalog::{self, attr};
+use opentelemetry::metrics::{BoundHistogram, Meter};
+use opentelemetry::KeyValue;
+use scalewatch_core::clock::{now_nanos, seconds_between};
+use scalewatch_core::stats::{Cursor, FlightStats, Started};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+
+/// A [`PoolBuilder`] was given an invalid configuration.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// The name was empty.
+    #[error("pool name is empty: give the pool a short static name such as \"postgres\"")]
+    EmptyName,
+    /// A limit of zero would hand out nothing.
+    #[error("pool `{0}` has a limit of 0: use the number of connections or slots it has")]
+    ZeroLimit(&'static str),
+}
+
+/// The pool was closed: no permit will be handed out.
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
+#[error("pool `{0}` is closed")]
+pub struct PoolClosed(pub &'static str);
+
+/// A pool of `limit` permits that records `scalewatch.pool.*` under a static name: the
+/// wait for each permit, how long it was used, permits in use and requests pending now,
+/// the limit, and usage over the export interval divided by the limit. Cheap to clone;
+/// clones share the permits. Create one pool per name.
+///
+/// ```
+/// use opentelemetry::metrics::MeterProvider as _;
+/// use scalewatch_sync::Pool;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let meter = opentelemetry::global::meter_provider().meter("example");
+/// let db = Pool::builder("postgres", 8).build(&meter)?;
+/// let conn = db.acquire().await?;
+/// assert_eq!(db.in_use(), 1);
+/// drop(conn);
+/// assert_eq!(db.in_use(), 0);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: &'static str,
+    limit: u32,
+    permits: Arc<Semaphore>,
+    stats: FlightStats,
+    wait_time: BoundHistogram<f64>,
+    use_time: BoundHistogram<f64>,
+    export_cursor: Mutex<Cursor>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("name", &self.inner.name)
+            .field("limit", &self.inner.limit)
+            .field("in_use", &self.in_use())
+            .field("pending", &self.pending())
+            .finish()
+    }
+}
+
+/// Builds a [`Pool`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PoolBuilder {
+    name: &'static str,
+    limit: u32,
+}
+
+impl PoolBuilder {
+    /// Validates the configuration and registers the pool's instruments on `meter`.
+    pub fn build(self, meter: &Meter) -> Result<Pool, PoolError> {
+        if self.name.is_empty() {
+            return Err(PoolError::EmptyName);
+        }
+        if self.limit == 0 {
+            return Err(PoolError::ZeroLimit(self.name));
+        }
+        let attrs = [KeyValue::new(attr::POOL_NAME, self.name)];
+        let stats = FlightStats::new();
+        let export_cursor = Mutex::new(Cursor::starting_at(stats.totals(now_nanos())));
+        let inner = Arc::new(Inner {
+            name: self.name,
+            limit: self.limit,
+            permits: Arc::new(Semaphore::new(self.limit as usize)),
+            stats,
+            wait_time: catalog::POOL_WAIT_TIME.f64_histogram(meter).bind(&attrs),
+            use_time: catalog::POOL_USE_TIME.f64_histogram(meter).bind(&attrs),
+            export_cursor,
+        });
+        register_observers(meter, &inner, &attrs);
+        Ok(Pool { inner })
+    }
+}
+
+fn register_observers(meter: &Meter, inner: &Arc<Inner>, attrs: &[KeyValue; 1]) {
+    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
+    catalog::POOL_USAGE.i64_observable_up_down_counter(meter, move |o| {
+        if let Some(p) = weak.upgrade() {
+            o.observe(p.stats.in_flight().max(0), &a);
+        }
+    });
+    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
+    catalog::POOL_PENDING_REQUESTS.i64_observable_up_down_counter(meter, move |o| {
+        if let Some(p) = weak.upgrade() {
+            o.observe(p.stats.queued().max(0), &a);
+        }
+    });
+    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
+    catalog::POOL_LIMIT.f64_observable_gauge(meter, move |o| {
+        if let Some(p) = weak.upgrade() {
+            o.observe(f64::from(p.limit), &a);
+        }
+    });
+    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
+    catalog::POOL_UTILIZATION.f64_observable_gauge(meter, move |o| {
+        let Some(p) = weak.upgrade() else { return };
+        let totals = p.stats.totals(now_nanos());
+        let window = match p.export_cursor.lock() {
+            Ok(mut c) => c.advance(totals),
+            Err(poisoned) => poisoned.into_inner().advance(totals),
+        };
+        if let Some(w) = window {
+            o.observe(w.mean_concurrency / f64::from(p.limit), &a);
+        }
+    });
+}
+
+/// A permit of a [`Pool`], in use until it drops.
+#[must_use = "the permit goes back to the pool when this drops"]
+pub struct PoolPermit {
+    pool: Arc<Inner>,
+    started: Started,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl fmt::Debug for PoolPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolPermit")
+            .field("pool", &self.pool.name)
+            .field("since", &self.started.at)
+            .finish()
+    }
+}
+
+impl Drop for PoolPermit {
+    fn drop(&mut self) {
+        let now = now_nanos();
+        self.pool.stats.finish(self.started, now);
+        self.pool
+            .use_time
+            .record(seconds_between(self.started.at, now));
+    }
+}
+
+/// A request waiting for a permit; leaves the pending count when dropped.
+struct Pending<'a>(&'a FlightStats);
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.dequeue();
+    }
+}
+
+impl Pool {
+    /// Starts building a pool named `name` (static, low-cardinality) of `limit` permits.
+    pub fn builder(name: &'static str, limit: u32) -> PoolBuilder {
+        PoolBuilder { name, limit }
+    }
+
+    fn hand_out(&self, permit: OwnedSemaphorePermit, asked: u64) -> PoolPermit {
+        let now = now_nanos();
+        self.inner.wait_time.record(seconds_between(asked, now));
+        PoolPermit {
+            pool: self.inner.clone(),
+            started: self.inner.stats.start(now),
+            _permit: permit,
+        }
+    }
+
+    /// Takes a permit, waiting (FIFO) while all are in use. Cancel-safe: a dropped wait
+    /// leaves the pending count as it was.
+    ///
+    /// # Errors
+    /// When the pool was [closed](Pool::close).
+    pub async fn acquire(&self) -> Result<PoolPermit, PoolClosed> {
+        let asked = now_nanos();
+        let closed = PoolClosed(self.inner.name);
+        match self.inner.permits.clone().try_acquire_owned() {
+            Ok(p) => return Ok(self.hand_out(p, asked)),
+            Err(TryAcquireError::Closed) => return Err(closed),
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        self.inner.stats.enqueue();
+        let pending = Pending(&self.inner.stats);
+        let permit = self.inner.permits.clone().acquire_owned().await;
+        drop(pending);
+        permit.map(|p| self.hand_out(p, asked)).map_err(|_| closed)
+    }
+
+    /// Takes a permit if one is free now (a wait of 0 is recorded).
+    ///
+    /// # Errors
+    /// Tokio's [`TryAcquireError`]: closed, or none free.
+    pub fn try_acquire(&self) -> Result<PoolPermit, TryAcquireError> {
+        let asked = now_nanos();
+        let p = self.inner.permits.clone().try_acquire_owned()?;
+        Ok(self.hand_out(p, asked))
+    }
+
+    /// Closes the pool: waiters and later acquisitions fail with [`PoolClosed`].
+    pub fn close(&self) {
+        self.inner.permits.close();
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &'static str {
+        self.inner.name
+    }
+
+    /// The number of permits.
+    pub fn limit(&self) -> u32 {
+        self.inner.limit
+    }
+
+    /// Permits in use now.
+    pub fn in_use(&self) -> i64 {
+        self.inner.stats.in_flight().max(0)
+    }
+
+    /// Requests waiting for a permit now.
+    pub fn pending(&self) -> i64 {
+        self.inner.stats.queued().max(0)
+    }
+}

@@ -1,0 +1,445 @@
+//! `tokio::sync` `Mutex`, `RwLock` and `Semaphore`, instrumented (feature `tokio`).
+//!
+//! Waits are cancellation-safe: dropping a `lock()` or `acquire()` future while it waits
+//! takes the waiter back out of `scalewatch.lock.waiters` and records nothing else. As in
+//! tokio, a waiter keeps its place in the FIFO queue; the first, non-waiting attempt is
+//! tokio's own `try_*`, which never jumps that queue.
+
+use crate::metrics::LockMetrics;
+use crate::stats::{Hold, LockMode, LockStats};
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use tokio::sync::{AcquireError, TryAcquireError, TryLockError};
+
+/// A [`tokio::sync::Mutex`] that records `scalewatch.lock.*` under a static name.
+///
+/// ```
+/// use opentelemetry::metrics::MeterProvider as _;
+/// use scalewatch_sync::{tokio::Mutex, LockMetrics};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let locks = LockMetrics::new(&opentelemetry::global::meter_provider().meter("example"));
+/// let sessions = Mutex::new("sessions", Vec::<u64>::new(), &locks);
+/// sessions.lock().await.push(7);
+/// assert_eq!(sessions.lock().await.len(), 1);
+/// # }
+/// ```
+pub struct Mutex<T: ?Sized> {
+    stats: Arc<LockStats>,
+    inner: tokio::sync::Mutex<T>,
+}
+
+/// The guard of a tokio [`Mutex`].
+#[must_use = "if unused the Mutex will immediately unlock"]
+pub struct MutexGuard<'a, T: ?Sized> {
+    stats: &'a LockStats,
+    hold: Hold,
+    inner: tokio::sync::MutexGuard<'a, T>,
+}
+
+impl<T> Mutex<T> {
+    /// A mutex named `name` around `value`, recording into `metrics`.
+    pub fn new(name: &'static str, value: T, metrics: &LockMetrics) -> Self {
+        Self {
+            stats: metrics.stats(name, LockMode::Exclusive),
+            inner: tokio::sync::Mutex::new(value),
+        }
+    }
+
+    /// Consumes the mutex, returning the value.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Locks the mutex, waiting (asynchronously, in FIFO order) while it is held.
+    /// Cancel-safe: a dropped wait leaves no waiter behind and keeps tokio's semantics.
+    pub async fn lock(&self) -> MutexGuard<'_, T> {
+        if let Ok(inner) = self.inner.try_lock() {
+            return MutexGuard {
+                stats: &self.stats,
+                hold: self.stats.uncontended(LockMode::Exclusive),
+                inner,
+            };
+        }
+        let wait = self.stats.begin_wait(LockMode::Exclusive);
+        let inner = self.inner.lock().await;
+        MutexGuard {
+            stats: &self.stats,
+            hold: wait.acquired(),
+            inner,
+        }
+    }
+
+    /// Locks the mutex if it is free now. A failed attempt counts nothing.
+    ///
+    /// # Errors
+    /// When the mutex is held (tokio's [`TryLockError`]).
+    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError> {
+        let inner = self.inner.try_lock()?;
+        Ok(MutexGuard {
+            stats: &self.stats,
+            hold: self.stats.uncontended(LockMode::Exclusive),
+            inner,
+        })
+    }
+
+    /// A mutable reference to the value, with no locking.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
+    }
+
+    /// The static name this mutex records under.
+    pub fn name(&self) -> &'static str {
+        self.stats.name()
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mutex")
+            .field("name", &self.stats.name())
+            .field("inner", &&self.inner)
+            .finish()
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        self.stats.release(self.hold, LockMode::Exclusive);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// A [`tokio::sync::RwLock`] that records `scalewatch.lock.*`: reads `shared`, writes
+/// `exclusive`.
+pub struct RwLock<T: ?Sized> {
+    stats: Arc<LockStats>,
+    inner: tokio::sync::RwLock<T>,
+}
+
+/// The shared guard of a tokio [`RwLock`].
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockReadGuard<'a, T: ?Sized> {
+    stats: &'a LockStats,
+    hold: Hold,
+    inner: tokio::sync::RwLockReadGuard<'a, T>,
+}
+
+/// The exclusive guard of a tokio [`RwLock`].
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockWriteGuard<'a, T: ?Sized> {
+    stats: &'a LockStats,
+    hold: Hold,
+    inner: tokio::sync::RwLockWriteGuard<'a, T>,
+}
+
+impl<T> RwLock<T> {
+    /// A reader-writer lock named `name` around `value`, recording into `metrics`.
+    pub fn new(name: &'static str, value: T, metrics: &LockMetrics) -> Self {
+        let stats = metrics.stats(name, LockMode::Exclusive);
+        stats.declare(LockMode::Shared);
+        Self {
+            stats,
+            inner: tokio::sync::RwLock::new(value),
+        }
+    }
+
+    /// Consumes the lock, returning the value.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+
+impl<T: ?Sized> RwLock<T> {
+    /// Shared access, waiting (FIFO) while a writer holds or waits for the lock. Cancel-safe.
+    pub async fn read(&self) -> RwLockReadGuard<'_, T> {
+        if let Ok(inner) = self.inner.try_read() {
+            return RwLockReadGuard {
+                stats: &self.stats,
+                hold: self.stats.uncontended(LockMode::Shared),
+                inner,
+            };
+        }
+        let wait = self.stats.begin_wait(LockMode::Shared);
+        let inner = self.inner.read().await;
+        RwLockReadGuard {
+            stats: &self.stats,
+            hold: wait.acquired(),
+            inner,
+        }
+    }
+
+    /// Exclusive access, waiting (FIFO) while anyone holds the lock. Cancel-safe.
+    pub async fn write(&self) -> RwLockWriteGuard<'_, T> {
+        if let Ok(inner) = self.inner.try_write() {
+            return RwLockWriteGuard {
+                stats: &self.stats,
+                hold: self.stats.uncontended(LockMode::Exclusive),
+                inner,
+            };
+        }
+        let wait = self.stats.begin_wait(LockMode::Exclusive);
+        let inner = self.inner.write().await;
+        RwLockWriteGuard {
+            stats: &self.stats,
+            hold: wait.acquired(),
+            inner,
+        }
+    }
+
+    /// Shared access if available now.
+    ///
+    /// # Errors
+    /// When a writer holds the lock (tokio's [`TryLockError`]).
+    pub fn try_read(&self) -> Result<RwLockReadGuard<'_, T>, TryLockError> {
+        let inner = self.inner.try_read()?;
+        Ok(RwLockReadGuard {
+            stats: &self.stats,
+            hold: self.stats.uncontended(LockMode::Shared),
+            inner,
+        })
+    }
+
+    /// Exclusive access if available now.
+    ///
+    /// # Errors
+    /// When anyone holds the lock (tokio's [`TryLockError`]).
+    pub fn try_write(&self) -> Result<RwLockWriteGuard<'_, T>, TryLockError> {
+        let inner = self.inner.try_write()?;
+        Ok(RwLockWriteGuard {
+            stats: &self.stats,
+            hold: self.stats.uncontended(LockMode::Exclusive),
+            inner,
+        })
+    }
+
+    /// A mutable reference to the value, with no locking.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
+    }
+
+    /// The static name this lock records under.
+    pub fn name(&self) -> &'static str {
+        self.stats.name()
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RwLock")
+            .field("name", &self.stats.name())
+            .field("inner", &&self.inner)
+            .finish()
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        self.stats.release(self.hold, LockMode::Shared);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        self.stats.release(self.hold, LockMode::Exclusive);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// A [`tokio::sync::Semaphore`] that records `scalewatch.lock.*` in mode `shared`: each
+/// successful `acquire*` is one acquisition, contended when it had to wait. For a fixed
+/// set of permits handed out for a while (connections, worker slots) with usage and
+/// utilization, use [`crate::Pool`].
+pub struct Semaphore {
+    stats: Arc<LockStats>,
+    inner: tokio::sync::Semaphore,
+}
+
+/// Permits from a [`Semaphore`]; given back when dropped.
+#[must_use = "the permits are given back when this drops"]
+pub struct SemaphorePermit<'a> {
+    stats: &'a LockStats,
+    hold: Hold,
+    inner: Option<tokio::sync::SemaphorePermit<'a>>,
+}
+
+impl Semaphore {
+    /// A semaphore named `name` with `permits` permits, recording into `metrics`.
+    pub fn new(name: &'static str, permits: usize, metrics: &LockMetrics) -> Self {
+        Self {
+            stats: metrics.stats(name, LockMode::Shared),
+            inner: tokio::sync::Semaphore::new(permits),
+        }
+    }
+
+    fn permit<'a>(
+        &'a self,
+        p: tokio::sync::SemaphorePermit<'a>,
+        hold: Hold,
+    ) -> SemaphorePermit<'a> {
+        SemaphorePermit {
+            stats: &self.stats,
+            hold,
+            inner: Some(p),
+        }
+    }
+
+    /// Acquires one permit, waiting (FIFO) while none is free. Cancel-safe.
+    ///
+    /// # Errors
+    /// When the semaphore is closed.
+    pub async fn acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
+        self.acquire_many(1).await
+    }
+
+    /// Acquires `n` permits at once, waiting (FIFO) until they are free. Cancel-safe.
+    ///
+    /// # Errors
+    /// When the semaphore is closed.
+    pub async fn acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, AcquireError> {
+        match self.inner.try_acquire_many(n) {
+            Ok(p) => return Ok(self.permit(p, self.stats.uncontended(LockMode::Shared))),
+            Err(TryAcquireError::Closed) => {
+                // Let tokio produce the `AcquireError`: on a closed semaphore it fails at once.
+                let p = self.inner.acquire_many(n).await?;
+                return Ok(self.permit(p, self.stats.uncontended(LockMode::Shared)));
+            }
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        let wait = self.stats.begin_wait(LockMode::Shared);
+        let p = self.inner.acquire_many(n).await?;
+        Ok(self.permit(p, wait.acquired()))
+    }
+
+    /// One permit if one is free now.
+    ///
+    /// # Errors
+    /// Tokio's [`TryAcquireError`]: closed, or no permits.
+    pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, TryAcquireError> {
+        self.try_acquire_many(1)
+    }
+
+    /// `n` permits if they are free now.
+    ///
+    /// # Errors
+    /// Tokio's [`TryAcquireError`]: closed, or not enough permits.
+    pub fn try_acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, TryAcquireError> {
+        let p = self.inner.try_acquire_many(n)?;
+        Ok(self.permit(p, self.stats.uncontended(LockMode::Shared)))
+    }
+
+    /// Adds `n` permits.
+    pub fn add_permits(&self, n: usize) {
+        self.inner.add_permits(n);
+    }
+
+    /// Permits free now.
+    pub fn available_permits(&self) -> usize {
+        self.inner.available_permits()
+    }
+
+    /// Closes the semaphore: waiters and later acquisitions fail.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Whether the semaphore is closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// The static name this semaphore records under.
+    pub fn name(&self) -> &'static str {
+        self.stats.name()
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Semaphore")
+            .field("name", &self.stats.name())
+            .field("inner", &&self.inner)
+            .finish()
+    }
+}
+
+impl SemaphorePermit<'_> {
+    /// How many permits this holds.
+    pub fn num_permits(&self) -> usize {
+        self.inner.as_ref().map_or(0, |p| p.num_permits())
+    }
+
+    /// Forgets the permits without giving them back (tokio's `forget`); the hold ends now.
+    pub fn forget(mut self) {
+        if let Some(p) = self.inner.take() {
+            p.forget();
+        }
+    }
+}
+
+impl Drop for SemaphorePermit<'_> {
+    fn drop(&mut self) {
+        self.stats.release(self.hold, LockMode::Shared);
+    }
+}
+
+impl fmt::Debug for SemaphorePermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphorePermit")
+            .field("name", &self.stats.name())
+            .field("permits", &self.num_permits())
+            .finish()
+    }
+}

@@ -1,0 +1,474 @@
+//! Known workloads against what is exported over OTLP: utilization against the measured
+//! busy fraction, total wait against Little's law, no contention when there is none, exact
+//! waiter and pending counts after cancelled waits, std poisoning, and the slow-wait event.
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use scalewatch_otlp::{Protocol, Telemetry, TelemetryBuilder};
+use scalewatch_sync::catalog::{self, attr};
+use scalewatch_sync::{LockMetrics, Mutex, Pool, RwLock};
+use scalewatch_test_support::{FakeReceiver, MetricsSnapshot};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn pipeline() -> (FakeReceiver, Telemetry) {
+    let receiver = FakeReceiver::start_blocking();
+    let telemetry = TelemetryBuilder::from_vars([])
+        .endpoint(receiver.grpc_endpoint())
+        .protocol(Protocol::Grpc)
+        .export_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    (receiver, telemetry)
+}
+
+fn flush(receiver: &FakeReceiver, telemetry: &Telemetry) -> MetricsSnapshot {
+    telemetry.force_flush().unwrap();
+    receiver.metrics()
+}
+
+fn acquisitions(m: &MetricsSnapshot, name: &str, mode: &str, contended: &str) -> f64 {
+    m.sum(
+        catalog::LOCK_ACQUISITIONS.name,
+        &[
+            (attr::LOCK_NAME, name),
+            (attr::LOCK_MODE, mode),
+            (attr::LOCK_CONTENDED, contended),
+        ],
+    )
+}
+
+/// The workload's own measurements: Σ hold time, and the waiter count polled by a thread.
+struct Truth {
+    busy: Duration,
+    mean_polled_waiters: f64,
+    workload: Duration,
+}
+
+fn check_truth(
+    m: &MetricsSnapshot,
+    name: &str,
+    truth: &Truth,
+    window: Duration,
+    locks: &LockMetrics,
+) {
+    let utilization = m.sum(catalog::LOCK_UTILIZATION.name, &[(attr::LOCK_NAME, name)]);
+    let busy_fraction = truth.busy.as_secs_f64() / window.as_secs_f64();
+    assert!(
+        (utilization - busy_fraction).abs() <= 0.05,
+        "{name}: utilization {utilization:.3}, measured busy fraction {busy_fraction:.3}"
+    );
+    assert!(
+        busy_fraction > 0.2,
+        "{name}: the workload was busy enough ({busy_fraction:.3})"
+    );
+
+    // Little's law: Σ wait = ∫ waiters dt = mean waiters × elapsed.
+    let exported_wait = m.sum(catalog::LOCK_WAIT_DURATION.name, &[(attr::LOCK_NAME, name)]);
+    let counted = locks.counts(name).unwrap();
+    let integral = counted.total_wait.as_secs_f64();
+    assert!(
+        (exported_wait - integral).abs() <= 0.01 * integral,
+        "{name}: Σ exported waits {exported_wait:.4} s vs waiter integral {integral:.4} s"
+    );
+    // The independent check: the waiter count polled every ~100 µs by a thread. Its wake-ups
+    // are not independent of lock hand-offs on 2 busy cores, hence the 30% tolerance; the
+    // check against the integral above is the exact one.
+    let littles = truth.mean_polled_waiters * truth.workload.as_secs_f64();
+    assert!(
+        (exported_wait - littles).abs() <= 0.3 * exported_wait,
+        "{name}: Σ waits {exported_wait:.4} s vs polled mean waiters × elapsed {littles:.4} s"
+    );
+    assert_eq!(counted.waiters, 0);
+    assert_eq!(
+        m.sum(catalog::LOCK_WAITERS.name, &[(attr::LOCK_NAME, name)]),
+        0.0
+    );
+}
+
+/// Polls the waiter count every ~100 µs until `stop`; returns the mean.
+fn poll_waiters(
+    locks: LockMetrics,
+    name: &'static str,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<f64> {
+    std::thread::spawn(move || {
+        let (mut sum, mut n) = (0i64, 0u64);
+        while !stop.load(Ordering::Relaxed) {
+            sum += locks.counts(name).map_or(0, |c| c.waiters);
+            n += 1;
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        sum as f64 / n.max(1) as f64
+    })
+}
+
+/// One hold in 4 is timed: ~200 samples in these short runs keep the utilization
+/// estimate's noise well under the 5-point tolerance (1 in 16 gives ~50 samples here, and
+/// about ±5 points when `thread::sleep` overshoots on a loaded machine).
+fn sampled_every_4(telemetry: &Telemetry) -> LockMetrics {
+    LockMetrics::builder()
+        .hold_sample_every(4)
+        .build(&telemetry.meter())
+        .unwrap()
+}
+
+const RUN: Duration = Duration::from_millis(800);
+
+#[test]
+fn threads_holding_a_mutex_report_their_busy_fraction_and_waits() {
+    let (receiver, telemetry) = pipeline();
+    let locks = sampled_every_4(&telemetry);
+    let created = Instant::now();
+    let lock = Arc::new(Mutex::new("threads", 0u64, &locks));
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = poll_waiters(locks.clone(), "threads", stop.clone());
+    let start = Instant::now();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let lock = lock.clone();
+            std::thread::spawn(move || {
+                let mut busy = Duration::ZERO;
+                while start.elapsed() < RUN {
+                    let mut g = lock.lock().unwrap();
+                    let held = Instant::now();
+                    *g += 1;
+                    std::thread::sleep(Duration::from_millis(1));
+                    busy += held.elapsed();
+                    drop(g);
+                    std::thread::sleep(Duration::from_millis(3));
+                }
+                busy
+            })
+        })
+        .collect();
+    let busy = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    let workload = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mean_polled_waiters = poller.join().unwrap();
+    let window = created.elapsed();
+    let m = flush(&receiver, &telemetry);
+    let truth = Truth {
+        busy,
+        mean_polled_waiters,
+        workload,
+    };
+    check_truth(&m, "threads", &truth, window, &locks);
+    assert!(acquisitions(&m, "threads", catalog::MODE_EXCLUSIVE, "true") > 0.0);
+}
+
+#[test]
+fn tokio_tasks_holding_a_mutex_report_their_busy_fraction_and_waits() {
+    let (receiver, telemetry) = pipeline();
+    let locks = sampled_every_4(&telemetry);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let created = Instant::now();
+    let lock = Arc::new(scalewatch_sync::tokio::Mutex::new("tasks", 0u64, &locks));
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = poll_waiters(locks.clone(), "tasks", stop.clone());
+    let start = Instant::now();
+    let busy: Duration = rt.block_on(async {
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let lock = lock.clone();
+                tokio::spawn(async move {
+                    let mut busy = Duration::ZERO;
+                    while start.elapsed() < RUN {
+                        let mut g = lock.lock().await;
+                        let held = Instant::now();
+                        *g += 1;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        busy += held.elapsed();
+                        drop(g);
+                        tokio::time::sleep(Duration::from_millis(3)).await;
+                    }
+                    busy
+                })
+            })
+            .collect();
+        let mut total = Duration::ZERO;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        total
+    });
+    let workload = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mean_polled_waiters = poller.join().unwrap();
+    let window = created.elapsed();
+    let m = flush(&receiver, &telemetry);
+    let truth = Truth {
+        busy,
+        mean_polled_waiters,
+        workload,
+    };
+    check_truth(&m, "tasks", &truth, window, &locks);
+}
+
+#[test]
+fn an_uncontended_workload_reports_no_contention() {
+    let (receiver, telemetry) = pipeline();
+    let locks = LockMetrics::new(&telemetry.meter());
+    let quiet = Mutex::new("quiet", 0u64, &locks);
+    let config = RwLock::new("config", 0u64, &locks);
+    for _ in 0..10_000 {
+        *quiet.lock().unwrap() += 1;
+        assert_eq!(*config.read().unwrap(), 0);
+    }
+    *config.write().unwrap() = 1;
+    let m = flush(&receiver, &telemetry);
+    assert_eq!(
+        acquisitions(&m, "quiet", catalog::MODE_EXCLUSIVE, "false"),
+        10_000.0
+    );
+    assert_eq!(
+        acquisitions(&m, "quiet", catalog::MODE_EXCLUSIVE, "true"),
+        0.0
+    );
+    assert_eq!(
+        acquisitions(&m, "config", catalog::MODE_SHARED, "false"),
+        10_000.0
+    );
+    assert_eq!(
+        acquisitions(&m, "config", catalog::MODE_SHARED, "true"),
+        0.0
+    );
+    assert_eq!(
+        acquisitions(&m, "config", catalog::MODE_EXCLUSIVE, "false"),
+        1.0
+    );
+    assert_eq!(m.histogram_count(catalog::LOCK_WAIT_DURATION.name, &[]), 0);
+    // One hold in 16 per thread is timed: 10,000 / 16 = 625 (the countdown starts at 0).
+    assert_eq!(
+        m.histogram_count(
+            catalog::LOCK_HOLD_DURATION.name,
+            &[(attr::LOCK_NAME, "quiet")]
+        ) + m.histogram_count(
+            catalog::LOCK_HOLD_DURATION.name,
+            &[(attr::LOCK_NAME, "config")]
+        ),
+        20_001_u64.div_ceil(16)
+    );
+    assert_eq!(m.sum(catalog::LOCK_WAITERS.name, &[]), 0.0);
+    // A mutex exports no shared-mode series.
+    assert!(m
+        .matching(
+            catalog::LOCK_ACQUISITIONS.name,
+            &[
+                (attr::LOCK_NAME, "quiet"),
+                (attr::LOCK_MODE, catalog::MODE_SHARED)
+            ]
+        )
+        .is_empty());
+}
+
+#[test]
+fn a_thousand_cancelled_waits_leave_no_waiter_behind() {
+    let (receiver, telemetry) = pipeline();
+    let meter = telemetry.meter();
+    let locks = LockMetrics::new(&meter);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let lock = Arc::new(scalewatch_sync::tokio::Mutex::new("cancelled", (), &locks));
+    let sem = Arc::new(scalewatch_sync::tokio::Semaphore::new("slots", 1, &locks));
+    let pool = Pool::builder("connections", 1).build(&meter).unwrap();
+    rt.block_on(async {
+        let held = lock.lock().await;
+        let permit = sem.acquire().await.unwrap();
+        let conn = pool.acquire().await.unwrap();
+        let mut waits = Vec::new();
+        for _ in 0..1000 {
+            let (lock, sem, pool) = (lock.clone(), sem.clone(), pool.clone());
+            waits.push(tokio::spawn(async move {
+                let d = Duration::from_millis(200);
+                tokio::join!(
+                    async { assert!(tokio::time::timeout(d, lock.lock()).await.is_err()) },
+                    async { assert!(tokio::time::timeout(d, sem.acquire()).await.is_err()) },
+                    async { assert!(tokio::time::timeout(d, pool.acquire()).await.is_err()) },
+                );
+            }));
+        }
+        // Everyone is queued before the timeouts fire.
+        let deadline = Instant::now() + Duration::from_millis(150);
+        while locks.counts("cancelled").unwrap().waiters < 1000 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(locks.counts("cancelled").unwrap().waiters, 1000);
+        for w in waits {
+            w.await.unwrap();
+        }
+        drop((held, permit, conn));
+    });
+    let m = flush(&receiver, &telemetry);
+    assert_eq!(locks.counts("cancelled").unwrap().waiters, 0);
+    assert_eq!(locks.counts("slots").unwrap().waiters, 0);
+    assert_eq!(pool.pending(), 0);
+    assert_eq!(pool.in_use(), 0);
+    for name in ["cancelled", "slots"] {
+        assert_eq!(
+            m.sum(catalog::LOCK_WAITERS.name, &[(attr::LOCK_NAME, name)]),
+            0.0
+        );
+        assert_eq!(
+            m.histogram_count(catalog::LOCK_WAIT_DURATION.name, &[(attr::LOCK_NAME, name)]),
+            0,
+            "cancelled waits are not acquisitions"
+        );
+    }
+    assert_eq!(
+        acquisitions(&m, "cancelled", catalog::MODE_EXCLUSIVE, "false"),
+        1.0
+    );
+    assert_eq!(
+        acquisitions(&m, "slots", catalog::MODE_SHARED, "false"),
+        1.0
+    );
+    let pool_filter = [(attr::POOL_NAME, "connections")];
+    assert_eq!(
+        m.sum(catalog::POOL_PENDING_REQUESTS.name, &pool_filter),
+        0.0
+    );
+    assert_eq!(m.sum(catalog::POOL_USAGE.name, &pool_filter), 0.0);
+    assert_eq!(m.sum(catalog::POOL_LIMIT.name, &pool_filter), 1.0);
+    assert_eq!(
+        m.histogram_count(catalog::POOL_WAIT_TIME.name, &pool_filter),
+        1
+    );
+    assert_eq!(
+        m.histogram_count(catalog::POOL_USE_TIME.name, &pool_filter),
+        1
+    );
+}
+
+#[test]
+fn a_panic_while_holding_poisons_exactly_as_std_and_statistics_still_export() {
+    let (receiver, telemetry) = pipeline();
+    let locks = LockMetrics::new(&telemetry.meter());
+    let ours = Arc::new(Mutex::new("poisoned", 1u32, &locks));
+    let std_mutex = Arc::new(std::sync::Mutex::new(1u32));
+    let ours_rw = Arc::new(RwLock::new("poisoned-rw", 1u32, &locks));
+    let std_rw = Arc::new(std::sync::RwLock::new(1u32));
+    {
+        let (a, b, c, d) = (
+            ours.clone(),
+            std_mutex.clone(),
+            ours_rw.clone(),
+            std_rw.clone(),
+        );
+        let r = std::thread::spawn(move || {
+            let _g1 = a.lock().unwrap();
+            let _g2 = b.lock().unwrap();
+            let _g3 = c.write().unwrap();
+            let _g4 = d.write().unwrap();
+            panic!("boom while holding");
+        })
+        .join();
+        assert!(r.is_err());
+    }
+    assert_eq!(ours.is_poisoned(), std_mutex.is_poisoned());
+    assert!(ours.is_poisoned());
+    assert_eq!(ours.lock().is_err(), std_mutex.lock().is_err());
+    assert_eq!(*ours.lock().unwrap_err().into_inner(), 1);
+    assert!(matches!(
+        ours.try_lock(),
+        Err(std::sync::TryLockError::Poisoned(_))
+    ));
+    assert_eq!(ours_rw.is_poisoned(), std_rw.is_poisoned());
+    assert_eq!(ours_rw.read().is_err(), std_rw.read().is_err());
+    ours.clear_poison();
+    std_mutex.clear_poison();
+    assert_eq!(ours.lock().is_ok(), std_mutex.lock().is_ok());
+    let m = flush(&receiver, &telemetry);
+    // 1 in the panicking thread, 3 more after (lock, unwrap_err, try_lock) + 1 after clearing.
+    assert_eq!(
+        acquisitions(&m, "poisoned", catalog::MODE_EXCLUSIVE, "false"),
+        5.0
+    );
+    assert_eq!(
+        acquisitions(&m, "poisoned-rw", catalog::MODE_EXCLUSIVE, "false"),
+        1.0
+    );
+    assert_eq!(
+        m.sum(catalog::LOCK_WAITERS.name, &[(attr::LOCK_NAME, "poisoned")]),
+        0.0
+    );
+}
+
+mod slow_wait_event {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::registry::LookupSpan;
+
+    /// Each event seen: its parent span's name and its fields.
+    type Events = Vec<(String, Vec<(String, String)>)>;
+
+    #[derive(Default, Clone)]
+    struct Seen(Arc<StdMutex<Events>>);
+
+    struct Fields(Vec<(String, String)>);
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push((field.name().to_owned(), format!("{value:?}")));
+        }
+    }
+
+    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Seen {
+        fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+            let mut fields = Fields(Vec::new());
+            event.record(&mut fields);
+            let parent = event
+                .parent()
+                .and_then(|id| ctx.span(id))
+                .map_or_else(String::new, |s| s.name().to_owned());
+            self.0.lock().unwrap().push((parent, fields.0));
+        }
+    }
+
+    #[test]
+    fn a_wait_past_the_threshold_adds_an_event_to_the_current_span() {
+        let meter = opentelemetry::metrics::MeterProvider::meter(
+            &opentelemetry_sdk::metrics::SdkMeterProvider::builder().build(),
+            "test",
+        );
+        let locks = LockMetrics::builder()
+            .slow_wait(Duration::from_millis(20))
+            .build(&meter)
+            .unwrap();
+        let lock = Arc::new(Mutex::new("slow", (), &locks));
+        let seen = Seen::default();
+        let subscriber = tracing_subscriber::registry().with(seen.clone());
+        let held = lock.lock().unwrap();
+        let waiter = {
+            let lock = lock.clone();
+            std::thread::spawn(move || {
+                tracing::subscriber::with_default(subscriber, || {
+                    let span = tracing::info_span!("checkout");
+                    let _in = span.enter();
+                    drop(lock.lock().unwrap());
+                });
+            })
+        };
+        std::thread::sleep(Duration::from_millis(60));
+        drop(held);
+        waiter.join().unwrap();
+        let seen = seen.0.lock().unwrap();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        let (parent, fields) = &seen[0];
+        assert_eq!(parent, "checkout");
+        let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(get(attr::LOCK_NAME).as_deref(), Some("\"slow\""));
+        let waited: f64 = get(attr::LOCK_WAIT_SECONDS).unwrap().parse().unwrap();
+        assert!(waited >= 0.02, "waited {waited}");
+        // A fast contended wait adds nothing.
+        assert_eq!(locks.counts("slow").unwrap().exclusive_contended, 1);
+    }
+}
