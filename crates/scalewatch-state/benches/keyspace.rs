@@ -1,0 +1,126 @@
+//! B4 and B8: recording one keyspace access, amortised, against a `HashMap<u64, u64>` get
+//! of the same key, and two threads recording into one keyspace.
+//!
+//! Run: `cargo bench -p scalewatch-state --bench keyspace -- --measurement-time 2 --warm-up-time 1`
+//!
+//! Anchors in the same run: the bare key stream (`bare`), the `HashMap` get (`hashmap_get`),
+//! recording with the default configuration, which is the one whose accuracy the tests
+//! check (`keyspace_read`), and recording with every access sampled (`keyspace_read_sample_all`).
+
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use scalewatch_state::Keyspace;
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+const KEYS: usize = 100_000;
+const STREAM: usize = 1 << 16;
+
+/// A Zipf(1.1) key stream over 100,000 keys from a seeded xorshift.
+fn zipf_stream() -> Vec<u64> {
+    let mut cdf = Vec::with_capacity(KEYS);
+    let mut acc = 0.0;
+    for i in 1..=KEYS {
+        acc += (i as f64).powf(-1.1);
+        cdf.push(acc);
+    }
+    let mut x = 0x5eed_u64;
+    (0..STREAM)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let u = (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
+            cdf.partition_point(|c| *c <= u * acc).min(KEYS - 1) as u64
+        })
+        .collect()
+}
+
+fn meter() -> opentelemetry::metrics::Meter {
+    opentelemetry::global::meter_provider().meter("bench")
+}
+
+fn one_access(c: &mut Criterion) {
+    let stream = zipf_stream();
+    let map: HashMap<u64, u64> = (0..KEYS as u64).map(|k| (k, k)).collect();
+    let ks = Keyspace::builder("bench").build(&meter()).expect("valid");
+    let all = Keyspace::builder("bench-all")
+        .sample_every(1)
+        .build(&meter())
+        .expect("valid");
+    let mut g = c.benchmark_group("record_one_access");
+    let mut i = 0usize;
+    g.bench_function("bare", |b| {
+        b.iter(|| {
+            i = (i + 1) & (STREAM - 1);
+            black_box(stream[i])
+        })
+    });
+    g.bench_function("hashmap_get", |b| {
+        b.iter(|| {
+            i = (i + 1) & (STREAM - 1);
+            black_box(map.get(&stream[i]))
+        })
+    });
+    g.bench_function("keyspace_read", |b| {
+        b.iter(|| {
+            i = (i + 1) & (STREAM - 1);
+            ks.read(black_box(&stream[i]))
+        })
+    });
+    g.bench_function("keyspace_read_sample_all", |b| {
+        b.iter(|| {
+            i = (i + 1) & (STREAM - 1);
+            all.read(black_box(&stream[i]))
+        })
+    });
+    g.finish();
+}
+
+/// `threads` threads each record `iters` accesses into one keyspace behind a barrier; the
+/// time reported is the wall time until all are done, so perfect scaling keeps it equal
+/// to one thread's.
+fn contended(ks: &Keyspace, stream: &Arc<Vec<u64>>, threads: usize, iters: u64) -> Duration {
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (ks, stream, barrier) = (ks.clone(), stream.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut i = t * 7919;
+                for _ in 0..iters {
+                    i = (i + 1) & (STREAM - 1);
+                    ks.read(black_box(&stream[i]));
+                }
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    for h in handles {
+        let _ = h.join();
+    }
+    start.elapsed()
+}
+
+fn scaling(c: &mut Criterion) {
+    let stream = Arc::new(zipf_stream());
+    let ks = Keyspace::builder("bench-threads")
+        .shards(16)
+        .build(&meter())
+        .expect("valid");
+    let mut g = c.benchmark_group("threads_recording_into_one_keyspace");
+    for threads in [1usize, 2] {
+        g.bench_with_input(BenchmarkId::from_parameter(threads), &threads, |b, &n| {
+            b.iter_custom(|iters| contended(&ks, &stream, n, iters))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, one_access, scaling);
+criterion_main!(benches);
