@@ -1,0 +1,411 @@
+//! The snapshot [`CapacityModel::report`](crate::CapacityModel::report) returns: plain
+//! data, printable as a short summary.
+
+use crate::history::WindowVerdict;
+use crate::resource::ResourceKind;
+use scalewatch_usl::{Fit, Limit};
+use std::fmt;
+
+/// Everything the model knows at one moment: every tier's fit, the ranked resources and
+/// the first bottleneck. `Display` prints a short human summary.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct CapacityReport {
+    /// Calls to [`sample`](crate::CapacityModel::sample) so far.
+    pub samples: u64,
+    /// One entry per watched tier, in the order they were watched.
+    pub tiers: Vec<TierReport>,
+    /// Every resource with a utilization, highest first.
+    pub resources: Vec<ResourceUtilization>,
+    /// The first saturated resource while some tier's throughput has stopped rising.
+    pub first_bottleneck: Option<Bottleneck>,
+}
+
+impl CapacityReport {
+    /// The report of the tier named `name`.
+    pub fn tier(&self, name: &str) -> Option<&TierReport> {
+        self.tiers.iter().find(|t| t.name == name)
+    }
+}
+
+/// One tier: its current load, its history of load levels and its fit.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct TierReport {
+    /// The tier's name (`scalewatch.tier.name`).
+    pub name: String,
+    /// The tier's concurrency limit, when configured.
+    pub limit: Option<u64>,
+    /// The latest closed window, whatever its verdict.
+    pub current: Option<Load>,
+    /// What happened to the windows closed so far.
+    pub windows: WindowCounts,
+    /// The load levels in the history (the fit's points), by increasing concurrency.
+    pub levels: Vec<Level>,
+    /// (ΔX/X) / (ΔN/N) from the next lower load level to the current one: 1 scales
+    /// linearly, 0 is flat, negative is retrograde.
+    pub scaling_efficiency: Option<f64>,
+    /// Whether the scaling efficiency is below the plateau threshold: more load no
+    /// longer buys throughput.
+    pub throughput_plateaued: bool,
+    /// The latest fit that produced coefficients, trusted or not.
+    pub fit: Option<FitReport>,
+    /// Why there is no trusted fit; `None` when [`fit`](Self::fit) is trusted.
+    pub untrusted: Option<NoFitReason>,
+    /// 1 − current throughput / [`FitReport::capacity`], clamped to 0..1; trusted fits only.
+    pub headroom: Option<f64>,
+    /// What the trusted fit predicts at 10× the current concurrency (with κ = 0 when κ
+    /// is not significant, in line with the Amdahl ceiling).
+    pub at_10x: Option<Prediction>,
+}
+
+impl TierReport {
+    /// The fit, when it is trusted.
+    pub fn trusted_fit(&self) -> Option<&FitReport> {
+        self.fit.as_ref().filter(|_| self.untrusted.is_none())
+    }
+}
+
+/// One closed window: the load and how it was judged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Load {
+    /// Time-averaged concurrency N.
+    pub concurrency: f64,
+    /// Completions per second X.
+    pub throughput: f64,
+    /// Mean latency R of the completions, in seconds.
+    pub latency: f64,
+    /// Completions in the window.
+    pub completions: u64,
+    /// Window length in seconds.
+    pub seconds: f64,
+    /// |N − X·R| / N.
+    pub littles_law_error: f64,
+    /// What the model did with the window.
+    pub verdict: WindowVerdict,
+}
+
+/// How many windows got each verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct WindowCounts {
+    /// Folded into a load level.
+    pub accepted: u64,
+    /// Too little load (N below 1/16).
+    pub idle: u64,
+    /// Fewer completions than required.
+    pub too_few_completions: u64,
+    /// Failed the Little's-law check.
+    pub littles_law_violated: u64,
+    /// Non-finite or negative values.
+    pub invalid: u64,
+}
+
+impl WindowCounts {
+    /// All windows.
+    pub fn total(&self) -> u64 {
+        self.accepted
+            + self.idle
+            + self.too_few_completions
+            + self.littles_law_violated
+            + self.invalid
+    }
+
+    pub(crate) fn count(&mut self, verdict: &WindowVerdict) {
+        match verdict {
+            WindowVerdict::Accepted { .. } => self.accepted += 1,
+            WindowVerdict::Idle => self.idle += 1,
+            WindowVerdict::TooFewCompletions { .. } => self.too_few_completions += 1,
+            WindowVerdict::LittlesLawViolated { .. } => self.littles_law_violated += 1,
+            WindowVerdict::Invalid => self.invalid += 1,
+        }
+    }
+}
+
+/// One load level (bin) of the history: decaying means of the windows that fell in it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Level {
+    /// The lower edge of the bin's concurrency range.
+    pub level: f64,
+    /// Mean concurrency N of its windows.
+    pub concurrency: f64,
+    /// Mean throughput X of its windows.
+    pub throughput: f64,
+    /// Mean latency R of its windows, in seconds.
+    pub latency: f64,
+    /// Windows folded in.
+    pub windows: u64,
+}
+
+/// A USL fit of one tier and what it implies.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct FitReport {
+    /// The fit: σ, κ, λ, their standard errors and confidence intervals, R².
+    pub fit: Fit,
+    /// Contention-, coherency-limited or linear, judged by significance.
+    pub limit: Limit,
+    /// The peak N* and X(N*), when κ is significant.
+    pub peak: Option<Peak>,
+    /// The Amdahl ceiling λ/σ, when κ is not significant and σ > 0.
+    pub amdahl_ceiling: Option<f64>,
+    /// The throughput the tier cannot exceed: the peak, else the Amdahl ceiling.
+    pub capacity: Option<f64>,
+}
+
+impl FitReport {
+    pub(crate) fn new(fit: Fit) -> Self {
+        let peak =
+            fit.peak_concurrency()
+                .zip(fit.peak_throughput())
+                .map(|(concurrency, throughput)| Peak {
+                    concurrency,
+                    throughput,
+                });
+        let amdahl_ceiling = fit.amdahl_ceiling();
+        Self {
+            limit: fit.limit,
+            capacity: peak.map(|p| p.throughput).or(amdahl_ceiling),
+            peak,
+            amdahl_ceiling,
+            fit,
+        }
+    }
+}
+
+/// The throughput peak of a coherency-limited tier.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Peak {
+    /// N*, the concurrency of highest throughput.
+    pub concurrency: f64,
+    /// X(N*), requests per second.
+    pub throughput: f64,
+}
+
+/// What the fit predicts at some concurrency.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Prediction {
+    /// The concurrency N.
+    pub concurrency: f64,
+    /// X(N), requests per second.
+    pub throughput: f64,
+    /// R(N) = N / X(N), seconds.
+    pub latency: f64,
+}
+
+/// Why a tier has no trusted fit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case", tag = "reason"))]
+#[non_exhaustive]
+pub enum NoFitReason {
+    /// No window has been closed yet (or no fit attempted since).
+    NoData,
+    /// Too few distinct load levels in the history.
+    NotEnoughLevels {
+        /// Non-empty bins.
+        have: usize,
+        /// `min_levels`.
+        need: usize,
+    },
+    /// Too few levels, and most windows failed the Little's-law check: the windows are
+    /// too short for the latencies, or the tier's guards do not span the work.
+    LittlesLawViolated {
+        /// Windows that failed the check.
+        violated: u64,
+        /// Windows accepted.
+        accepted: u64,
+    },
+    /// Throughput is the same at every load level.
+    FlatThroughput,
+    /// The fit explains too little of the variation.
+    PoorFit {
+        /// R² of the fit.
+        r_squared: f64,
+        /// `min_r_squared`.
+        need: f64,
+    },
+    /// Neither σ nor κ is significant: throughput scales linearly over the load seen so
+    /// far, so the wall is not in sight yet.
+    NoCurvature,
+    /// The coefficients run off to infinity: the data does not follow the USL.
+    Diverged,
+    /// The data cannot tell the coefficients apart.
+    Singular,
+    /// The fitter refused the data for another reason.
+    Unfittable,
+}
+
+impl fmt::Display for NoFitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoFitReason::NoData => f.write_str("no window closed yet"),
+            NoFitReason::NotEnoughLevels { have, need } => {
+                write!(f, "{have} load level(s), need {need}")
+            }
+            NoFitReason::LittlesLawViolated { violated, accepted } => write!(
+                f,
+                "{violated} window(s) failed Little's law (N = X·R) against {accepted} accepted; sample less often"
+            ),
+            NoFitReason::FlatThroughput => f.write_str("throughput is the same at every load level"),
+            NoFitReason::PoorFit { r_squared, need } => {
+                write!(f, "poor fit, R² {r_squared:.3} below {need}")
+            }
+            NoFitReason::NoCurvature => {
+                f.write_str("throughput still scales linearly: no wall in sight yet")
+            }
+            NoFitReason::Diverged => f.write_str("the fit diverges: the data does not follow the USL"),
+            NoFitReason::Singular => f.write_str("the load levels cannot tell σ, κ and λ apart"),
+            NoFitReason::Unfittable => f.write_str("the fitter refused the data"),
+        }
+    }
+}
+
+/// One resource's utilization in the ranking.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct ResourceUtilization {
+    /// Its kind.
+    pub kind: ResourceKind,
+    /// Its name.
+    pub name: String,
+    /// Utilization, 0..1.
+    pub utilization: f64,
+    /// Whether the utilization reaches the saturation threshold.
+    pub saturated: bool,
+}
+
+/// The resource to fix first.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Bottleneck {
+    /// Its kind.
+    pub kind: ResourceKind,
+    /// Its name.
+    pub name: String,
+    /// Its utilization, 0..1.
+    pub utilization: f64,
+    /// The tiers whose throughput stopped rising while it saturated.
+    pub plateaued_tiers: Vec<String>,
+    /// What to fix first, for its kind ([`ResourceKind::hint`]).
+    pub hint: String,
+}
+
+impl fmt::Display for CapacityReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "capacity after {} sample(s)", self.samples)?;
+        for tier in &self.tiers {
+            write!(f, "{tier}")?;
+        }
+        if !self.resources.is_empty() {
+            f.write_str("resources:")?;
+            for (i, r) in self.resources.iter().enumerate() {
+                let sep = if i == 0 { " " } else { ", " };
+                write!(
+                    f,
+                    "{sep}{} `{}` {:.0}%",
+                    r.kind,
+                    r.name,
+                    r.utilization * 100.0
+                )?;
+                if r.saturated {
+                    f.write_str(" (saturated)")?;
+                }
+            }
+            writeln!(f)?;
+        }
+        match &self.first_bottleneck {
+            Some(b) => writeln!(
+                f,
+                "first bottleneck: {} `{}` at {:.0}% while throughput stopped rising in {}: {}",
+                b.kind,
+                b.name,
+                b.utilization * 100.0,
+                b.plateaued_tiers
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                b.hint
+            ),
+            None => writeln!(
+                f,
+                "first bottleneck: none saturated while throughput stalls"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for TierReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tier `{}`", self.name)?;
+        if let Some(limit) = self.limit {
+            write!(f, " (limit {limit})")?;
+        }
+        match &self.current {
+            Some(c) => writeln!(
+                f,
+                ": N={:.2} X={:.1}/s R={:.2} ms; {} level(s)",
+                c.concurrency,
+                c.throughput,
+                c.latency * 1e3,
+                self.levels.len()
+            )?,
+            None => writeln!(f, ": no window yet")?,
+        }
+        if let Some(r) = &self.fit {
+            let (m, ci) = (r.fit.model, r.fit.confidence_intervals);
+            writeln!(
+                f,
+                "  fit: σ={:.4} [{:.4}, {:.4}] κ={:.6} [{:.6}, {:.6}] λ={:.1}/s R²={:.3}, {}-limited",
+                m.sigma,
+                ci.sigma.lower,
+                ci.sigma.upper,
+                m.kappa,
+                ci.kappa.lower,
+                ci.kappa.upper,
+                m.lambda,
+                r.fit.r_squared,
+                r.limit
+            )?;
+        }
+        if let Some(reason) = &self.untrusted {
+            return writeln!(f, "  no trusted fit: {reason}");
+        }
+        let Some(r) = &self.fit else { return Ok(()) };
+        f.write_str(" ")?;
+        if let Some(p) = r.peak {
+            write!(f, " peak {:.1}/s at N={:.1};", p.throughput, p.concurrency)?;
+        }
+        if let Some(c) = r.amdahl_ceiling {
+            write!(f, " Amdahl ceiling {c:.1}/s;")?;
+        }
+        if let Some(h) = self.headroom {
+            write!(f, " headroom {:.0}%;", h * 100.0)?;
+        }
+        if let Some(p) = self.at_10x {
+            write!(
+                f,
+                " at 10x (N={:.1}): X={:.1}/s R={:.2} ms",
+                p.concurrency,
+                p.throughput,
+                p.latency * 1e3
+            )?;
+        }
+        writeln!(f)
+    }
+}
