@@ -1,12 +1,17 @@
-//! An axum service with the scalewatch server layer: the main job's first step.
+//! An axum service with scalewatch on every tier: the server layer at the front door, a
+//! simulated database behind `/users/{id}` as a custom tier with a pool limit, and the
+//! tokio runtime itself.
 //!
 //! What it shows: one `Router::layer(ServerTierLayer)` gives HTTP semconv latency per route
 //! template and the server tier's saturation (in flight, utilization against a limit, time
-//! in queue, rejections); `scalewatch::init` exports it per the `OTEL_*` variables.
+//! in queue, rejections); `Tier::instrument` measures the database calls as tier
+//! `database` (kind `custom`, a pool of 8 connections enforced by the tier, so requests
+//! beyond 8 wait and their wait is `scalewatch.tier.queue.time`); `RuntimeTier` reports the
+//! workers' busy ratio. `scalewatch::init` exports it all per the `OTEL_*` variables.
 //!
 //! Run it:
 //! ```text
-//! cargo run --example axum_service --features axum
+//! cargo run --example axum_service --features axum,runtime,tokio
 //! curl 127.0.0.1:3000/hello; curl 127.0.0.1:3000/users/42
 //! ```
 //! With no `OTEL_EXPORTER_OTLP_ENDPOINT`, a per-tier summary is printed to stderr every
@@ -16,25 +21,44 @@
 //! `127.0.0.1:3000`). Ctrl-C or SIGTERM stops it and flushes the telemetry.
 //!
 //! What to look at: `http.server.request.duration` by `http.route` (`/users/{id}`, never
-//! `/users/42`), and `scalewatch.tier.utilization` of tier `api` rising towards 1 as load
-//! approaches the limit of 64 concurrent requests.
+//! `/users/42`); under load, `scalewatch.tier.utilization` of tier `database` reaches 1
+//! long before tier `api` does (its pool of 8 is the first bottleneck), its
+//! `scalewatch.tier.queue.time` grows, and `scalewatch.runtime.utilization` of runtime
+//! `main` stays low, because the database waits rather than computes.
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::Router;
-use scalewatch::{ServerTierLayer, TelemetryBuilder};
+use scalewatch::runtime::RuntimeTier;
+use scalewatch::{ServerTierLayer, TelemetryBuilder, Tier, TierKind};
 use std::time::Duration;
+
+/// A database connection pool of 8, simulated: each query takes 5 ms.
+#[derive(Clone, Debug)]
+struct Database {
+    tier: Tier,
+}
+
+impl Database {
+    async fn user_name(&self, id: u64) -> String {
+        self.tier
+            .instrument(async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                format!("user {id}")
+            })
+            .await
+    }
+}
 
 #[tracing::instrument]
 async fn hello() -> &'static str {
     "hello, world\n"
 }
 
-#[tracing::instrument]
-async fn user(Path(id): Path<u64>) -> String {
-    // A short, realistic piece of work.
-    tokio::time::sleep(Duration::from_millis(2)).await;
-    format!("user {id}\n")
+#[tracing::instrument(skip(db))]
+async fn user(State(db): State<Database>, Path(id): Path<u64>) -> String {
+    let name = db.user_name(id).await;
+    format!("{name}\n")
 }
 
 #[tokio::main]
@@ -43,14 +67,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .service_name("axum-service")
         .install_tracing_subscriber()
         .build()?;
+    let meter = telemetry.meter();
+    // Reports while alive: keep it until the server stops.
+    let _runtime = RuntimeTier::builder(tokio::runtime::Handle::current())
+        .name("main")
+        .build(&meter)?;
+    let db = Database {
+        tier: Tier::builder("database", TierKind::Custom)
+            .limit(8)
+            .enforce_limit()
+            .build(&meter)?,
+    };
     let layer = ServerTierLayer::builder()
         .tier_name("api")
         .concurrency_limit(64)
         .queue_timeout(Duration::from_secs(2))
-        .build(&telemetry.meter())?;
+        .build(&meter)?;
     let app = Router::new()
         .route("/hello", get(hello))
         .route("/users/{id}", get(user))
+        .with_state(db)
         .layer(layer);
 
     let addr = std::env::var("SCALEWATCH_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());

@@ -80,6 +80,12 @@
 //! | `otlp` | yes | [`init`] and [`TelemetryBuilder`]: the OTLP pipeline and console reporter ([`scalewatch_otlp`]) |
 //! | `axum` | no | `http.route` from axum's `MatchedPath` |
 //! | `metrics-bridge` | no | a `metrics` recorder that forwards into OpenTelemetry ([`scalewatch_metrics_bridge`]) |
+//! | `sync` | no | instrumented `Mutex`/`RwLock` over std ([`scalewatch_sync`]) |
+//! | `parking_lot` | no | the same over parking_lot |
+//! | `tokio` | no | tokio `Mutex`/`RwLock`/`Semaphore`, the async `Pool`, admission for custom tiers |
+//! | `state` | no | keyspaces, hot keys, shard skew, tracked map, channels ([`scalewatch_state`]) |
+//! | `runtime` | no | the tokio runtime tier and jobs ([`scalewatch_runtime`]) |
+//! | `capacity` | no | the live USL fit and bottleneck ranking ([`scalewatch_capacity`]) |
 
 pub use scalewatch_core::{
     catalog, InFlight, RejectionReason, Tier, TierBuilder, TierError, TierKind,
@@ -105,6 +111,23 @@ pub use scalewatch_otlp as otlp;
 /// The `metrics` facade bridge crate.
 #[cfg(feature = "metrics-bridge")]
 pub use scalewatch_metrics_bridge as metrics_bridge;
+
+/// Instrumented locks, semaphores and pools.
+#[cfg(feature = "sync")]
+pub use scalewatch_sync as sync;
+
+/// Keyspace tracking (hot keys, shard skew, scans), the tracked map and instrumented
+/// channels.
+#[cfg(feature = "state")]
+pub use scalewatch_state as state;
+
+/// The runtime tier and jobs.
+#[cfg(feature = "runtime")]
+pub use scalewatch_runtime as runtime;
+
+/// The live capacity model: USL fit per tier, headroom and the first-bottleneck ranking.
+#[cfg(feature = "capacity")]
+pub use scalewatch_capacity as capacity;
 
 /// The README's code examples, compiled as doc tests.
 #[cfg(doctest)]

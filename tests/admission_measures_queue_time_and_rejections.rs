@@ -1,5 +1,6 @@
 //! With a concurrency limit the layer is the admission point: waits are measured as
 //! `scalewatch.tier.queue.time`, refused requests are answered 503 and counted by reason.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -65,7 +66,10 @@ async fn admission_measures_queue_time_and_rejections() {
 
     common::flush(&telemetry).await;
     let m = receiver.metrics();
-    let queue_time = m.matching(catalog::TIER_QUEUE_TIME.name, &[(attr::TIER_NAME, "queueing")]);
+    let queue_time = m.matching(
+        catalog::TIER_QUEUE_TIME.name,
+        &[(attr::TIER_NAME, "queueing")],
+    );
     assert_eq!(queue_time.len(), 1);
     let Value::Histogram {
         count,
@@ -84,7 +88,10 @@ async fn admission_measures_queue_time_and_rejections() {
         .filter(|(i, _)| *i > 0 && bounds[*i - 1] >= 0.1)
         .map(|(_, c)| c)
         .sum();
-    assert_eq!(waited_long, 4, "four waited for a whole piece of work: {bucket_counts:?}");
+    assert_eq!(
+        waited_long, 4,
+        "four waited for a whole piece of work: {bucket_counts:?}"
+    );
 
     let rejections = catalog::TIER_REJECTIONS.name;
     assert_eq!(
@@ -124,7 +131,13 @@ async fn admission_measures_queue_time_and_rejections() {
         2.0
     );
     for tier in ["queueing", "shedding", "timing-out"] {
-        assert_eq!(m.sum(catalog::TIER_QUEUED.name, &[(attr::TIER_NAME, tier)]), 0.0);
-        assert_eq!(m.sum(catalog::TIER_CONCURRENCY.name, &[(attr::TIER_NAME, tier)]), 0.0);
+        assert_eq!(
+            m.sum(catalog::TIER_QUEUED.name, &[(attr::TIER_NAME, tier)]),
+            0.0
+        );
+        assert_eq!(
+            m.sum(catalog::TIER_CONCURRENCY.name, &[(attr::TIER_NAME, tier)]),
+            0.0
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Every request to a real axum server is counted once, under its route template, never
 //! its raw path; unmatched paths add no `http.route` series; odd methods become `_OTHER`.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

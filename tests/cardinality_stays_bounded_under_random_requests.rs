@@ -1,6 +1,7 @@
 //! R3: 100,000 requests with random paths, methods and gRPC paths leave every instrument
 //! with a bounded number of series: routes only as the app declared them, at most ten
 //! methods, gRPC methods capped, and every folded value counted.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -61,7 +62,11 @@ async fn cardinality_stays_bounded_under_random_requests() {
             }
             _ => builder.uri(format!("/{}%zz%ff?q={r}", i)),
         };
-        let response = app.clone().oneshot(builder.body(Body::empty()).unwrap()).await.unwrap();
+        let response = app
+            .clone()
+            .oneshot(builder.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         drop(response);
     }
 
@@ -91,9 +96,17 @@ async fn cardinality_stays_bounded_under_random_requests() {
     assert!(series <= 3 * 10 * 4, "{series} series");
     assert!(m.series(rpc) <= 2, "{} rpc series", m.series(rpc));
     // Folded values are counted: odd methods, unknown gRPC methods.
-    assert!(m.sum(catalog::SDK_OVERFLOW.name, &[(attr::SDK_SIGNAL, attr::HTTP_REQUEST_METHOD)]) > 0.0);
+    assert!(
+        m.sum(
+            catalog::SDK_OVERFLOW.name,
+            &[(attr::SDK_SIGNAL, attr::HTTP_REQUEST_METHOD)]
+        ) > 0.0
+    );
     assert_eq!(
-        m.sum(catalog::SDK_OVERFLOW.name, &[(attr::SDK_SIGNAL, attr::RPC_METHOD)]),
+        m.sum(
+            catalog::SDK_OVERFLOW.name,
+            &[(attr::SDK_SIGNAL, attr::RPC_METHOD)]
+        ),
         grpc_calls as f64
     );
     assert_eq!(layer.tier().in_flight(), 0);

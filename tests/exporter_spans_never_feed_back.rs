@@ -1,6 +1,7 @@
 //! R9: with the global `tracing` subscriber installed by the pipeline, the exporter's own
 //! transport spans (tonic, h2, hyper, tower) never become exported telemetry, however many
 //! exports run.
+#![allow(clippy::unwrap_used)]
 
 use scalewatch::{Protocol, TelemetryBuilder};
 use scalewatch_test_support::FakeReceiver;
@@ -26,7 +27,11 @@ fn exporter_spans_never_feed_back(protocol: Protocol) {
     telemetry.force_flush().unwrap();
     let spans = receiver.wait_for_spans_blocking(Duration::from_secs(10), |s| s.len() >= 5);
     let names: std::collections::BTreeSet<_> = spans.iter().map(|s| s.name.clone()).collect();
-    assert_eq!(names, ["app-span".to_owned()].into(), "only the application's spans");
+    assert_eq!(
+        names,
+        ["app-span".to_owned()].into(),
+        "only the application's spans"
+    );
     assert_eq!(spans.len(), 5);
     telemetry.shutdown().unwrap();
 }

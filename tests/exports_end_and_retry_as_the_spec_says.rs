@@ -1,6 +1,7 @@
 //! R2: against a collector that errors or never answers, every export and the shutdown end
 //! within their deadlines; retryable codes are retried, others are not, and recording never
 //! waits for any of it.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -28,7 +29,9 @@ fn pipeline(receiver: &FakeReceiver, protocol: Protocol) -> scalewatch::Telemetr
 fn attempts_for(protocol: Protocol, fault: Fault) -> u64 {
     let receiver = FakeReceiver::start_blocking();
     let telemetry = pipeline(&receiver, protocol);
-    let layer = ServerTierLayer::builder().build(&telemetry.meter()).unwrap();
+    let layer = ServerTierLayer::builder()
+        .build(&telemetry.meter())
+        .unwrap();
     drop(layer.tier().enter());
     receiver.set_fault(fault);
     assert!(telemetry.force_flush().is_err(), "the export failed");
@@ -47,7 +50,10 @@ fn check(protocol: Protocol) {
             retry_after: None,
         },
     );
-    assert!(retryable > 1, "UNAVAILABLE/503 is retried ({retryable} attempts)");
+    assert!(
+        retryable > 1,
+        "UNAVAILABLE/503 is retried ({retryable} attempts)"
+    );
     let permanent = attempts_for(
         protocol,
         Fault::Status {
@@ -62,7 +68,9 @@ fn check(protocol: Protocol) {
     let receiver = FakeReceiver::start_blocking();
     receiver.set_fault(Fault::BlackHole);
     let telemetry = pipeline(&receiver, protocol);
-    let layer = ServerTierLayer::builder().build(&telemetry.meter()).unwrap();
+    let layer = ServerTierLayer::builder()
+        .build(&telemetry.meter())
+        .unwrap();
     let flusher = {
         let provider = telemetry.meter_provider().unwrap().clone();
         std::thread::spawn(move || provider.force_flush())
@@ -71,10 +79,17 @@ fn check(protocol: Protocol) {
         drop(layer.tier().enter());
     }
     assert_eq!(layer.tier().in_flight(), 0);
-    assert!(flusher.join().unwrap().is_err(), "a black-holed export fails");
+    assert!(
+        flusher.join().unwrap().is_err(),
+        "a black-holed export fails"
+    );
     let started = Instant::now();
     let _ = telemetry.shutdown();
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Every in-flight and queued gauge returns to exactly zero after requests are dropped
 //! before, during and after their handler (mid-body included) and after handler panics.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -46,7 +47,7 @@ async fn gauges_return_to_zero_after_cancellations_and_panics() {
         .build(&telemetry.meter())
         .unwrap();
     let app = Router::new()
-        .route("/slow", get(|| std::future::pending::<&'static str>()))
+        .route("/slow", get(std::future::pending::<&'static str>))
         .route("/stream", get(|| async { endless_body() }))
         .route(
             "/panic",
@@ -104,7 +105,10 @@ async fn gauges_return_to_zero_after_cancellations_and_panics() {
         let req = http::Request::get(format!("http://{addr}/panic"))
             .body(http_body_util::Full::new(bytes::Bytes::new()))
             .unwrap();
-        assert!(client.request(req).await.is_err(), "the connection is closed");
+        assert!(
+            client.request(req).await.is_err(),
+            "the connection is closed"
+        );
     }
     // The server's task unwinds on its own thread; give it a bounded moment.
     for _ in 0..100 {

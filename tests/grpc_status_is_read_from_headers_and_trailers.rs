@@ -1,6 +1,7 @@
 //! gRPC calls through a real tonic server are recorded with `rpc.method` and the status the
 //! client saw: from the headers for trailers-only answers, from the trailers for streams
 //! (recorded when the stream ends), `_OTHER` for methods the server does not implement.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -86,10 +87,9 @@ async fn grpc_status_is_read_from_headers_and_trailers() {
     let mut grpc = tonic::client::Grpc::new(channel);
     for i in 0..100 {
         grpc.ready().await.unwrap();
-        let path = http::uri::PathAndQuery::try_from(format!(
-            "/scalewatch.demo.v1.Greeter/Missing{i}"
-        ))
-        .unwrap();
+        let path =
+            http::uri::PathAndQuery::try_from(format!("/scalewatch.demo.v1.Greeter/Missing{i}"))
+                .unwrap();
         let codec = tonic_prost::ProstCodec::<HelloRequest, HelloReply>::default();
         let err = grpc
             .unary(tonic::Request::new(HelloRequest::default()), path, codec)

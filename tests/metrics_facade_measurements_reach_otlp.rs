@@ -1,5 +1,6 @@
 //! Measurements an application makes with the `metrics` crate reach the same OTLP pipeline
 //! through the bridge recorder, exactly.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,12 +1,13 @@
 //! The pipeline starts, exports and shuts down from plain `fn main`, a current-thread
 //! runtime and a multi-thread runtime; shutdown returns within its deadline (plus half a
 //! second) even when the collector never answers, and twice is harmless.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
 use scalewatch::catalog;
 use scalewatch::{Protocol, ServerTierLayer, TelemetryBuilder};
-use scalewatch_test_support::{Fault, FakeReceiver};
+use scalewatch_test_support::{FakeReceiver, Fault};
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(1);
@@ -53,14 +54,20 @@ fn check_everywhere(protocol: Protocol) {
         .build()
         .unwrap();
     let took = current.block_on(async { record_and_shut_down(&receiver, protocol) });
-    assert!(took <= DEADLINE + SLACK, "current_thread, black hole: {took:?}");
+    assert!(
+        took <= DEADLINE + SLACK,
+        "current_thread, black hole: {took:?}"
+    );
     let multi = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
     let took = multi.block_on(async { record_and_shut_down(&receiver, protocol) });
-    assert!(took <= DEADLINE + SLACK, "multi_thread, black hole: {took:?}");
+    assert!(
+        took <= DEADLINE + SLACK,
+        "multi_thread, black hole: {took:?}"
+    );
     receiver.set_fault(Fault::None);
 }
 
@@ -121,7 +128,10 @@ fn disabled_sdk_records_nothing_and_exports_nothing() {
     let receiver = FakeReceiver::start_blocking();
     let telemetry = TelemetryBuilder::from_vars([
         ("OTEL_SDK_DISABLED".to_owned(), "true".to_owned()),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), receiver.http_endpoint()),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+            receiver.http_endpoint(),
+        ),
     ])
     .build()
     .unwrap();
@@ -131,5 +141,8 @@ fn disabled_sdk_records_nothing_and_exports_nothing() {
         .unwrap();
     drop(layer.tier().enter());
     telemetry.shutdown().unwrap();
-    assert_eq!(receiver.export_count(scalewatch_test_support::Signal::Metrics), 0);
+    assert_eq!(
+        receiver.export_count(scalewatch_test_support::Signal::Metrics),
+        0
+    );
 }

@@ -1,9 +1,17 @@
-//! The README's signal table names every signal of the catalog, with its unit.
+//! The README's signal table names every signal of every crate's catalog, with its unit.
+#![allow(clippy::unwrap_used)]
 
 #[test]
 fn readme_lists_every_signal() {
     let readme = include_str!("../README.md");
-    for signal in scalewatch::catalog::ALL {
+    let catalogs = [
+        scalewatch::catalog::ALL,
+        scalewatch::sync::catalog::ALL,
+        scalewatch::state::catalog::ALL,
+        scalewatch::runtime::catalog::ALL,
+        scalewatch::capacity::catalog::ALL,
+    ];
+    for signal in catalogs.into_iter().flatten() {
         let row = readme
             .lines()
             .find(|l| l.starts_with(&format!("| `{}` |", signal.name)))

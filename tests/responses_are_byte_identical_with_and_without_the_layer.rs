@@ -1,5 +1,6 @@
 //! R6: malformed and huge requests get byte-identical responses with and without the layer
 //! (the `date` header aside), and a 100 MiB streamed request body passes through unbuffered.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -99,14 +100,39 @@ async fn responses_are_byte_identical_with_and_without_the_layer() {
         .map(|i| format!("x-filler-{i}: {}\r\n", "v".repeat(1024)))
         .collect();
     let mut cases: Vec<(&str, Vec<u8>)> = vec![
-        ("64 KiB URI", format!("GET {long_uri} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").into_bytes()),
-        ("bad percent-encoding", b"GET /echo/%zz%ff%?q=%%% HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec()),
-        ("huge headers", format!("GET /echo/h HTTP/1.1\r\nHost: a\r\n{many_headers}Connection: close\r\n\r\n").into_bytes()),
-        ("odd method", b"BREW /echo/pot HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec()),
-        ("HEAD", b"HEAD /echo/h HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec()),
-        ("no route", b"GET /nowhere HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec()),
-        ("streamed response", b"GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec()),
-        ("garbage", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n".to_vec()),
+        (
+            "64 KiB URI",
+            format!("GET {long_uri} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").into_bytes(),
+        ),
+        (
+            "bad percent-encoding",
+            b"GET /echo/%zz%ff%?q=%%% HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec(),
+        ),
+        (
+            "huge headers",
+            format!("GET /echo/h HTTP/1.1\r\nHost: a\r\n{many_headers}Connection: close\r\n\r\n")
+                .into_bytes(),
+        ),
+        (
+            "odd method",
+            b"BREW /echo/pot HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec(),
+        ),
+        (
+            "HEAD",
+            b"HEAD /echo/h HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec(),
+        ),
+        (
+            "no route",
+            b"GET /nowhere HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec(),
+        ),
+        (
+            "streamed response",
+            b"GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec(),
+        ),
+        (
+            "garbage",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n".to_vec(),
+        ),
     ];
     let mut non_utf8 = b"GET /echo/".to_vec();
     non_utf8.extend_from_slice(&[0xff, 0xfe, 0x80]);
@@ -126,7 +152,11 @@ async fn responses_are_byte_identical_with_and_without_the_layer() {
     let a = roundtrip(bare, head, Some((total, 64 * 1024))).await;
     let b = roundtrip(instrumented, head, Some((total, 64 * 1024))).await;
     assert_eq!(without_date(&a), without_date(&b));
-    assert!(a.ends_with(total.to_string().as_bytes()), "{}", String::from_utf8_lossy(&a));
+    assert!(
+        a.ends_with(total.to_string().as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&a)
+    );
 
     // A body cut off mid-stream: the client announces 1 MiB, sends half and leaves.
     for addr in [bare, instrumented] {

@@ -1,5 +1,6 @@
 //! R7: a sentinel placed in the query string, `Authorization`, `Cookie`, URL userinfo and
 //! gRPC metadata appears zero times in what is exported and in the SDK's own logs.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -82,9 +83,10 @@ async fn secrets_never_reach_telemetry() {
         .await
         .unwrap();
     let mut request = tonic::Request::new(HelloRequest { name: "x".into() });
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {SENTINEL}").parse().unwrap());
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {SENTINEL}").parse().unwrap(),
+    );
     request
         .metadata_mut()
         .insert("x-api-key", SENTINEL.parse().unwrap());
@@ -113,7 +115,13 @@ async fn secrets_never_reach_telemetry() {
 
     let captured = logs.0.lock().unwrap().clone();
     let text = String::from_utf8_lossy(&captured);
-    assert!(!text.is_empty(), "the capture saw the SDK's and transports' logs");
+    assert!(
+        !text.is_empty(),
+        "the capture saw the SDK's and transports' logs"
+    );
     assert!(!text.contains(SENTINEL), "the SDK's logs hold the sentinel");
-    assert!(!text.contains(header_secret), "the SDK's logs hold the header secret");
+    assert!(
+        !text.contains(header_secret),
+        "the SDK's logs hold the header secret"
+    );
 }

@@ -1,6 +1,7 @@
 //! End to end through a real OTLP collector (rotel) over both transports: an axum
 //! service's metrics and a trace arrive. The harness installs rotel itself and fails with
 //! the reason when it cannot.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -65,9 +66,15 @@ async fn exports_through(protocol: Protocol) {
             Duration::from_secs(20),
         )
         .expect("the collector printed the metrics and the span");
-    assert!(output.contains("/orders/{id}"), "the route template arrived");
+    assert!(
+        output.contains("/orders/{id}"),
+        "the route template arrived"
+    );
     assert!(!output.contains("/orders/3"), "never a raw path");
-    assert!(output.contains("scalewatch-e2e"), "the service name arrived");
+    assert!(
+        output.contains("scalewatch-e2e"),
+        "the service name arrived"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
