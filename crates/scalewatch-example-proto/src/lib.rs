@@ -8,7 +8,12 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 /// Generated messages, client and server of `scalewatch.demo.v1`.
-#[allow(missing_docs, unreachable_pub, missing_debug_implementations, clippy::all)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    missing_debug_implementations,
+    clippy::all
+)]
 pub mod demo {
     tonic::include_proto!("scalewatch.demo.v1");
 }
