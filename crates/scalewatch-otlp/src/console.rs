@@ -6,6 +6,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::Temporality;
+use scalewatch_capacity::catalog as capacity;
 use scalewatch_core::catalog::{self, attr};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -48,6 +49,8 @@ impl ConsoleExporter {
     pub(crate) fn render(&self, metrics: &ResourceMetrics) -> String {
         let mut tiers: BTreeMap<String, TierLine> = BTreeMap::new();
         let mut calls: Vec<String> = Vec::new();
+        let mut fits: BTreeMap<String, FitLine> = BTreeMap::new();
+        let mut resources: Vec<(f64, String)> = Vec::new();
         let mut previous = self.previous.lock().unwrap_or_else(|p| p.into_inner());
         for scope in metrics.scope_metrics() {
             for metric in scope.metrics() {
@@ -89,6 +92,30 @@ impl ConsoleExporter {
                             ));
                         }
                     }
+                    data if name == capacity::RESOURCE_UTILIZATION.name => {
+                        for (attrs, value) in numbers(data) {
+                            let kind =
+                                get(&attrs, capacity::attr::RESOURCE_KIND).unwrap_or_default();
+                            let name =
+                                get(&attrs, capacity::attr::RESOURCE_NAME).unwrap_or_default();
+                            resources.push((value, format!("{kind} {name}")));
+                        }
+                    }
+                    data if fit_field(name).is_some() => {
+                        for (attrs, value) in numbers(data) {
+                            let tier = get(&attrs, attr::TIER_NAME).unwrap_or_default();
+                            let line = fits.entry(tier).or_default();
+                            match fit_field(name) {
+                                Some(FitField::Contention) => line.sigma = Some(value),
+                                Some(FitField::Coherency) => line.kappa = Some(value),
+                                Some(FitField::PeakConcurrency) => line.peak_n = Some(value),
+                                Some(FitField::PeakThroughput) => line.peak_x = Some(value),
+                                Some(FitField::Headroom) => line.headroom = Some(value),
+                                Some(FitField::RSquared) => line.r_squared = Some(value),
+                                None => {}
+                            }
+                        }
+                    }
                     data => {
                         if let Some(field) = tier_field(name) {
                             for (attrs, value) in numbers(data) {
@@ -109,7 +136,7 @@ impl ConsoleExporter {
             }
         }
         let mut out = String::new();
-        if tiers.is_empty() && calls.is_empty() {
+        if tiers.is_empty() && calls.is_empty() && fits.is_empty() && resources.is_empty() {
             return out;
         }
         let _ = writeln!(out, "scalewatch ─ per-tier summary");
@@ -124,6 +151,29 @@ impl ConsoleExporter {
         for line in calls {
             let _ = writeln!(out, "{line}");
         }
+        for (tier, f) in &fits {
+            let _ = write!(out, "  capacity {tier:<26}");
+            let num = |v: Option<f64>, digits: usize| {
+                v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+            };
+            let _ = write!(out, " σ {}  κ {}", num(f.sigma, 4), num(f.kappa, 6));
+            if let (Some(n), Some(x)) = (f.peak_n, f.peak_x) {
+                let _ = write!(out, "  peak {n:.0} in flight, {x:.1}/s");
+            }
+            if let Some(h) = f.headroom {
+                let _ = write!(out, "  headroom {:.0}%", h * 100.0);
+            }
+            let _ = writeln!(out, "  (R² {})", num(f.r_squared, 2));
+        }
+        if !resources.is_empty() {
+            resources.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            let ranked: Vec<String> = resources
+                .iter()
+                .take(5)
+                .map(|(u, r)| format!("{r} {:.0}%", u * 100.0))
+                .collect();
+            let _ = writeln!(out, "  busiest resources: {}", ranked.join(" > "));
+        }
         out
     }
 }
@@ -135,6 +185,37 @@ struct TierLine {
     utilization: Option<f64>,
     queued: f64,
     rejections: f64,
+}
+
+#[derive(Default)]
+struct FitLine {
+    sigma: Option<f64>,
+    kappa: Option<f64>,
+    peak_n: Option<f64>,
+    peak_x: Option<f64>,
+    headroom: Option<f64>,
+    r_squared: Option<f64>,
+}
+
+enum FitField {
+    Contention,
+    Coherency,
+    PeakConcurrency,
+    PeakThroughput,
+    Headroom,
+    RSquared,
+}
+
+fn fit_field(name: &str) -> Option<FitField> {
+    Some(match name {
+        n if n == capacity::CAPACITY_CONTENTION.name => FitField::Contention,
+        n if n == capacity::CAPACITY_COHERENCY.name => FitField::Coherency,
+        n if n == capacity::CAPACITY_PEAK_CONCURRENCY.name => FitField::PeakConcurrency,
+        n if n == capacity::CAPACITY_PEAK_THROUGHPUT.name => FitField::PeakThroughput,
+        n if n == capacity::CAPACITY_HEADROOM.name => FitField::Headroom,
+        n if n == capacity::CAPACITY_FIT_R_SQUARED.name => FitField::RSquared,
+        _ => return None,
+    })
 }
 
 enum Field {
@@ -267,5 +348,67 @@ impl PushMetricExporter for ConsoleExporter {
 
     fn temporality(&self) -> Temporality {
         Temporality::Cumulative
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+    #[test]
+    fn prints_tiers_calls_capacity_and_the_resource_ranking() {
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        let meter = provider.meter("test");
+        let tier = [KeyValue::new(attr::TIER_NAME, "api")];
+        let gauge = |signal: scalewatch_core::catalog::Signal, v: f64, a: &[KeyValue]| {
+            signal.f64_gauge(&meter).record(v, a);
+        };
+        gauge(capacity::CAPACITY_CONTENTION, 0.05, &tier);
+        gauge(capacity::CAPACITY_COHERENCY, 0.0001, &tier);
+        gauge(capacity::CAPACITY_PEAK_CONCURRENCY, 97.0, &tier);
+        gauge(capacity::CAPACITY_PEAK_THROUGHPUT, 1234.5, &tier);
+        gauge(capacity::CAPACITY_HEADROOM, 0.42, &tier);
+        gauge(capacity::CAPACITY_FIT_R_SQUARED, 0.97, &tier);
+        for (kind, name, u) in [("lock", "inventory", 0.97), ("tier", "api", 0.4)] {
+            gauge(
+                capacity::RESOURCE_UTILIZATION,
+                u,
+                &[
+                    KeyValue::new(capacity::attr::RESOURCE_KIND, kind),
+                    KeyValue::new(capacity::attr::RESOURCE_NAME, name),
+                ],
+            );
+        }
+        catalog::HTTP_SERVER_REQUEST_DURATION
+            .f64_histogram(&meter)
+            .record(
+                0.002,
+                &[
+                    KeyValue::new(attr::HTTP_REQUEST_METHOD, "GET"),
+                    KeyValue::new(attr::HTTP_ROUTE, "/users/{id}"),
+                    KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, 200),
+                ],
+            );
+        provider.force_flush().unwrap();
+        let metrics = exporter.get_finished_metrics().unwrap();
+        let console = ConsoleExporter::with_sink(Box::new(|_| {}));
+        let text = console.render(metrics.last().unwrap());
+        assert!(text.contains("GET /users/{id} 200"), "{text}");
+        assert!(text.contains("capacity api"), "{text}");
+        assert!(text.contains("σ 0.0500  κ 0.000100"), "{text}");
+        assert!(text.contains("peak 97 in flight, 1234.5/s"), "{text}");
+        assert!(text.contains("headroom 42%"), "{text}");
+        assert!(
+            text.contains("busiest resources: lock inventory 97% > tier api 40%"),
+            "{text}"
+        );
+        // Per-interval figures: a second render with nothing new prints no calls.
+        let again = console.render(metrics.last().unwrap());
+        assert!(!again.contains("GET /users/{id}"), "{again}");
     }
 }
