@@ -85,16 +85,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_unique_and_disjoint_from_core() {
-        let mut names: Vec<_> = ALL.iter().map(|s| s.name).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), ALL.len());
-        for s in ALL {
-            assert!(scalewatch_core::catalog::ALL
-                .iter()
-                .all(|c| c.name != s.name));
-            assert!(s.buckets.is_empty());
-        }
+    fn the_catalog_follows_the_rules() {
+        scalewatch_core::catalog::check(ALL, &["scalewatch.capacity.", "scalewatch.resource."])
+            .unwrap();
     }
 }

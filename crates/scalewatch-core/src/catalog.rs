@@ -348,25 +348,60 @@ impl Signal {
     }
 }
 
+/// Checks a crate's catalog against the rules every catalog follows: names unique (also
+/// against this core catalog) and under `prefix` (or semconv's), durations in seconds,
+/// histograms with ascending buckets and no buckets elsewhere. Crates call it from a test.
+pub fn check(signals: &[Signal], prefixes: &[&str]) -> Result<(), String> {
+    let mut names: Vec<_> = signals.iter().map(|s| s.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.len() != signals.len() {
+        return Err("a signal name appears twice".into());
+    }
+    let is_core =
+        signals.len() == ALL.len() && signals.iter().zip(ALL).all(|(a, b)| a.name == b.name);
+    for s in signals {
+        if !prefixes.iter().any(|p| s.name.starts_with(p)) {
+            return Err(format!("{} is outside {prefixes:?}", s.name));
+        }
+        if !is_core && ALL.iter().any(|c| c.name == s.name) {
+            return Err(format!("{} is already in the core catalog", s.name));
+        }
+        if s.unit == "ms" || s.unit.is_empty() {
+            return Err(format!("{} needs a UCUM unit (seconds, not ms)", s.name));
+        }
+        let ascending = s.buckets.windows(2).all(|w| w[0] < w[1]);
+        match s.instrument {
+            InstrumentKind::Histogram if s.buckets.is_empty() || !ascending => {
+                return Err(format!("{} needs ascending buckets", s.name))
+            }
+            InstrumentKind::Histogram => {}
+            _ if !s.buckets.is_empty() => {
+                return Err(format!("{} is not a histogram but has buckets", s.name))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names_are_unique_and_units_are_ucum() {
-        let mut names: Vec<_> = ALL.iter().map(|s| s.name).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), ALL.len());
-        for s in ALL {
-            assert!(s.unit != "ms", "{} must use seconds", s.name);
-            if s.instrument == InstrumentKind::Histogram {
-                assert!(!s.buckets.is_empty(), "{} needs buckets", s.name);
-                assert!(s.buckets.windows(2).all(|w| w[0] < w[1]));
-            } else {
-                assert!(s.buckets.is_empty());
-            }
-        }
+    fn the_core_catalog_follows_the_rules() {
+        check(ALL, &["http.", "rpc.", "scalewatch."]).unwrap();
+        let own = Signal::new("scalewatch.own", InstrumentKind::Gauge, "1", "");
+        assert!(check(&[own], &["scalewatch."]).is_ok());
+        assert!(check(&[own, own], &["scalewatch."]).is_err(), "duplicates");
+        assert!(
+            check(&[TIER_LIMIT], &["scalewatch."]).is_err(),
+            "taken by core"
+        );
+        assert!(check(&[own], &["other."]).is_err(), "outside the prefix");
+        let ms = Signal::new("x.y", InstrumentKind::Gauge, "ms", "");
+        assert!(check(&[ms], &["x."]).is_err());
     }
 
     #[test]

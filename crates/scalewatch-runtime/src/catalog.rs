@@ -90,31 +90,9 @@ pub mod attr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scalewatch_core::catalog::DURATION_BUCKETS;
 
     #[test]
-    fn names_are_unique_prefixed_and_units_are_ucum() {
-        let mut names: Vec<_> = ALL.iter().map(|s| s.name).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), ALL.len());
-        for s in ALL {
-            assert!(s.name.starts_with("scalewatch."), "{}", s.name);
-            assert!(!scalewatch_core::catalog::ALL
-                .iter()
-                .any(|c| c.name == s.name));
-            if s.instrument == InstrumentKind::Histogram {
-                assert_eq!(s.unit, "s");
-                assert!(s.buckets.windows(2).all(|w| w[0] < w[1]), "{}", s.name);
-            } else {
-                assert!(s.buckets.is_empty());
-            }
-        }
-    }
-
-    #[test]
-    fn job_buckets_extend_the_semconv_ones() {
-        assert_eq!(&JOB_BUCKETS[..DURATION_BUCKETS.len()], DURATION_BUCKETS);
-        assert_eq!(JOB_BUCKETS.last(), Some(&86_400.0));
+    fn the_catalog_follows_the_rules() {
+        scalewatch_core::catalog::check(ALL, &["scalewatch.runtime.", "scalewatch.job."]).unwrap();
     }
 }

@@ -122,18 +122,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_unique_scoped_and_buckets_ascend() {
-        let mut names: Vec<_> = ALL.iter().map(|s| s.name).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), ALL.len());
-        for s in ALL {
-            assert!(
-                s.name.starts_with("scalewatch.state.") || s.name.starts_with("scalewatch.queue.")
-            );
-            if s.instrument == InstrumentKind::Histogram {
-                assert!(s.buckets.windows(2).all(|w| w[0] < w[1]), "{}", s.name);
-            }
-        }
+    fn the_catalog_follows_the_rules() {
+        scalewatch_core::catalog::check(ALL, &["scalewatch.state.", "scalewatch.queue."]).unwrap();
     }
 }

@@ -149,24 +149,9 @@ pub const MODE_SHARED: &str = "shared";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scalewatch_core::catalog::InstrumentKind;
 
     #[test]
-    fn names_are_unique_and_units_are_ucum() {
-        let mut names: Vec<_> = ALL.iter().map(|s| s.name).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), ALL.len());
-        for s in ALL {
-            assert!(
-                s.name.starts_with("scalewatch.lock.") || s.name.starts_with("scalewatch.pool.")
-            );
-            assert!(s.unit != "ms");
-            if s.instrument == InstrumentKind::Histogram {
-                assert_eq!(s.unit, "s");
-                assert!(s.buckets.windows(2).all(|w| w[0] < w[1]));
-            }
-        }
-        assert_eq!(LOCK_BUCKETS[0], 0.000_001);
+    fn the_catalog_follows_the_rules() {
+        scalewatch_core::catalog::check(ALL, &["scalewatch.lock.", "scalewatch.pool."]).unwrap();
     }
 }
