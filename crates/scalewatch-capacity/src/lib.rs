@@ -33,8 +33,10 @@
 //!   When κ is significant the tier has a peak N* = √((1 − σ)/κ) with throughput X(N*);
 //!   when it is not, there is no peak and the Amdahl ceiling λ/σ bounds throughput.
 //! - **Headroom** = 1 − X / capacity, with X the current window's throughput and capacity
-//!   the peak throughput X(N*), else the Amdahl ceiling; clamped to 0..1. The report
-//!   also predicts X and R at 10× the current concurrency.
+//!   the peak throughput X(N*), else the Amdahl ceiling; clamped to 0..1. Past the peak
+//!   throughput falls again, so the formula rises again although more load only makes
+//!   things worse: [`TierReport::past_peak`] says when the current load is at or past N*.
+//!   The report also predicts X and R at 10× the current concurrency.
 //! - **Ranking.** Every resource is normalised to a 0..1 utilization: tiers with a limit
 //!   (windowed N / limit) automatically, and anything registered with
 //!   [`register_resource`](CapacityModel::register_resource) (locks, pools, queues,
@@ -107,12 +109,15 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `serde` | yes | `Serialize`/`Deserialize` for [`CapacityReport`] and its parts |
+//! | `http` | no | [`ReportService`]: the report as JSON on an opt-in route such as [`REPORT_PATH`] (`/debug/scalewatch`), which `scalewatch ramp` reads |
 
 // Negated float comparisons (`!(x >= y)`) are deliberate: they treat NaN as failing.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod catalog;
 mod history;
+#[cfg(feature = "http")]
+mod http;
 mod model;
 mod options;
 mod report;
@@ -120,6 +125,8 @@ mod resource;
 mod sampler;
 
 pub use history::WindowVerdict;
+#[cfg(feature = "http")]
+pub use http::{ReportService, REPORT_PATH};
 pub use model::{CapacityModel, RegisterError};
 pub use options::{BuildError, CapacityModelBuilder, MAX_RESOURCES, MAX_TIERS};
 pub use report::{

@@ -66,6 +66,17 @@ impl TierReport {
     pub fn trusted_fit(&self) -> Option<&FitReport> {
         self.fit.as_ref().filter(|_| self.untrusted.is_none())
     }
+
+    /// Whether the current load is at or past the trusted fit's peak N*: more load now
+    /// lowers throughput, whatever [`headroom`](Self::headroom) (1 − X / X(N*)) says,
+    /// since past the peak X falls below X(N*) again.
+    pub fn past_peak(&self) -> bool {
+        let peak = self.trusted_fit().and_then(|f| f.peak);
+        match (peak, &self.current) {
+            (Some(peak), Some(current)) => current.concurrency >= peak.concurrency,
+            _ => false,
+        }
+    }
 }
 
 /// One closed window: the load and how it was judged.
@@ -394,7 +405,9 @@ impl fmt::Display for TierReport {
         if let Some(c) = r.amdahl_ceiling {
             write!(f, " Amdahl ceiling {c:.1}/s;")?;
         }
-        if let Some(h) = self.headroom {
+        if self.past_peak() {
+            write!(f, " past the peak: more load lowers throughput;")?;
+        } else if let Some(h) = self.headroom {
             write!(f, " headroom {:.0}%;", h * 100.0)?;
         }
         if let Some(p) = self.at_10x {

@@ -55,6 +55,28 @@ pub(crate) enum CliError {
     /// Writing the report failed.
     #[error("cannot write the report")]
     Output(#[source] std::io::Error),
+    /// An argument is invalid (checked beyond what the parser does).
+    #[error("{0}")]
+    Usage(String),
+    /// The load ramp could not go on.
+    #[error("the ramp stopped")]
+    Ramp(#[source] crate::ramp::engine::RampError),
+    /// The target could not be reached.
+    #[error("cannot connect to {target}: {message}")]
+    Connect { target: String, message: String },
+    /// A runtime or socket the command needs could not be set up.
+    #[error("cannot start the load generator or the demo service")]
+    Runtime(#[source] std::io::Error),
+    /// The demo service could not be built.
+    #[error("cannot build the demo service: {0}")]
+    Demo(String),
+    /// A file of `--out` could not be written.
+    #[error("cannot write {path}", path = .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl CliError {
@@ -68,7 +90,8 @@ impl CliError {
             | CliError::Csv { .. }
             | CliError::MissingColumn { .. }
             | CliError::NotANumber { .. }
-            | CliError::NotPositive { .. } => 2,
+            | CliError::NotPositive { .. }
+            | CliError::Usage(_) => 2,
             CliError::Fit { source, .. } => match source {
                 FitError::NonFinite { .. }
                 | FitError::NonPositive { .. }
@@ -77,7 +100,12 @@ impl CliError {
                 | FitError::InvalidConfidenceLevel { .. } => 2,
                 _ => 1,
             },
-            CliError::Output(_) => 1,
+            CliError::Output(_)
+            | CliError::Ramp(_)
+            | CliError::Connect { .. }
+            | CliError::Runtime(_)
+            | CliError::Demo(_)
+            | CliError::Write { .. } => 1,
         }
     }
 }
