@@ -86,6 +86,7 @@
 //! | `state` | no | keyspaces, hot keys, shard skew, tracked map, channels ([`scalewatch_state`]) |
 //! | `runtime` | no | the tokio runtime tier and jobs ([`scalewatch_runtime`]) |
 //! | `capacity` | no | the live USL fit and bottleneck ranking ([`scalewatch_capacity`]) |
+//! | `report-route` | no | the capacity report as JSON on an opt-in route (`capacity::ReportService`), read by `scalewatch ramp` |
 
 pub use scalewatch_core::{
     catalog, InFlight, RejectionReason, Tier, TierBuilder, TierError, TierKind,
