@@ -35,6 +35,23 @@ fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// Runs `scalewatch ramp ARGS --out DIR`, checks that it succeeded, and returns its
+/// standard output and the `report.json` it wrote.
+async fn ramp_ok(ramp_args: &[&str]) -> (String, Value) {
+    let out = tempfile::tempdir().unwrap();
+    let mut list = args(&["ramp"]);
+    list.extend(args(ramp_args));
+    list.extend(args(&["--out", out.path().to_str().unwrap()]));
+    let output = scalewatch(list).await;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (stdout, read_report(out.path()))
+}
+
 async fn serve(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -72,26 +89,14 @@ async fn ramp_measures_an_instrumented_server_and_reads_its_report() {
         .route_service(REPORT_PATH, model.report_service());
     let addr = serve(app).await;
 
-    let out = tempfile::tempdir().unwrap();
-    let output = scalewatch(args(&[
-        "ramp",
+    let (stdout, report) = ramp_ok(&[
         &format!("http://{addr}/work"),
         "--levels",
         "1,2,4,8",
         "--duration",
         "4s",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]))
+    ])
     .await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-
-    let report = read_report(out.path());
     assert_eq!(report["command"], "ramp");
     assert_eq!(report["target"], format!("http://{addr}/work"));
     let steps = report["steps"].as_array().unwrap();
@@ -119,24 +124,14 @@ async fn ramp_measures_an_instrumented_server_and_reads_its_report() {
 async fn ramp_notes_a_target_without_a_report() {
     let app = Router::new().route("/", get(|| async { "hi\n" }));
     let addr = serve(app).await;
-    let out = tempfile::tempdir().unwrap();
-    let output = scalewatch(args(&[
-        "ramp",
+    let (_, report) = ramp_ok(&[
         &format!("http://{addr}/"),
         "--levels",
         "1,2,3,4",
         "--duration",
         "3s",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]))
+    ])
     .await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = read_report(out.path());
     assert_eq!(report["server"]["report"], Value::Null);
     let note = report["server"]["note"].as_str().unwrap();
     assert!(
@@ -164,9 +159,7 @@ async fn ramp_calls_a_grpc_method_with_a_raw_message() {
         .encode_to_vec(),
     )
     .unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let output = scalewatch(args(&[
-        "ramp",
+    let (_, report) = ramp_ok(&[
         &format!("http://{addr}"),
         "--grpc",
         "/scalewatch.demo.v1.Greeter/SayHello",
@@ -176,16 +169,8 @@ async fn ramp_calls_a_grpc_method_with_a_raw_message() {
         "1,2,3,4",
         "--duration",
         "3s",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]))
+    ])
     .await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = read_report(out.path());
     assert_eq!(
         report["target"],
         format!("http://{addr}/scalewatch.demo.v1.Greeter/SayHello")
