@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Budget B2 of PERFORMANCE.md: end-to-end throughput of a hello-world axum service with the
+# full ServerTierLayer, as a share of the same service bare. The server runs on core 0 with
+# one tokio worker, the load generator on core 1; bare and instrumented runs alternate (the
+# order flips every round) and the medians are compared.
+#
+#   benches/b2.sh [ROUNDS [SECONDS [CONNECTIONS]]]     # defaults: 7 rounds of 5 s, 32 connections
+#
+# Needs cargo, taskset (util-linux) and python3; honours CARGO_TARGET_DIR.
+set -euo pipefail
+
+rounds="${1:-7}"
+seconds="${2:-5}"
+connections="${3:-32}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+if (( $(nproc) < 2 )); then
+    echo "b2.sh needs 2 cores: one for the server, one for the load" >&2
+    exit 2
+fi
+
+(cd "$root" && cargo build --release -q -p scalewatch-benches --bin b2_server --bin b2_load)
+server="$target/release/b2_server"
+load="$target/release/b2_load"
+port=$((20000 + RANDOM % 20000))
+
+run() { # MODE -> prints requests/s
+    local mode="$1" pid rate
+    taskset -c 0 "$server" "$mode" "127.0.0.1:$port" >/dev/null &
+    pid=$!
+    rate="$(taskset -c 1 "$load" "http://127.0.0.1:$port/hello" "$connections" "$seconds")" || {
+        kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; return 1; }
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    echo "$rate"
+}
+
+bare=(); layer=()
+for ((i = 1; i <= rounds; i++)); do
+    if (( i % 2 )); then order=(bare layer); else order=(layer bare); fi
+    for mode in "${order[@]}"; do
+        rate="$(run "$mode")"
+        if [[ $mode == bare ]]; then bare+=("$rate"); else layer+=("$rate"); fi
+        echo "round $i: $mode $rate req/s" >&2
+    done
+done
+
+python3 - "${bare[*]}" "${layer[*]}" "$rounds" "$seconds" "$connections" <<'PY'
+import statistics, sys
+bare = [float(x) for x in sys.argv[1].split()]
+layer = [float(x) for x in sys.argv[2].split()]
+rounds, seconds, connections = sys.argv[3:6]
+mb, ml = statistics.median(bare), statistics.median(layer)
+print(f"B2: {rounds} interleaved rounds of {seconds} s, {connections} connections, server on core 0 "
+      f"(1 worker), load on core 1")
+print(f"| run | median req/s | all runs |")
+print(f"|---|---:|---|")
+print(f"| bare axum | {mb:,.0f} | {', '.join(f'{x:,.0f}' for x in bare)} |")
+print(f"| with ServerTierLayer | {ml:,.0f} | {', '.join(f'{x:,.0f}' for x in layer)} |")
+verdict = "met" if ml / mb >= 0.98 else "missed"
+print(f"instrumented / bare = {ml / mb:.3f} (budget >= 0.98: {verdict})")
+PY
