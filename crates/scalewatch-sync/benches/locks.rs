@@ -1,8 +1,9 @@
 //! B3: the instrumented locks against the bare primitives, in one run.
 //!
 //! `cargo bench -p scalewatch-sync --features parking_lot --bench locks`
-//! - uncontended lock + unlock: std bare vs instrumented, parking_lot bare vs instrumented,
-//!   and instrumented with hold sampling off (the counting alone);
+//! - uncontended lock + unlock: std bare vs instrumented (default hold sampling),
+//!   parking_lot bare vs instrumented, and instrumented with hold sampling off (the
+//!   counting alone);
 //! - contended: 2 threads on one lock behind a barrier (`iter_custom`), bare vs instrumented;
 //! - two threads on two different locks: does shared statistics state slow them down?
 
@@ -10,7 +11,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use opentelemetry::metrics::MeterProvider as _;
-use scalewatch_sync::LockMetrics;
+use scalewatch_sync::{LockMetrics, DEFAULT_HOLD_SAMPLE_EVERY};
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ fn metrics(sample_every: u32) -> (opentelemetry_sdk::metrics::SdkMeterProvider, 
 }
 
 fn uncontended(c: &mut Criterion) {
-    let (_p, locks) = metrics(16);
+    let (_p, locks) = metrics(DEFAULT_HOLD_SAMPLE_EVERY);
     let (_p0, unsampled) = metrics(0);
     let mut g = c.benchmark_group("uncontended");
     let bare = std::sync::Mutex::new(0u64);
@@ -91,7 +92,7 @@ fn run_threads<L: Send + Sync + 'static>(
 }
 
 fn threads(c: &mut Criterion) {
-    let (_p, locks) = metrics(16);
+    let (_p, locks) = metrics(DEFAULT_HOLD_SAMPLE_EVERY);
     let mut g = c.benchmark_group("two-threads");
     g.sample_size(20);
     for (case, shared) in [("same-lock", true), ("different-locks", false)] {

@@ -53,7 +53,7 @@ pub const LOCK_HOLD_DURATION: Signal = Signal::histogram(
     "scalewatch.lock.hold.duration",
     "s",
     LOCK_BUCKETS,
-    "Time the lock was held, sampled: one acquisition in N per thread (N = 16 by default).",
+    "Time the lock was held, sampled: one acquisition in N per thread (N = 64 by default).",
 );
 /// `scalewatch.lock.waiters`.
 pub const LOCK_WAITERS: Signal = Signal::new(

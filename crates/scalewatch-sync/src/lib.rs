@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `scalewatch.lock.acquisitions` {acquisition} | acquisitions by `scalewatch.lock.mode` (`exclusive`, `shared`) and `scalewatch.lock.contended` |
 //! | `scalewatch.lock.wait.duration` s | how long contended acquisitions waited (1 µs buckets up) |
-//! | `scalewatch.lock.hold.duration` s | how long the lock was held, sampled (one acquisition in 16 per thread by default) |
+//! | `scalewatch.lock.hold.duration` s | how long the lock was held, sampled (one acquisition in 64 per thread by default) |
 //! | `scalewatch.lock.waiters` {waiter} | threads or tasks waiting now |
 //! | `scalewatch.lock.utilization` 1 | fraction of wall time held exclusively over the export interval |
 //! | `scalewatch.pool.*` | [`Pool`]: wait and use time, usage, limit, pending requests, utilization |
@@ -19,15 +19,18 @@
 //! - One [`LockMetrics`] per meter resolves the instruments once; each lock takes a
 //!   `&'static str` name and that handle at construction. Locks sharing a name share their
 //!   statistics (so a per-request lock named `session` is one series, not thousands).
-//! - The hot path is plain relaxed atomics on a per-thread stripe. An acquisition first
-//!   *tries* the lock: when that succeeds (uncontended) it only counts, with no clock read,
-//!   except for the sampled ones whose hold is timed. Only a contended acquisition reads
-//!   the clock around its wait.
+//! - The hot path writes only the calling thread's own cache-padded cell of the lock's
+//!   statistics: each thread claims a slot on its first acquisition (given back when it
+//!   exits), so a count is a relaxed load and store, not a locked read-modify-write, and
+//!   threads never share a statistics cache line. An acquisition first *tries* the lock:
+//!   when that succeeds (uncontended) it only counts, with no clock read, except for the
+//!   sampled ones whose hold is timed. Only a contended acquisition reads the clock around
+//!   its wait.
 //! - Hold times are sampled by a per-thread countdown ([`LockMetricsBuilder::hold_sample_every`],
 //!   default [`DEFAULT_HOLD_SAMPLE_EVERY`]); utilization is the sampled holds' busy integral
-//!   (the core's [`scalewatch_core::stats::FlightStats`]) scaled by exclusive acquisitions
-//!   per sampled one, so it is an estimate whose error shrinks with the number of samples
-//!   in the interval (`hold_sample_every(1)` makes it exact).
+//!   scaled by exclusive acquisitions per sampled one, so it is an estimate whose error
+//!   shrinks with the number of samples in the interval (`hold_sample_every(1)` makes it
+//!   exact).
 //! - A wait longer than [`LockMetricsBuilder::slow_wait`] (default 10 ms) adds a
 //!   `slow lock wait` event (lock name, mode, wait in seconds) to the current `tracing`
 //!   span, so a slow trace says which lock it queued on.
@@ -86,9 +89,12 @@
 //! and deny `clippy::await_holding_invalid_type` (warn by default in `clippy::suspicious`).
 //!
 //! # Cost
-//! Measured by `benches/locks.rs` (see the crate README or the issue note): an uncontended
-//! lock and unlock stays within 1.5x of the bare primitive; a contended acquisition adds
-//! two clock reads, a histogram record and a few relaxed adds to a wait of microseconds.
+//! Measured by `benches/locks.rs`
+//! (`cargo bench -p scalewatch-sync --features parking_lot --bench locks`): an uncontended
+//! lock and unlock stays within 1.5x of the bare primitive with the default sampling (a
+//! sampled hold costs two clock reads and a histogram record, so sampling every hold
+//! costs far more); a contended acquisition adds two clock reads, a histogram record and
+//! a few relaxed adds to a wait of microseconds.
 //!
 //! # Checking the concurrency
 //! The std-backed wrappers run on loom's primitives under `--cfg loom`:

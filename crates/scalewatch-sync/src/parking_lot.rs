@@ -1,5 +1,6 @@
 //! `parking_lot::Mutex` and `parking_lot::RwLock`, instrumented (feature `parking_lot`).
-//! No poisoning, as in parking_lot.
+//! No poisoning, as in parking_lot. The fast paths are `inline(always)`: outlined, the call
+//! costs about as much as the accounting itself.
 
 use crate::metrics::LockMetrics;
 use crate::stats::{Hold, LockMode, LockStats};
@@ -57,7 +58,7 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Acquires the mutex, blocking the thread until it is free.
-    #[inline]
+    #[inline(always)]
     pub fn lock(&self) -> MutexGuard<'_, T> {
         match self.inner.try_lock() {
             Some(g) => self.guard(g, self.stats.uncontended(LockMode::Exclusive)),
@@ -74,7 +75,7 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Acquires the mutex if it is free now; never blocks. A failed attempt counts nothing.
-    #[inline]
+    #[inline(always)]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         self.inner
             .try_lock()
@@ -185,7 +186,7 @@ impl<T> RwLock<T> {
 
 impl<T: ?Sized> RwLock<T> {
     /// Acquires shared access, blocking while a writer holds the lock.
-    #[inline]
+    #[inline(always)]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
         match self.try_read() {
             Some(g) => g,
@@ -206,7 +207,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     /// Acquires exclusive access, blocking while anyone holds the lock.
-    #[inline]
+    #[inline(always)]
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
         match self.try_write() {
             Some(g) => g,
@@ -227,7 +228,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     /// Shared access if available now; never blocks.
-    #[inline]
+    #[inline(always)]
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
         self.inner.try_read().map(|inner| RwLockReadGuard {
             stats: &self.stats,
@@ -237,7 +238,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     /// Exclusive access if available now; never blocks.
-    #[inline]
+    #[inline(always)]
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
         self.inner.try_write().map(|inner| RwLockWriteGuard {
             stats: &self.stats,

@@ -1,13 +1,13 @@
-//! Per-name lock statistics: thread-striped counters on the hot path, the hold-time busy
-//! integral of the core's [`FlightStats`], and the bound histograms of the slow paths.
+//! Per-name lock statistics: counters in a cell per thread slot on the hot path, the
+//! sampled holds' busy integral, and the bound histograms of the slow paths.
 
 use crate::catalog::{self, attr};
-use crate::sys::{self, AtomicI64, AtomicU64};
+use crate::sys::{self, AtomicU64};
 use crossbeam_utils::CachePadded;
 use opentelemetry::metrics::{BoundHistogram, Histogram};
 use opentelemetry::KeyValue;
 use scalewatch_core::clock::{now_nanos, seconds_between};
-use scalewatch_core::stats::{Cursor, FlightStats, Started};
+use scalewatch_core::stats::{Cursor, Totals};
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::OnceLock;
@@ -36,13 +36,22 @@ impl LockMode {
     }
 }
 
+/// One slot's counters. Signed quantities (holders, waiters) are stored wrapping and
+/// summed as `i64`, so a hold or wait that ends on another thread than it began still sums
+/// right.
 struct Cell {
     /// Acquisitions, indexed by `mode * 2 + contended`.
     acquired: [AtomicU64; 4],
     /// Exclusive acquisitions whose hold is timed (the sampled ones).
     sampled_exclusive: AtomicU64,
-    /// Waiters now (may be negative in one stripe when a wait ends on another thread).
-    waiting: AtomicI64,
+    /// Sampled exclusive holds in progress.
+    holding: AtomicU64,
+    /// Σ start of the sampled exclusive holds in progress (clock ns), wrapping.
+    hold_start_sum: AtomicU64,
+    /// Σ length of the ended sampled exclusive holds (ns), wrapping.
+    held: AtomicU64,
+    /// Waiters now.
+    waiting: AtomicU64,
     /// Σ start of the waits in progress (clock ns), wrapping.
     wait_start_sum: AtomicU64,
     /// Σ length of the ended waits (ns), acquired or cancelled, wrapping.
@@ -59,7 +68,10 @@ impl Cell {
                 AtomicU64::new(0),
             ],
             sampled_exclusive: AtomicU64::new(0),
-            waiting: AtomicI64::new(0),
+            holding: AtomicU64::new(0),
+            hold_start_sum: AtomicU64::new(0),
+            held: AtomicU64::new(0),
+            waiting: AtomicU64::new(0),
             wait_start_sum: AtomicU64::new(0),
             waited: AtomicU64::new(0),
         }
@@ -76,13 +88,11 @@ pub(crate) struct Config {
 
 /// The statistics of every lock that carries one name.
 pub(crate) struct LockStats {
-    name: &'static str,
+    /// One cell per thread slot ([`sys`]): the hot path writes only its own.
     cells: Box<[CachePadded<Cell>]>,
-    mask: usize,
     config: Config,
+    name: &'static str,
     modes: AtomicU8,
-    /// Sampled exclusive holds; the busy integral behind utilization.
-    holds: FlightStats,
     wait: Histogram<f64>,
     hold: Histogram<f64>,
     bound_wait: [OnceLock<BoundHistogram<f64>>; 2],
@@ -108,10 +118,16 @@ struct Export {
     scale: f64,
 }
 
-/// A hold in progress: its start when sampled.
+/// A hold in progress: its start (clock ns) when sampled. One word, so the guards stay
+/// small enough to be returned cheaply.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Hold {
-    started: Option<Started>,
+    started: u64,
+}
+
+impl Hold {
+    /// Not sampled: a start no clock reading reaches (584 years of uptime).
+    const UNSAMPLED: Hold = Hold { started: u64::MAX };
 }
 
 /// Counts of one lock name at one instant.
@@ -132,6 +148,14 @@ pub struct LockCounts {
     pub total_wait: Duration,
 }
 
+/// The busy integral at `now` of things that start and end: Σ ended + n·now − Σ starts,
+/// wrapping, so the difference of two readings is exact (as in the core's `FlightStats`).
+fn integral(ended: u64, in_progress: u64, start_sum: u64, now: u64) -> u64 {
+    ended
+        .wrapping_add(in_progress.wrapping_mul(now))
+        .wrapping_sub(start_sum)
+}
+
 impl LockStats {
     pub(crate) fn new(
         name: &'static str,
@@ -139,22 +163,23 @@ impl LockStats {
         wait: Histogram<f64>,
         hold: Histogram<f64>,
     ) -> Self {
-        let n = sys::stripe_count();
-        let holds = FlightStats::new();
-        let cursor = Cursor::starting_at(holds.totals(now_nanos()));
+        let now = now_nanos();
         Self {
-            name,
-            cells: (0..n).map(|_| CachePadded::new(Cell::new())).collect(),
-            mask: n - 1,
+            cells: (0..=sys::slot_count())
+                .map(|_| CachePadded::new(Cell::new()))
+                .collect(),
             config,
+            name,
             modes: AtomicU8::new(0),
-            holds,
             wait,
             hold,
             bound_wait: [OnceLock::new(), OnceLock::new()],
             bound_hold: [OnceLock::new(), OnceLock::new()],
             export: std::sync::Mutex::new(Export {
-                cursor,
+                cursor: Cursor::starting_at(Totals {
+                    at: now,
+                    ..Totals::default()
+                }),
                 acquired: 0,
                 sampled: 0,
                 scale: f64::from(config.sample_every.max(1)),
@@ -190,60 +215,75 @@ impl LockStats {
         self.bound_hold[mode as usize].get_or_init(|| self.hold.bind(&self.attrs(mode)))
     }
 
-    /// Counts an acquisition that did not wait. No clock read unless the hold is sampled.
-    #[inline]
+    /// Sums one counter over every cell.
+    fn sum(&self, counter: impl Fn(&Cell) -> &AtomicU64) -> u64 {
+        self.cells
+            .iter()
+            .fold(0u64, |acc, c| acc.wrapping_add(counter(c).load(Relaxed)))
+    }
+
+    /// Counts an acquisition that did not wait: one load and one store on this thread's
+    /// own cell, and no clock read unless the hold is sampled.
+    #[inline(always)]
     pub(crate) fn uncontended(&self, mode: LockMode) -> Hold {
-        let (stripe, sampled) = sys::local(self.config.sample_every);
-        let cell = &self.cells[stripe & self.mask];
-        cell.acquired[mode as usize * 2].fetch_add(1, Relaxed);
+        let (slot, sampled) = sys::local(self.config.sample_every);
+        sys::add(slot, &self.cells[slot].acquired[mode as usize * 2], 1);
         if sampled {
-            self.start_hold(cell, mode, now_nanos())
+            self.start_sampled(slot, mode)
         } else {
-            Hold { started: None }
+            Hold::UNSAMPLED
         }
     }
 
+    /// Out of line, clock read included, so the inlined fast path stays small.
     #[cold]
     #[inline(never)]
-    fn start_hold(&self, cell: &Cell, mode: LockMode, now: u64) -> Hold {
-        let started = if mode == LockMode::Exclusive {
-            cell.sampled_exclusive.fetch_add(1, Relaxed);
-            self.holds.start(now)
-        } else {
-            Started { at: now }
-        };
-        Hold {
-            started: Some(started),
+    fn start_sampled(&self, slot: usize, mode: LockMode) -> Hold {
+        self.start_hold(slot, mode, now_nanos())
+    }
+
+    fn start_hold(&self, slot: usize, mode: LockMode, now: u64) -> Hold {
+        if mode == LockMode::Exclusive {
+            let cell = &self.cells[slot];
+            sys::add(slot, &cell.sampled_exclusive, 1);
+            sys::add(slot, &cell.holding, 1);
+            sys::add(slot, &cell.hold_start_sum, now);
         }
+        Hold { started: now }
     }
 
     /// Ends a hold begun by [`Self::uncontended`] or [`Waiting::acquired`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn release(&self, hold: Hold, mode: LockMode) {
-        if let Some(started) = hold.started {
-            self.end_hold(started, mode);
+        if hold.started != Hold::UNSAMPLED.started {
+            self.end_hold(hold.started, mode);
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn end_hold(&self, started: Started, mode: LockMode) {
+    fn end_hold(&self, started: u64, mode: LockMode) {
         let now = now_nanos();
         if mode == LockMode::Exclusive {
-            self.holds.finish(started, now);
+            // The guard may have moved to another thread (tokio): this thread's cell.
+            let (slot, _) = sys::local(0);
+            let cell = &self.cells[slot];
+            sys::add(slot, &cell.holding, 1u64.wrapping_neg());
+            sys::add(slot, &cell.hold_start_sum, started.wrapping_neg());
+            sys::add(slot, &cell.held, now.saturating_sub(started));
         }
         self.hold_histogram(mode)
-            .record(seconds_between(started.at, now));
+            .record(seconds_between(started, now));
     }
 
     /// Starts a wait: the caller found the lock taken. The wait ends when the returned
     /// guard is [acquired](Waiting::acquired) or dropped (cancelled, timed out, closed).
     pub(crate) fn begin_wait(&self, mode: LockMode) -> Waiting<'_> {
         let now = now_nanos();
-        let (stripe, _) = sys::local(0);
-        let cell = &self.cells[stripe & self.mask];
-        cell.waiting.fetch_add(1, Relaxed);
-        cell.wait_start_sum.fetch_add(now, Relaxed);
+        let (slot, _) = sys::local(0);
+        let cell = &self.cells[slot];
+        sys::add(slot, &cell.waiting, 1);
+        sys::add(slot, &cell.wait_start_sum, now);
         Waiting {
             stats: self,
             mode,
@@ -252,67 +292,71 @@ impl LockStats {
         }
     }
 
+    /// Ends a wait on the current thread's cell (a task may have moved); returns the slot.
     fn end_wait(&self, started: u64, now: u64) -> usize {
-        let (stripe, _) = sys::local(0);
-        let cell = &self.cells[stripe & self.mask];
-        cell.waiting.fetch_sub(1, Relaxed);
-        cell.wait_start_sum.fetch_sub(started, Relaxed);
-        cell.waited.fetch_add(now.saturating_sub(started), Relaxed);
-        stripe
+        let (slot, _) = sys::local(0);
+        let cell = &self.cells[slot];
+        sys::add(slot, &cell.waiting, 1u64.wrapping_neg());
+        sys::add(slot, &cell.wait_start_sum, started.wrapping_neg());
+        sys::add(slot, &cell.waited, now.saturating_sub(started));
+        slot
     }
 
-    /// Waiters now, never negative (stripes are read one by one, so a wait that moved
+    /// Waiters now, never negative (cells are read one by one, so a wait that moved
     /// between threads can show as -1 for an instant).
     pub(crate) fn waiters(&self) -> i64 {
-        self.cells
-            .iter()
-            .map(|c| c.waiting.load(Relaxed))
-            .sum::<i64>()
-            .max(0)
+        (self.sum(|c| &c.waiting) as i64).max(0)
     }
 
     /// Acquisitions of `mode`, `contended` or not, so far.
     pub(crate) fn acquisitions(&self, mode: LockMode, contended: bool) -> u64 {
         let i = mode as usize * 2 + usize::from(contended);
-        self.cells
-            .iter()
-            .fold(0u64, |acc, c| acc.wrapping_add(c.acquired[i].load(Relaxed)))
+        self.sum(|c| &c.acquired[i])
     }
 
     pub(crate) fn counts(&self) -> LockCounts {
         let now = now_nanos();
-        let (mut waiting, mut start_sum, mut waited) = (0i64, 0u64, 0u64);
-        for c in self.cells.iter() {
-            waiting += c.waiting.load(Relaxed);
-            start_sum = start_sum.wrapping_add(c.wait_start_sum.load(Relaxed));
-            waited = waited.wrapping_add(c.waited.load(Relaxed));
-        }
-        let total = waited
-            .wrapping_add((waiting as u64).wrapping_mul(now))
-            .wrapping_sub(start_sum);
+        let waiting = self.sum(|c| &c.waiting);
+        let total = integral(
+            self.sum(|c| &c.waited),
+            waiting,
+            self.sum(|c| &c.wait_start_sum),
+            now,
+        );
         LockCounts {
             exclusive_uncontended: self.acquisitions(LockMode::Exclusive, false),
             exclusive_contended: self.acquisitions(LockMode::Exclusive, true),
             shared_uncontended: self.acquisitions(LockMode::Shared, false),
             shared_contended: self.acquisitions(LockMode::Shared, true),
-            waiters: waiting.max(0),
-            // A sum read across stripes mid-update can be off by one in-flight start;
+            waiters: (waiting as i64).max(0),
+            // A sum read across cells mid-update can be off by one in-flight start;
             // clamp the (rare, tiny) negative reading to zero.
             total_wait: Duration::from_nanos(if total > (1 << 63) { 0 } else { total }),
         }
     }
 
     /// Closes the utilization window at now: the fraction of it the lock was held
-    /// exclusively, estimated from the sampled holds scaled by exclusive acquisitions per
-    /// sampled one. `None` on the first call within a nanosecond.
+    /// exclusively, estimated from the sampled holds' busy integral scaled by exclusive
+    /// acquisitions per sampled one. `None` on the first call within a nanosecond.
     pub(crate) fn utilization(&self) -> Option<f64> {
         let acquired = self
             .acquisitions(LockMode::Exclusive, false)
             .wrapping_add(self.acquisitions(LockMode::Exclusive, true));
-        let sampled = self.cells.iter().fold(0u64, |a, c| {
-            a.wrapping_add(c.sampled_exclusive.load(Relaxed))
-        });
-        let totals = self.holds.totals(now_nanos());
+        let sampled = self.sum(|c| &c.sampled_exclusive);
+        let now = now_nanos();
+        let holding = self.sum(|c| &c.holding);
+        let busy = integral(
+            self.sum(|c| &c.held),
+            holding,
+            self.sum(|c| &c.hold_start_sum),
+            now,
+        );
+        let totals = Totals {
+            at: now,
+            in_flight: holding as i64,
+            busy,
+            ..Totals::default()
+        };
         let mut e = match self.export.lock() {
             Ok(e) => e,
             Err(poisoned) => poisoned.into_inner(),
@@ -346,9 +390,12 @@ impl Waiting<'_> {
         self.done = true;
         let stats = self.stats;
         let now = now_nanos();
-        let stripe = stats.end_wait(self.started, now);
-        let cell = &stats.cells[stripe & stats.mask];
-        cell.acquired[self.mode as usize * 2 + 1].fetch_add(1, Relaxed);
+        let slot = stats.end_wait(self.started, now);
+        sys::add(
+            slot,
+            &stats.cells[slot].acquired[self.mode as usize * 2 + 1],
+            1,
+        );
         let waited = now.saturating_sub(self.started);
         stats
             .wait_histogram(self.mode)
@@ -357,9 +404,9 @@ impl Waiting<'_> {
             slow_wait(stats.name, self.mode, waited);
         }
         if sys::local(stats.config.sample_every).1 {
-            stats.start_hold(cell, self.mode, now)
+            stats.start_hold(slot, self.mode, now)
         } else {
-            Hold { started: None }
+            Hold::UNSAMPLED
         }
     }
 }

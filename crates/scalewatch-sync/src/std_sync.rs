@@ -7,6 +7,10 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, LockResult, PoisonError, TryLockError, TryLockResult};
 
+// The fast paths below match std's results by hand instead of mapping them through
+// closures, and are `inline(always)`: outlined, the call and the guard returned through
+// memory cost about as much as the accounting itself.
+
 fn map_lock<G, H>(r: LockResult<G>, f: impl FnOnce(G) -> H) -> LockResult<H> {
     match r {
         Ok(g) => Ok(f(g)),
@@ -14,20 +18,12 @@ fn map_lock<G, H>(r: LockResult<G>, f: impl FnOnce(G) -> H) -> LockResult<H> {
     }
 }
 
-fn map_try<G, H>(r: TryLockResult<G>, f: impl FnOnce(G) -> H) -> Result<H, Option<PoisonError<H>>> {
-    match r {
-        Ok(g) => Ok(f(g)),
-        Err(TryLockError::Poisoned(p)) => Err(Some(PoisonError::new(f(p.into_inner())))),
-        Err(TryLockError::WouldBlock) => Err(None),
-    }
-}
-
 /// A [`std::sync::Mutex`] that records `scalewatch.lock.*` under a static name.
 ///
 /// Same API and semantics as std's: [`lock`](Mutex::lock) blocks, a panic while the guard
 /// is held poisons the mutex, [`try_lock`](Mutex::try_lock) never blocks. An acquisition
-/// that finds the mutex free costs one try-lock and one relaxed add on a per-thread stripe;
-/// only one that has to wait reads the clock.
+/// that finds the mutex free costs one try-lock and a relaxed load and store on the
+/// thread's own cell; only one that has to wait reads the clock.
 ///
 /// ```
 /// use opentelemetry::metrics::MeterProvider as _;
@@ -69,6 +65,7 @@ impl<T> Mutex<T> {
 }
 
 impl<T: ?Sized> Mutex<T> {
+    #[inline]
     fn guard<'a>(&'a self, inner: sys::MutexGuard<'a, T>, hold: Hold) -> MutexGuard<'a, T> {
         MutexGuard {
             stats: &self.stats,
@@ -81,15 +78,22 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// # Errors
     /// When another holder panicked: the error carries the guard, as std's does.
-    #[inline]
+    #[inline(always)]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         match self.inner.try_lock() {
             Ok(g) => Ok(self.guard(g, self.stats.uncontended(LockMode::Exclusive))),
-            Err(TryLockError::Poisoned(p)) => Err(PoisonError::new(
-                self.guard(p.into_inner(), self.stats.uncontended(LockMode::Exclusive)),
-            )),
+            Err(TryLockError::Poisoned(p)) => Err(self.poisoned(p)),
             Err(TryLockError::WouldBlock) => self.lock_contended(),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn poisoned<'a>(
+        &'a self,
+        p: PoisonError<sys::MutexGuard<'a, T>>,
+    ) -> PoisonError<MutexGuard<'a, T>> {
+        PoisonError::new(self.guard(p.into_inner(), self.stats.uncontended(LockMode::Exclusive)))
     }
 
     #[cold]
@@ -105,12 +109,13 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// # Errors
     /// [`TryLockError::WouldBlock`] when held elsewhere, [`TryLockError::Poisoned`] as std.
-    #[inline]
+    #[inline(always)]
     pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
-        map_try(self.inner.try_lock(), |g| {
-            self.guard(g, self.stats.uncontended(LockMode::Exclusive))
-        })
-        .map_err(|e| e.map_or(TryLockError::WouldBlock, TryLockError::Poisoned))
+        match self.inner.try_lock() {
+            Ok(g) => Ok(self.guard(g, self.stats.uncontended(LockMode::Exclusive))),
+            Err(TryLockError::Poisoned(p)) => Err(TryLockError::Poisoned(self.poisoned(p))),
+            Err(TryLockError::WouldBlock) => Err(TryLockError::WouldBlock),
+        }
     }
 
     /// Whether a holder panicked (std semantics).
@@ -230,6 +235,7 @@ impl<T> RwLock<T> {
 }
 
 impl<T: ?Sized> RwLock<T> {
+    #[inline]
     fn read_guard<'a>(
         &'a self,
         inner: sys::RwLockReadGuard<'a, T>,
@@ -242,6 +248,7 @@ impl<T: ?Sized> RwLock<T> {
         }
     }
 
+    #[inline]
     fn write_guard<'a>(
         &'a self,
         inner: sys::RwLockWriteGuard<'a, T>,
@@ -258,15 +265,22 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// # Errors
     /// When a writer panicked: the error carries the guard, as std's does.
-    #[inline]
+    #[inline(always)]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        match map_try(self.inner.try_read(), |g| {
-            self.read_guard(g, self.stats.uncontended(LockMode::Shared))
-        }) {
-            Ok(g) => Ok(g),
-            Err(Some(p)) => Err(p),
-            Err(None) => self.read_contended(),
+        match self.inner.try_read() {
+            Ok(g) => Ok(self.read_guard(g, self.stats.uncontended(LockMode::Shared))),
+            Err(TryLockError::Poisoned(p)) => Err(self.read_poisoned(p)),
+            Err(TryLockError::WouldBlock) => self.read_contended(),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn read_poisoned<'a>(
+        &'a self,
+        p: PoisonError<sys::RwLockReadGuard<'a, T>>,
+    ) -> PoisonError<RwLockReadGuard<'a, T>> {
+        PoisonError::new(self.read_guard(p.into_inner(), self.stats.uncontended(LockMode::Shared)))
     }
 
     #[cold]
@@ -282,15 +296,24 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// # Errors
     /// When a writer panicked: the error carries the guard, as std's does.
-    #[inline]
+    #[inline(always)]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
-        match map_try(self.inner.try_write(), |g| {
-            self.write_guard(g, self.stats.uncontended(LockMode::Exclusive))
-        }) {
-            Ok(g) => Ok(g),
-            Err(Some(p)) => Err(p),
-            Err(None) => self.write_contended(),
+        match self.inner.try_write() {
+            Ok(g) => Ok(self.write_guard(g, self.stats.uncontended(LockMode::Exclusive))),
+            Err(TryLockError::Poisoned(p)) => Err(self.write_poisoned(p)),
+            Err(TryLockError::WouldBlock) => self.write_contended(),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn write_poisoned<'a>(
+        &'a self,
+        p: PoisonError<sys::RwLockWriteGuard<'a, T>>,
+    ) -> PoisonError<RwLockWriteGuard<'a, T>> {
+        PoisonError::new(
+            self.write_guard(p.into_inner(), self.stats.uncontended(LockMode::Exclusive)),
+        )
     }
 
     #[cold]
@@ -306,22 +329,26 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// # Errors
     /// [`TryLockError::WouldBlock`] or [`TryLockError::Poisoned`], as std.
+    #[inline(always)]
     pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        map_try(self.inner.try_read(), |g| {
-            self.read_guard(g, self.stats.uncontended(LockMode::Shared))
-        })
-        .map_err(|e| e.map_or(TryLockError::WouldBlock, TryLockError::Poisoned))
+        match self.inner.try_read() {
+            Ok(g) => Ok(self.read_guard(g, self.stats.uncontended(LockMode::Shared))),
+            Err(TryLockError::Poisoned(p)) => Err(TryLockError::Poisoned(self.read_poisoned(p))),
+            Err(TryLockError::WouldBlock) => Err(TryLockError::WouldBlock),
+        }
     }
 
     /// Exclusive access if available now; never blocks.
     ///
     /// # Errors
     /// [`TryLockError::WouldBlock`] or [`TryLockError::Poisoned`], as std.
+    #[inline(always)]
     pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
-        map_try(self.inner.try_write(), |g| {
-            self.write_guard(g, self.stats.uncontended(LockMode::Exclusive))
-        })
-        .map_err(|e| e.map_or(TryLockError::WouldBlock, TryLockError::Poisoned))
+        match self.inner.try_write() {
+            Ok(g) => Ok(self.write_guard(g, self.stats.uncontended(LockMode::Exclusive))),
+            Err(TryLockError::Poisoned(p)) => Err(TryLockError::Poisoned(self.write_poisoned(p))),
+            Err(TryLockError::WouldBlock) => Err(TryLockError::WouldBlock),
+        }
     }
 
     /// Whether a writer panicked (std semantics).

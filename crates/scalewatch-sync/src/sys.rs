@@ -1,92 +1,191 @@
 //! What the hot path runs on: the std primitives (loom's in the loom models), the atomics
-//! of the statistics, and the per-thread stripe and sampling countdown.
+//! of the statistics, and the per-thread slot and sampling countdown.
+//!
+//! Every thread that takes an instrumented lock claims a *slot*: an index into the cells of
+//! every [`crate::stats::LockStats`] that no other live thread writes. The owner updates its
+//! cell with a relaxed load and store (a plain `mov` on x86, no locked read-modify-write),
+//! readers sum the cells. Threads beyond [`slot_count`] share cell [`SHARED`] and add to it
+//! atomically. A slot goes back to the pool when its thread exits; the pool's mutex orders
+//! the old owner's last store before the new owner's first load, so no count is lost.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicI64, AtomicU64};
+pub(crate) use loom::sync::atomic::AtomicU64;
 #[cfg(loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicI64, AtomicU64};
+pub(crate) use std::sync::atomic::AtomicU64;
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use std::cell::Cell;
+use std::sync::atomic::Ordering::Relaxed;
 
-/// Per-thread state: the statistics stripe this thread writes to, and the countdown to
-/// its next sampled hold.
+/// The cell of threads without a slot of their own; only ever updated atomically.
+pub(crate) const SHARED: usize = 0;
+
+/// A thread's slot before its first acquisition.
+const UNCLAIMED: usize = usize::MAX;
+
+/// Adds `n` (wrapping) to a counter of the cell at `slot`. The owner of a slot is its only
+/// writer, so a load and a store are exact there and cost far less than `fetch_add`.
+#[inline(always)]
+pub(crate) fn add(slot: usize, counter: &AtomicU64, n: u64) {
+    if slot == SHARED {
+        counter.fetch_add(n, Relaxed);
+    } else {
+        counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+}
+
+/// Per-thread state read on every acquisition: the slot this thread writes to, and the
+/// countdown to its next sampled hold. No destructor, so reading it needs no liveness
+/// check; `Owner` gives the slot back.
 struct Local {
-    stripe: Cell<usize>,
+    slot: Cell<usize>,
     countdown: Cell<u32>,
+}
+
+/// The slot this thread claimed, given back to the pool when the thread exits. Touched only
+/// when claiming, so its destructor registration stays off the hot path.
+#[cfg(not(loom))]
+struct Owner(Cell<usize>);
+
+#[cfg(not(loom))]
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let slot = self.0.replace(SHARED);
+        if slot != SHARED {
+            // Locks taken by later thread-local destructors count in the shared cell.
+            let _ = LOCAL.try_with(|l| l.slot.set(SHARED));
+            slots().free.push(slot);
+        }
+    }
+}
+
+/// Free slots, and the next never-used one.
+#[cfg(not(loom))]
+struct Slots {
+    free: Vec<usize>,
+    next: usize,
 }
 
 #[cfg(not(loom))]
 thread_local! {
     static LOCAL: Local = const {
-        Local { stripe: Cell::new(usize::MAX), countdown: Cell::new(0) }
+        Local { slot: Cell::new(UNCLAIMED), countdown: Cell::new(0) }
     };
+    static OWNER: Owner = const { Owner(Cell::new(SHARED)) };
 }
 
 #[cfg(loom)]
 loom::thread_local! {
-    static LOCAL: Local = Local { stripe: Cell::new(usize::MAX), countdown: Cell::new(0) };
+    static LOCAL: Local = Local { slot: Cell::new(UNCLAIMED), countdown: Cell::new(0) };
 }
 
 #[cfg(not(loom))]
-fn next_stripe() -> usize {
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    NEXT.fetch_add(1, Relaxed)
+fn slots() -> std::sync::MutexGuard<'static, Slots> {
+    static SLOTS: std::sync::Mutex<Slots> = std::sync::Mutex::new(Slots {
+        free: Vec::new(),
+        next: 1,
+    });
+    // The critical sections cannot panic midway; a poisoned pool is still consistent.
+    SLOTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A free slot for this thread, or [`SHARED`] when all are taken or the thread is exiting
+/// (nothing would give the slot back).
+#[cfg(not(loom))]
+fn take_slot() -> usize {
+    OWNER
+        .try_with(|owner| {
+            let mut slots = slots();
+            let slot = match slots.free.pop() {
+                Some(slot) => slot,
+                None if slots.next <= slot_count() => {
+                    slots.next += 1;
+                    slots.next - 1
+                }
+                None => SHARED,
+            };
+            owner.0.set(slot);
+            slot
+        })
+        .unwrap_or(SHARED)
+}
+
+/// The loom models hand out slots without recycling them: loom drops the main thread's
+/// locals after its statics, so a destructor could not reach the pool.
 #[cfg(loom)]
-fn next_stripe() -> usize {
-    use loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+fn take_slot() -> usize {
+    use loom::sync::atomic::AtomicUsize;
     loom::lazy_static! {
-        static ref NEXT: AtomicUsize = AtomicUsize::new(0);
+        static ref NEXT: AtomicUsize = AtomicUsize::new(1);
     }
-    NEXT.fetch_add(1, Relaxed)
+    let slot = NEXT.fetch_add(1, Relaxed);
+    if slot <= slot_count() {
+        slot
+    } else {
+        SHARED
+    }
 }
 
-/// This thread's stripe, and whether the acquisition it is making now is sampled: every
+#[cold]
+#[inline(never)]
+fn claim(local: &Local) -> usize {
+    let slot = take_slot();
+    local.slot.set(slot);
+    slot
+}
+
+#[cold]
+#[inline(never)]
+fn restart_countdown(local: &Local, every: u32) -> bool {
+    local.countdown.set(every - 1);
+    true
+}
+
+/// This thread's slot, and whether the acquisition it is making now is sampled: every
 /// `every`-th acquisition of the thread is (the first one included), never when `every`
 /// is 0. Deterministic, no clock, no shared write.
-#[inline]
+#[inline(always)]
 pub(crate) fn local(every: u32) -> (usize, bool) {
     LOCAL
         .try_with(|l| {
-            let mut stripe = l.stripe.get();
-            if stripe == usize::MAX {
-                stripe = next_stripe();
-                l.stripe.set(stripe);
+            let mut slot = l.slot.get();
+            if slot == UNCLAIMED {
+                slot = claim(l);
             }
             let sampled = match l.countdown.get() {
                 _ if every == 0 => false,
-                0 => {
-                    l.countdown.set(every - 1);
-                    true
-                }
+                0 => restart_countdown(l, every),
                 n => {
                     l.countdown.set(n - 1);
                     false
                 }
             };
-            (stripe, sampled)
+            (slot, sampled)
         })
-        .unwrap_or((0, false))
+        // Only loom's thread-locals can be gone: count in the shared cell, unsampled.
+        .unwrap_or((SHARED, false))
 }
 
-/// Number of stripes: a power of two of at least twice the core count, at most 64.
-pub(crate) fn stripe_count() -> usize {
+/// Number of owned slots; every statistics block has one more cell, [`SHARED`]. A power of
+/// two of at least four per core, between 16 and 256, so the threads of a usual runtime
+/// (workers and a few blocking threads) each own one.
+pub(crate) fn slot_count() -> usize {
     #[cfg(loom)]
     {
-        2
+        // Fewer slots than the models' threads, so that two of them share the shared cell.
+        1
     }
     #[cfg(not(loom))]
     {
         static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
         *COUNT.get_or_init(|| {
             let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-            (cores * 2).next_power_of_two().clamp(2, 64)
+            (cores * 4).next_power_of_two().clamp(16, 256)
         })
     }
 }

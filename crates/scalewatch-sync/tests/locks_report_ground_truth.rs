@@ -5,7 +5,7 @@
 
 use scalewatch_otlp::{Protocol, Telemetry, TelemetryBuilder};
 use scalewatch_sync::catalog::{self, attr};
-use scalewatch_sync::{LockMetrics, Mutex, Pool, RwLock};
+use scalewatch_sync::{LockMetrics, Mutex, Pool, RwLock, DEFAULT_HOLD_SAMPLE_EVERY};
 use scalewatch_test_support::{FakeReceiver, MetricsSnapshot};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -242,7 +242,8 @@ fn an_uncontended_workload_reports_no_contention() {
         1.0
     );
     assert_eq!(m.histogram_count(catalog::LOCK_WAIT_DURATION.name, &[]), 0);
-    // One hold in 16 per thread is timed: 10,000 / 16 = 625 (the countdown starts at 0).
+    // One hold in DEFAULT_HOLD_SAMPLE_EVERY per thread is timed, across both locks (the
+    // countdown starts at 0, so the first acquisition is sampled).
     assert_eq!(
         m.histogram_count(
             catalog::LOCK_HOLD_DURATION.name,
@@ -251,7 +252,7 @@ fn an_uncontended_workload_reports_no_contention() {
             catalog::LOCK_HOLD_DURATION.name,
             &[(attr::LOCK_NAME, "config")]
         ),
-        20_001_u64.div_ceil(16)
+        20_001_u64.div_ceil(u64::from(DEFAULT_HOLD_SAMPLE_EVERY))
     );
     assert_eq!(m.sum(catalog::LOCK_WAITERS.name, &[]), 0.0);
     // A mutex exports no shared-mode series.

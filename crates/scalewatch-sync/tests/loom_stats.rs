@@ -1,17 +1,31 @@
 //! Loom models of the guard and statistics code of the std-backed wrappers, which run on
-//! loom's `Mutex`/`RwLock` and atomics under `--cfg loom`. Every interleaving of two
-//! threads is explored. Not part of a normal `cargo test`; run with
+//! loom's `Mutex`/`RwLock` and atomics under `--cfg loom`. The interleavings of the threads
+//! are explored up to [`PREEMPTIONS`] preemptions per execution: a few seconds in all, where
+//! the unbounded search takes minutes (loom's docs find 2 or 3 enough for most bugs). Not
+//! part of a normal `cargo test`; run with `scripts/loom`, or
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=/work/target-sync \
+//! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
 //!     cargo test -p scalewatch-sync --release --test loom_stats
 //! ```
+//!
+//! `LOOM_MAX_PREEMPTIONS` overrides the bound.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 #![cfg(loom)]
 
 use loom::sync::Arc;
 use loom::thread;
 use scalewatch_sync::{LockMetrics, Mutex, RwLock};
+
+/// Preemptions per execution explored when `LOOM_MAX_PREEMPTIONS` is not set.
+const PREEMPTIONS: usize = 4;
+
+/// Runs `f` under loom with the preemption bound.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = builder.preemption_bound.or(Some(PREEMPTIONS));
+    builder.check(f);
+}
 
 fn metrics() -> LockMetrics {
     LockMetrics::builder()
@@ -22,7 +36,7 @@ fn metrics() -> LockMetrics {
 
 #[test]
 fn mutex_counts_every_acquisition_once_and_waiters_return_to_zero() {
-    loom::model(|| {
+    model(|| {
         let locks = metrics();
         let m = Arc::new(Mutex::new("m", 0u32, &locks));
         let workers: Vec<_> = (0..2)
@@ -47,9 +61,35 @@ fn mutex_counts_every_acquisition_once_and_waiters_return_to_zero() {
     });
 }
 
+/// Three threads read at once (shared holds do not order each other's counting). The
+/// models have one owned slot (see `sys::slot_count`), so two of the readers count in the
+/// shared cell: neither may lose the other's update.
+#[test]
+fn concurrent_reads_lose_no_count_in_owned_or_shared_cells() {
+    model(|| {
+        let locks = metrics();
+        let l = Arc::new(RwLock::new("rw", 0u32, &locks));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let l = l.clone();
+                thread::spawn(move || {
+                    assert_eq!(*l.read().unwrap(), 0);
+                })
+            })
+            .collect();
+        assert_eq!(*l.read().unwrap(), 0);
+        for r in readers {
+            r.join().unwrap();
+        }
+        let c = locks.counts("rw").unwrap();
+        assert_eq!(c.waiters, 0);
+        assert_eq!(c.shared_uncontended + c.shared_contended, 3);
+    });
+}
+
 #[test]
 fn rwlock_counts_reads_and_writes_by_mode() {
-    loom::model(|| {
+    model(|| {
         let locks = metrics();
         let l = Arc::new(RwLock::new("rw", 0u32, &locks));
         let writer = {
