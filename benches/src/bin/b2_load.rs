@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let uri: http::Uri = url.parse()?;
     let connections: usize = connections.parse()?;
     let seconds: f64 = seconds.parse()?;
-    if connections == 0 || !(seconds > 0.0) {
+    if connections == 0 || seconds.is_nan() || seconds <= 0.0 {
         return Err("CONNECTIONS and SECONDS must be above 0".into());
     }
     let runtime = tokio::runtime::Builder::new_current_thread()

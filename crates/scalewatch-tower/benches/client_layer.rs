@@ -6,7 +6,7 @@
 //!   future through `Tier::instrument`, without and with an enforced limit.
 //!
 //! Recording goes to a real OpenTelemetry SDK meter provider with a reader that never
-//! exports. Run: `CARGO_TARGET_DIR=/work/target-tiers cargo bench -p scalewatch-tower --bench client_layer`
+//! exports. Run: `cargo bench -p scalewatch-tower --bench client_layer`
 
 use bytes::Bytes;
 use criterion::{criterion_main, Criterion};

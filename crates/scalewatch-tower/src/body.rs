@@ -18,6 +18,7 @@ pub struct ResponseBody<B> {
 }
 
 impl<B> ResponseBody<B> {
+    #[inline]
     pub(crate) fn new(inner: B, guard: Option<RequestGuard>) -> Self {
         Self { inner, guard }
     }
@@ -42,25 +43,27 @@ impl<B: Body> Body for ResponseBody<B> {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let polled = this.inner.as_mut().poll_frame(cx);
+        let Some(guard) = this.guard.as_mut() else {
+            // Recorded already (the body ended, or had nothing to stream).
+            return polled;
+        };
         let ended = match &polled {
             Poll::Pending => return polled,
             Poll::Ready(None) => true,
             Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(trailers), Some(g)) = (frame.trailers_ref(), this.guard.as_mut()) {
-                    g.trailers(trailers);
+                if let Some(trailers) = frame.trailers_ref() {
+                    guard.trailers(trailers);
                 }
                 // Servers may stop polling once the body says it has ended.
                 false
             }
             Poll::Ready(Some(Err(_))) => {
-                if let Some(g) = this.guard.as_mut() {
-                    g.body_failed(std::any::type_name::<B::Error>());
-                }
+                guard.body_failed(std::any::type_name::<B::Error>);
                 true
             }
         };
         if ended || this.inner.is_end_stream() {
-            drop(this.guard.take());
+            *this.guard = None;
         }
         polled
     }

@@ -11,7 +11,7 @@ use scalewatch_core::RejectionReason;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use tokio::sync::{AcquireError, OwnedSemaphorePermit};
 use tokio::time::Sleep;
 use tower_service::Service;
@@ -40,20 +40,18 @@ impl<S, B> Queued<S, B> {
     }
 
     /// Waits for a permit: `Timeout` once the queue timeout passes, `Overloaded` if the
-    /// gate was closed.
-    pub(crate) fn poll_admit(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<OwnedSemaphorePermit, RejectionReason>> {
+    /// gate was closed. The permit taken is the caller's to give back, with
+    /// [`Admission::release`] (the guard does when it drops).
+    pub(crate) fn poll_admit(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), RejectionReason>> {
         if let Some(deadline) = self.deadline.as_mut() {
             if deadline.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Err(RejectionReason::Timeout));
             }
         }
-        self.acquire
-            .as_mut()
-            .poll(cx)
-            .map(|r| r.map_err(|_| RejectionReason::Overloaded))
+        self.acquire.as_mut().poll(cx).map(|r| {
+            r.map(OwnedSemaphorePermit::forget)
+                .map_err(|_| RejectionReason::Overloaded)
+        })
     }
 
     /// Calls the ready service with the waiting request, once admitted.
@@ -93,7 +91,6 @@ where
     #[pin]
     state: State<S, B>,
     guard: Option<RequestGuard>,
-    head_only: bool,
 }
 
 impl<S, B> fmt::Debug for ResponseFuture<S, B>
@@ -118,11 +115,11 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<B>>,
 {
-    pub(crate) fn new(state: State<S, B>, guard: RequestGuard, head_only: bool) -> Self {
+    #[inline]
+    pub(crate) fn new(state: State<S, B>, guard: RequestGuard) -> Self {
         Self {
             state,
             guard: Some(guard),
-            head_only,
         }
     }
 }
@@ -171,52 +168,33 @@ where
                 return Poll::Pending;
             };
             match this.state.as_mut().project() {
-                StateProj::Queued { queued } => {
-                    let permit = match queued.poll_admit(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(Ok(permit)) => permit,
-                        Poll::Ready(Err(reason)) => {
-                            this.state.set(State::Rejected { reason });
-                            continue;
-                        }
-                    };
-                    let now = now_nanos();
-                    let shared = guard.shared().clone();
-                    shared
-                        .tier
-                        .record_queue_time(seconds_between(guard.received_at(), now));
-                    guard.admit(now, Some(permit));
-                    let Some(future) = queued.call() else {
-                        return Poll::Pending;
-                    };
-                    this.state.set(State::Running { future });
-                }
-                StateProj::Rejected { reason } => {
-                    let reason = *reason;
-                    guard.reject();
-                    guard.shared().tier.record_rejection(reason);
-                    let response: Response<ResBody> = rejection(guard.is_grpc(), reason);
-                    this.state.set(State::Done);
-                    return Poll::Ready(Ok(finish(this.guard, *this.head_only, response)));
-                }
                 StateProj::Running { future } => {
                     guard.enter_poll();
                     let result = future.poll(cx);
                     guard.leave_poll();
-                    let result = match result {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(r) => r,
+                    let Poll::Ready(result) = result else {
+                        return Poll::Pending;
                     };
                     this.state.set(State::Done);
                     return Poll::Ready(match result {
-                        Ok(response) => Ok(finish(this.guard, *this.head_only, response)),
+                        Ok(response) => Ok(finish(this.guard, response)),
                         Err(error) => {
                             if let Some(mut g) = this.guard.take() {
-                                g.service_failed(std::any::type_name::<S::Error>());
+                                g.service_failed(std::any::type_name::<S::Error>);
                             }
                             Err(error)
                         }
                     });
+                }
+                StateProj::Queued { queued } => match admit(queued, guard, cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(future)) => this.state.set(State::Running { future }),
+                    Poll::Ready(Err(reason)) => this.state.set(State::Rejected { reason }),
+                },
+                StateProj::Rejected { reason } => {
+                    let reason = *reason;
+                    this.state.set(State::Done);
+                    return Poll::Ready(Ok(reject(this.guard, reason)));
                 }
                 StateProj::Done => return Poll::Pending,
             }
@@ -224,19 +202,61 @@ where
     }
 }
 
+/// Waits for the queued request's admission, then calls the service with it. Out of line:
+/// only requests that queue come here, and keeping it out of `poll` keeps that small.
+#[inline(never)]
+fn admit<S, B>(
+    queued: &mut Queued<S, B>,
+    guard: &mut RequestGuard,
+    cx: &mut Context<'_>,
+) -> Poll<Result<S::Future, RejectionReason>>
+where
+    S: Service<Request<B>>,
+{
+    if let Err(reason) = ready!(queued.poll_admit(cx)) {
+        return Poll::Ready(Err(reason));
+    }
+    let now = now_nanos();
+    guard
+        .shared()
+        .tier
+        .record_queue_time(seconds_between(guard.received_at(), now));
+    guard.admit(now, true);
+    match queued.call() {
+        Some(future) => Poll::Ready(Ok(future)),
+        // Called already: cannot happen, as admission completes only once.
+        None => Poll::Pending,
+    }
+}
+
+/// Answers a refused request (see [`rejection`]) and records it.
+#[cold]
+#[inline(never)]
+fn reject<T: http_body::Body + Default>(
+    guard: &mut Option<RequestGuard>,
+    reason: RejectionReason,
+) -> Response<ResponseBody<T>> {
+    let grpc = guard.as_ref().is_some_and(RequestGuard::is_grpc);
+    if let Some(g) = guard.as_mut() {
+        g.reject();
+        g.shared().tier.record_rejection(reason);
+    }
+    finish(guard, rejection(grpc, reason))
+}
+
 /// Hands the guard to the response body, which records when it ends. A response with no
 /// body to stream (HEAD, or an empty body) ends here.
+#[inline]
 fn finish<T: http_body::Body>(
     guard: &mut Option<RequestGuard>,
-    head_only: bool,
     response: Response<T>,
 ) -> Response<ResponseBody<T>> {
     let mut guard = guard.take();
     if let Some(g) = guard.as_mut() {
         g.responded(response.status(), response.headers());
-    }
-    if head_only || http_body::Body::is_end_stream(response.body()) {
-        drop(guard.take());
+        if g.head_only() || http_body::Body::is_end_stream(response.body()) {
+            guard = None;
+        }
     }
     response.map(|body| ResponseBody::new(body, guard))
 }

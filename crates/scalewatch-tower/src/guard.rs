@@ -3,12 +3,11 @@
 
 use crate::classify::{self, GRPC_UNIMPLEMENTED};
 use crate::layer::Shared;
-use crate::signals::Failure;
+use crate::signals::{Failure, RpcSignals};
 use http::{HeaderMap, StatusCode};
 use scalewatch_core::clock::{now_nanos, seconds_between};
 use scalewatch_core::stats::Started;
 use std::sync::Arc;
-use tokio::sync::OwnedSemaphorePermit;
 
 /// The gRPC method of a call, resolved once the response says whether the server knows it.
 #[derive(Debug)]
@@ -17,7 +16,35 @@ pub(crate) enum GrpcMethod {
     Known(u32),
     /// Well-formed but not seen before; resolved at the response headers, so that methods
     /// the server does not implement never take a place in the table.
-    Unseen(Box<str>),
+    #[allow(
+        clippy::box_collection,
+        reason = "a thin pointer keeps the guard, copied with every future and body, 8 bytes \
+                  smaller; only a method's first calls pay the extra allocation"
+    )]
+    Unseen(Box<String>),
+}
+
+impl GrpcMethod {
+    /// The method's index once the response says whether the server serves it: `served`
+    /// gives an unseen method a place in `rpc`'s table, otherwise it folds into `_OTHER`.
+    pub(crate) fn resolve(&mut self, rpc: &RpcSignals, served: bool) {
+        if let GrpcMethod::Unseen(path) = self {
+            let index = if served {
+                rpc.resolve(path)
+            } else {
+                rpc.fold()
+            };
+            *self = GrpcMethod::Known(index);
+        }
+    }
+
+    /// The method's index at the end of the call (`_OTHER` if it was never resolved).
+    pub(crate) fn index(&self, rpc: &RpcSignals) -> u32 {
+        match self {
+            GrpcMethod::Known(i) => *i,
+            GrpcMethod::Unseen(_) => rpc.fold(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -36,17 +63,44 @@ enum Phase {
     Responded,
 }
 
+/// Where a request or call stands with respect to its tier's admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Not admitted (yet, or ever: refused).
+    Outside,
+    /// Waiting for admission, counted in `scalewatch.tier.queued`.
+    Queued,
+    /// Admitted, with no permit to give back (the tier has no limit).
+    Admitted,
+    /// Admitted, holding one permit of the admission semaphore until the guard drops.
+    Holding,
+}
+
+impl Gate {
+    /// The gate of work admitted now, holding a permit or not.
+    pub(crate) fn admitted(permit: bool) -> Self {
+        if permit {
+            Gate::Holding
+        } else {
+            Gate::Admitted
+        }
+    }
+}
+
+/// Kept small (64 bytes): it moves with the response future and then into the body, and
+/// every byte is copied on each move.
 pub(crate) struct RequestGuard {
     shared: Arc<Shared>,
     received: u64,
-    admitted: Option<Started>,
-    queued: bool,
-    permit: Option<OwnedSemaphorePermit>,
-    protocol: Protocol,
-    phase: Phase,
-    status: Option<u16>,
-    grpc_code: Option<u8>,
+    /// When the work started; meaningful once `gate` says admitted.
+    admitted: Started,
     failure: Failure,
+    protocol: Protocol,
+    status: Option<StatusCode>,
+    grpc_code: Option<u8>,
+    phase: Phase,
+    gate: Gate,
+    head_only: bool,
 }
 
 impl std::fmt::Debug for RequestGuard {
@@ -61,21 +115,28 @@ impl std::fmt::Debug for RequestGuard {
 }
 
 impl RequestGuard {
-    pub(crate) fn new(shared: Arc<Shared>, received: u64, protocol: Protocol) -> Self {
+    /// A request received at `received`; `head_only` for a `HEAD` request, whose response
+    /// ends with its head.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        received: u64,
+        protocol: Protocol,
+        head_only: bool,
+    ) -> Self {
         if let Protocol::Http { method, .. } = protocol {
             shared.http.active(method, 1);
         }
         Self {
             shared,
             received,
-            admitted: None,
-            queued: false,
-            permit: None,
+            admitted: Started { at: received },
+            failure: Failure::None,
             protocol,
-            phase: Phase::Waiting,
             status: None,
             grpc_code: None,
-            failure: Failure::None,
+            phase: Phase::Waiting,
+            gate: Gate::Outside,
+            head_only,
         }
     }
 
@@ -87,28 +148,33 @@ impl RequestGuard {
         matches!(self.protocol, Protocol::Grpc { .. })
     }
 
+    /// Whether the response ends with its head (a `HEAD` request).
+    pub(crate) fn head_only(&self) -> bool {
+        self.head_only
+    }
+
     /// The request waits for admission from now on.
     pub(crate) fn enqueue(&mut self) {
         self.shared.tier.stats().enqueue();
-        self.queued = true;
+        self.gate = Gate::Queued;
     }
 
-    fn leave_queue(&mut self) {
-        if std::mem::take(&mut self.queued) {
+    /// The request's work starts at `now`; `permit` when it took one of the admission
+    /// semaphore's permits, which the guard gives back when it drops.
+    pub(crate) fn admit(&mut self, now: u64, permit: bool) {
+        if self.gate == Gate::Queued {
             self.shared.tier.stats().dequeue();
         }
-    }
-
-    /// The request's work starts at `now`, holding `permit` when the tier is limited.
-    pub(crate) fn admit(&mut self, now: u64, permit: Option<OwnedSemaphorePermit>) {
-        self.leave_queue();
-        self.permit = permit;
-        self.admitted = Some(self.shared.tier.stats().start(now));
+        self.admitted = self.shared.tier.stats().start(now);
+        self.gate = Gate::admitted(permit);
     }
 
     /// The request was refused; it leaves the queue without being admitted.
     pub(crate) fn reject(&mut self) {
-        self.leave_queue();
+        if self.gate == Gate::Queued {
+            self.shared.tier.stats().dequeue();
+        }
+        self.gate = Gate::Outside;
     }
 
     pub(crate) fn enter_poll(&mut self) {
@@ -123,8 +189,8 @@ impl RequestGuard {
         self.received
     }
 
-    /// The inner service failed with an error of type `type_name`.
-    pub(crate) fn service_failed(&mut self, type_name: &'static str) {
+    /// The inner service failed with an error of type `type_name()`.
+    pub(crate) fn service_failed(&mut self, type_name: fn() -> &'static str) {
         self.phase = Phase::Responded;
         self.failure = Failure::Service(type_name);
     }
@@ -132,7 +198,7 @@ impl RequestGuard {
     /// The response head arrived.
     pub(crate) fn responded(&mut self, status: StatusCode, headers: &HeaderMap) {
         self.phase = Phase::Responded;
-        self.status = Some(status.as_u16());
+        self.status = Some(status);
         if let Protocol::Grpc { method } = &mut self.protocol {
             let grpc_answer = classify::is_grpc(headers);
             self.grpc_code = if grpc_answer {
@@ -143,16 +209,9 @@ impl RequestGuard {
                 // gRPC client derives from the HTTP status, as the gRPC spec maps it.
                 Some(classify::grpc_code_from_http(status))
             };
-            if let GrpcMethod::Unseen(path) = method {
-                // Only a method the server really serves takes a place in the table.
-                let served = grpc_answer && self.grpc_code != Some(GRPC_UNIMPLEMENTED);
-                let index = if served {
-                    self.shared.rpc.resolve(path)
-                } else {
-                    self.shared.rpc.fold()
-                };
-                *method = GrpcMethod::Known(index);
-            }
+            // Only a method the server really serves takes a place in the table.
+            let served = grpc_answer && self.grpc_code != Some(GRPC_UNIMPLEMENTED);
+            method.resolve(&self.shared.rpc, served);
         }
     }
 
@@ -165,8 +224,8 @@ impl RequestGuard {
         }
     }
 
-    /// The response body failed mid-stream with an error of type `type_name`.
-    pub(crate) fn body_failed(&mut self, type_name: &'static str) {
+    /// The response body failed mid-stream with an error of type `type_name()`.
+    pub(crate) fn body_failed(&mut self, type_name: fn() -> &'static str) {
         self.failure = Failure::Body(type_name);
     }
 }
@@ -174,12 +233,20 @@ impl RequestGuard {
 impl Drop for RequestGuard {
     fn drop(&mut self) {
         let now = now_nanos();
-        self.leave_queue();
-        if let Some(started) = self.admitted.take() {
-            self.shared.tier.stats().finish(started, now);
+        let shared = &*self.shared;
+        let stats = shared.tier.stats();
+        match self.gate {
+            Gate::Outside => {}
+            Gate::Queued => stats.dequeue(),
+            Gate::Admitted => stats.finish(self.admitted, now),
+            Gate::Holding => {
+                stats.finish(self.admitted, now);
+                // The permit goes back when the response ends, not when its head is sent.
+                if let Some(admission) = &shared.admission {
+                    admission.release();
+                }
+            }
         }
-        // The permit goes back when the response ends, not when its head is sent.
-        drop(self.permit.take());
         let failure = match self.phase {
             Phase::Waiting => Failure::Cancelled,
             Phase::Polling => Failure::Panicked,
@@ -188,22 +255,18 @@ impl Drop for RequestGuard {
         let seconds = seconds_between(self.received, now);
         match &self.protocol {
             Protocol::Http { method, route } => {
-                let shared = &self.shared;
                 shared.http.active(*method, -1);
-                let failure = match (failure, self.status) {
+                let status = self.status.map(|s| s.as_u16());
+                let failure = match (failure, status) {
                     (Failure::None, Some(s)) if s >= 500 => Failure::Status,
                     (f, _) => f,
                 };
                 shared
                     .http
-                    .record(*route, *method, self.status, failure, seconds);
+                    .record(*route, *method, status, failure, seconds);
             }
             Protocol::Grpc { method } => {
-                let shared = &self.shared;
-                let index = match method {
-                    GrpcMethod::Known(i) => *i,
-                    GrpcMethod::Unseen(_) => shared.rpc.fold(),
-                };
+                let index = method.index(&shared.rpc);
                 // No status by the end: the stream was cut before its trailers.
                 let code = self.grpc_code.unwrap_or(match failure {
                     Failure::Panicked | Failure::Service(_) => classify::GRPC_UNKNOWN,

@@ -65,6 +65,22 @@ impl Admission {
         }
     }
 
+    /// Takes a permit if one is free now. The guard of the admitted request holds it as a
+    /// flag (no `Arc` clone per request) and gives it back with [`Admission::release`].
+    #[inline]
+    pub(crate) fn try_admit(&self) -> bool {
+        self.semaphore
+            .try_acquire()
+            .map(tokio::sync::SemaphorePermit::forget)
+            .is_ok()
+    }
+
+    /// Gives back a permit taken by [`Admission::try_admit`] or a queued acquire.
+    #[inline]
+    pub(crate) fn release(&self) {
+        self.semaphore.add_permits(1);
+    }
+
     fn queue_full(&self, tier: &Tier) -> bool {
         self.max_queued
             .is_some_and(|max| tier.queued() >= i64::try_from(max).unwrap_or(i64::MAX))
@@ -131,8 +147,10 @@ impl<S> Layer<S> for ServerTierLayer {
     fn layer(&self, inner: S) -> ServerTier<S> {
         ServerTier {
             inner,
-            shared: self.shared.clone(),
-            route: Arc::default(),
+            local: Arc::new(Local {
+                shared: self.shared.clone(),
+                route: OnceLock::new(),
+            }),
         }
     }
 }
@@ -257,48 +275,56 @@ impl ServerTierLayerBuilder {
 #[derive(Clone)]
 pub struct ServerTier<S> {
     inner: S,
+    /// One `Arc` for all the service's state: routers such as axum's clone the service for
+    /// every request, and each `Arc` costs two atomic operations per clone.
+    local: Arc<Local>,
+}
+
+/// What the clones of one [`ServerTier`] share.
+struct Local {
     shared: Arc<Shared>,
     /// The route this service instance serves, once seen. axum applies a layer to each
     /// route separately, so after the first request the template is found here without
     /// touching the shared table.
-    route: Arc<OnceLock<(Box<str>, u32)>>,
+    route: OnceLock<(Box<str>, u32)>,
 }
 
 impl<S: fmt::Debug> fmt::Debug for ServerTier<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerTier")
             .field("inner", &self.inner)
-            .field("tier", &self.shared.tier)
+            .field("tier", &self.local.shared.tier)
             .finish_non_exhaustive()
     }
 }
 
 impl<S> ServerTier<S> {
     fn route_index(&self, template: &str) -> u32 {
-        if let Some((t, i)) = self.route.get() {
+        if let Some((t, i)) = self.local.route.get() {
             if **t == *template {
                 return *i;
             }
         }
-        let index = self.shared.http.route(template);
-        let _ = self.route.set((template.into(), index));
+        let index = self.local.shared.http.route(template);
+        let _ = self.local.route.set((template.into(), index));
         index
     }
 
     fn protocol<B>(&self, req: &Request<B>) -> Protocol {
+        let shared = &self.local.shared;
         if classify::is_grpc(req.headers()) {
             let method = match classify::grpc_method(req.uri().path()) {
-                None => GrpcMethod::Known(self.shared.rpc.fold()),
-                Some(m) => match self.shared.rpc.find(m) {
+                None => GrpcMethod::Known(shared.rpc.fold()),
+                Some(m) => match shared.rpc.find(m) {
                     Some(i) => GrpcMethod::Known(i),
-                    None => GrpcMethod::Unseen(m.into()),
+                    None => GrpcMethod::Unseen(Box::new(m.to_owned())),
                 },
             };
             return Protocol::Grpc { method };
         }
         let method = classify::method_index(req.method());
         if method == classify::METHOD_OTHER {
-            self.shared.http.method_overflow.record();
+            shared.http.method_overflow.record();
         }
         Protocol::Http {
             method,
@@ -336,37 +362,39 @@ where
         let received = now_nanos();
         let protocol = self.protocol(&req);
         let head_only = req.method() == http::Method::HEAD;
-        let mut guard = RequestGuard::new(self.shared.clone(), received, protocol);
-        let state = match &self.shared.admission {
-            None => {
-                guard.admit(received, None);
+        let shared = &self.local.shared;
+        let mut guard = RequestGuard::new(shared.clone(), received, protocol, head_only);
+        // Each branch builds the future in its final place: the inner future can be large
+        // (axum's is a few hundred bytes), and a detour through a local costs a copy.
+        let Some(admission) = &shared.admission else {
+            guard.admit(received, false);
+            return ResponseFuture::new(
                 State::Running {
                     future: self.inner.call(req),
-                }
-            }
-            Some(admission) => match admission.semaphore.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    self.shared.tier.record_queue_time(0.0);
-                    guard.admit(received, Some(permit));
-                    State::Running {
-                        future: self.inner.call(req),
-                    }
-                }
-                Err(_) if admission.queue_full(&self.shared.tier) => State::Rejected {
-                    reason: RejectionReason::Overloaded,
                 },
-                Err(_) => {
-                    guard.enqueue();
-                    // The inner service is ready (poll_ready said so); keep that one for
-                    // this request and leave a fresh clone behind, as tower advises.
-                    let clone = self.inner.clone();
-                    let ready = std::mem::replace(&mut self.inner, clone);
-                    State::Queued {
-                        queued: Box::new(Queued::new(admission, ready, req)),
-                    }
-                }
-            },
+                guard,
+            );
         };
-        ResponseFuture::new(state, guard, head_only)
+        if admission.try_admit() {
+            shared.tier.record_queue_time(0.0);
+            guard.admit(received, true);
+            return ResponseFuture::new(
+                State::Running {
+                    future: self.inner.call(req),
+                },
+                guard,
+            );
+        }
+        if admission.queue_full(&shared.tier) {
+            let reason = RejectionReason::Overloaded;
+            return ResponseFuture::new(State::Rejected { reason }, guard);
+        }
+        guard.enqueue();
+        // The inner service is ready (poll_ready said so); keep that one for this request
+        // and leave a fresh clone behind, as tower advises.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        let queued = Box::new(Queued::new(admission, ready, req));
+        ResponseFuture::new(State::Queued { queued }, guard)
     }
 }

@@ -9,7 +9,7 @@ use scalewatch_core::clock::{now_nanos, seconds_between};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use tower_service::Service;
 
 #[pin_project(project = StateProj)]
@@ -36,7 +36,6 @@ where
     #[pin]
     state: State<S, B>,
     guard: Option<ClientGuard>,
-    head_only: bool,
 }
 
 impl<S, B> fmt::Debug for ResponseFuture<S, B>
@@ -60,11 +59,11 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<B>>,
 {
-    pub(crate) fn new(state: State<S, B>, guard: ClientGuard, head_only: bool) -> Self {
+    #[inline]
+    pub(crate) fn new(state: State<S, B>, guard: ClientGuard) -> Self {
         Self {
             state,
             guard: Some(guard),
-            head_only,
         }
     }
 }
@@ -84,24 +83,10 @@ where
                 return Poll::Pending;
             };
             match this.state.as_mut().project() {
-                StateProj::Queued { queued } => {
-                    // The client gate has no timeout and is never closed: a closed gate
-                    // would let the call through unadmitted rather than fail it.
-                    let permit = match queued.poll_admit(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(result) => result.ok(),
-                    };
-                    let now = now_nanos();
-                    let shared = guard.shared().clone();
-                    shared
-                        .tier
-                        .record_queue_time(seconds_between(guard.sent_at(), now));
-                    guard.admit(now, permit);
-                    let Some(future) = queued.call() else {
-                        return Poll::Pending;
-                    };
-                    this.state.set(State::Running { future });
-                }
+                StateProj::Queued { queued } => match admit(queued, guard, cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(future) => this.state.set(State::Running { future }),
+                },
                 StateProj::Running { future } => {
                     guard.enter_poll();
                     let result = future.poll(cx);
@@ -112,10 +97,10 @@ where
                     };
                     this.state.set(State::Done);
                     return Poll::Ready(match result {
-                        Ok(response) => Ok(finish(this.guard, *this.head_only, response)),
+                        Ok(response) => Ok(finish(this.guard, response)),
                         Err(error) => {
                             if let Some(mut g) = this.guard.take() {
-                                g.service_failed(std::any::type_name::<S::Error>());
+                                g.service_failed(std::any::type_name::<S::Error>);
                             }
                             Err(error)
                         }
@@ -127,19 +112,46 @@ where
     }
 }
 
+/// Waits for the queued call's admission, then calls the service with it. Out of line:
+/// only calls that queue come here, and keeping it out of `poll` keeps that small.
+#[inline(never)]
+fn admit<S, B>(
+    queued: &mut Queued<S, B>,
+    guard: &mut ClientGuard,
+    cx: &mut Context<'_>,
+) -> Poll<S::Future>
+where
+    S: Service<Request<B>>,
+{
+    // The client gate has no timeout and is never closed: a closed gate would let the
+    // call through unadmitted rather than fail it.
+    let permit = ready!(queued.poll_admit(cx)).is_ok();
+    let now = now_nanos();
+    guard
+        .shared()
+        .tier
+        .record_queue_time(seconds_between(guard.sent_at(), now));
+    guard.admit(now, permit);
+    match queued.call() {
+        Some(future) => Poll::Ready(future),
+        // Called already: cannot happen, as admission completes only once.
+        None => Poll::Pending,
+    }
+}
+
 /// Hands the guard to the response body, which records when it ends. A response with no
 /// body to stream (HEAD, or an empty body) ends here.
+#[inline]
 fn finish<T: http_body::Body>(
     guard: &mut Option<ClientGuard>,
-    head_only: bool,
     response: Response<T>,
 ) -> Response<ResponseBody<T>> {
     let mut guard = guard.take();
     if let Some(g) = guard.as_mut() {
         g.responded(response.status(), response.headers());
-    }
-    if head_only || http_body::Body::is_end_stream(response.body()) {
-        drop(guard.take());
+        if g.head_only() || http_body::Body::is_end_stream(response.body()) {
+            guard = None;
+        }
     }
     response.map(|body| ResponseBody::new(body, guard))
 }

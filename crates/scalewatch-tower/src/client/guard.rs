@@ -3,13 +3,12 @@
 
 use super::ClientShared;
 use crate::classify::{self, GRPC_UNIMPLEMENTED};
-use crate::guard::GrpcMethod;
+use crate::guard::{Gate, GrpcMethod};
 use crate::signals::Failure;
 use http::{HeaderMap, StatusCode};
 use scalewatch_core::clock::{now_nanos, seconds_between};
 use scalewatch_core::stats::Started;
 use std::sync::Arc;
-use tokio::sync::OwnedSemaphorePermit;
 
 #[derive(Debug)]
 pub(crate) enum Call {
@@ -27,17 +26,20 @@ enum Phase {
     Responded,
 }
 
+/// Kept small (64 bytes): it moves with the response future and then into the body, and
+/// every byte is copied on each move.
 pub(crate) struct ClientGuard {
     shared: Arc<ClientShared>,
     sent: u64,
-    admitted: Option<Started>,
-    queued: bool,
-    permit: Option<OwnedSemaphorePermit>,
-    call: Call,
-    phase: Phase,
-    status: Option<u16>,
-    grpc_code: Option<u8>,
+    /// When the work started; meaningful once `gate` says admitted.
+    admitted: Started,
     failure: Failure,
+    call: Call,
+    status: Option<StatusCode>,
+    grpc_code: Option<u8>,
+    phase: Phase,
+    gate: Gate,
+    head_only: bool,
 }
 
 impl std::fmt::Debug for ClientGuard {
@@ -52,18 +54,20 @@ impl std::fmt::Debug for ClientGuard {
 }
 
 impl ClientGuard {
-    pub(crate) fn new(shared: Arc<ClientShared>, sent: u64, call: Call) -> Self {
+    /// A call sent at `sent`; `head_only` for a `HEAD` request, whose response ends with
+    /// its head.
+    pub(crate) fn new(shared: Arc<ClientShared>, sent: u64, call: Call, head_only: bool) -> Self {
         Self {
             shared,
             sent,
-            admitted: None,
-            queued: false,
-            permit: None,
+            admitted: Started { at: sent },
+            failure: Failure::None,
             call,
-            phase: Phase::Waiting,
             status: None,
             grpc_code: None,
-            failure: Failure::None,
+            phase: Phase::Waiting,
+            gate: Gate::Outside,
+            head_only,
         }
     }
 
@@ -75,19 +79,25 @@ impl ClientGuard {
         self.sent
     }
 
+    /// Whether the response ends with its head (a `HEAD` request).
+    pub(crate) fn head_only(&self) -> bool {
+        self.head_only
+    }
+
     /// The call waits for admission from now on.
     pub(crate) fn enqueue(&mut self) {
         self.shared.tier.stats().enqueue();
-        self.queued = true;
+        self.gate = Gate::Queued;
     }
 
-    /// The call's work starts at `now`, holding `permit` when the tier is limited.
-    pub(crate) fn admit(&mut self, now: u64, permit: Option<OwnedSemaphorePermit>) {
-        if std::mem::take(&mut self.queued) {
+    /// The call's work starts at `now`; `permit` when it took one of the admission
+    /// semaphore's permits, which the guard gives back when it drops.
+    pub(crate) fn admit(&mut self, now: u64, permit: bool) {
+        if self.gate == Gate::Queued {
             self.shared.tier.stats().dequeue();
         }
-        self.permit = permit;
-        self.admitted = Some(self.shared.tier.stats().start(now));
+        self.admitted = self.shared.tier.stats().start(now);
+        self.gate = Gate::admitted(permit);
     }
 
     pub(crate) fn enter_poll(&mut self) {
@@ -98,8 +108,8 @@ impl ClientGuard {
         self.phase = Phase::Waiting;
     }
 
-    /// The inner service failed with an error of type `type_name` (connect, I/O, ...).
-    pub(crate) fn service_failed(&mut self, type_name: &'static str) {
+    /// The inner service failed with an error of type `type_name()` (connect, I/O, ...).
+    pub(crate) fn service_failed(&mut self, type_name: fn() -> &'static str) {
         self.phase = Phase::Responded;
         self.failure = Failure::Service(type_name);
     }
@@ -107,18 +117,12 @@ impl ClientGuard {
     /// The response head arrived.
     pub(crate) fn responded(&mut self, status: StatusCode, headers: &HeaderMap) {
         self.phase = Phase::Responded;
-        self.status = Some(status.as_u16());
+        self.status = Some(status);
         if let Call::Grpc { method } = &mut self.call {
             // A trailers-only response carries its status in the headers.
             self.grpc_code = classify::grpc_status(headers);
-            if let GrpcMethod::Unseen(path) = method {
-                let index = if self.grpc_code == Some(GRPC_UNIMPLEMENTED) {
-                    self.shared.rpc.fold()
-                } else {
-                    self.shared.rpc.resolve(path)
-                };
-                *method = GrpcMethod::Known(index);
-            }
+            let served = self.grpc_code != Some(GRPC_UNIMPLEMENTED);
+            method.resolve(&self.shared.rpc, served);
         }
     }
 
@@ -131,8 +135,8 @@ impl ClientGuard {
         }
     }
 
-    /// The response body failed mid-stream with an error of type `type_name`.
-    pub(crate) fn body_failed(&mut self, type_name: &'static str) {
+    /// The response body failed mid-stream with an error of type `type_name()`.
+    pub(crate) fn body_failed(&mut self, type_name: fn() -> &'static str) {
         self.failure = Failure::Body(type_name);
     }
 }
@@ -140,37 +144,40 @@ impl ClientGuard {
 impl Drop for ClientGuard {
     fn drop(&mut self) {
         let now = now_nanos();
-        if std::mem::take(&mut self.queued) {
-            self.shared.tier.stats().dequeue();
+        let shared = &*self.shared;
+        let stats = shared.tier.stats();
+        match self.gate {
+            Gate::Outside => {}
+            Gate::Queued => stats.dequeue(),
+            Gate::Admitted => stats.finish(self.admitted, now),
+            Gate::Holding => {
+                stats.finish(self.admitted, now);
+                // The permit goes back when the response ends, not when its head arrives.
+                if let Some(admission) = &shared.admission {
+                    admission.release();
+                }
+            }
         }
-        if let Some(started) = self.admitted.take() {
-            self.shared.tier.stats().finish(started, now);
-        }
-        // The permit goes back when the response ends, not when its head arrives.
-        drop(self.permit.take());
         let failure = match self.phase {
             Phase::Waiting => Failure::Cancelled,
             Phase::Polling => Failure::Panicked,
             Phase::Responded => self.failure,
         };
         let seconds = seconds_between(self.sent, now);
-        let shared = &self.shared;
         match &self.call {
             Call::Http { method, server } => {
+                let status = self.status.map(|s| s.as_u16());
                 // For a client, 4xx is an error too (semconv).
-                let failure = match (failure, self.status) {
+                let failure = match (failure, status) {
                     (Failure::None, Some(s)) if s >= 400 => Failure::Status,
                     (f, _) => f,
                 };
                 shared
                     .http
-                    .record(*server, *method, self.status, failure, seconds);
+                    .record(*server, *method, status, failure, seconds);
             }
             Call::Grpc { method } => {
-                let index = match method {
-                    GrpcMethod::Known(i) => *i,
-                    GrpcMethod::Unseen(_) => shared.rpc.fold(),
-                };
+                let index = method.index(&shared.rpc);
                 // No status by the end: the call never reached the server (tonic reports
                 // UNAVAILABLE), panicked, or the stream was cut before its trailers.
                 let code = self.grpc_code.unwrap_or(match failure {

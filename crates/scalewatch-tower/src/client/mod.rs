@@ -53,7 +53,7 @@ pub(crate) struct ClientShared {
     pub(crate) tier: Tier,
     pub(crate) http: ClientHttpSignals,
     pub(crate) rpc: RpcSignals,
-    admission: Option<Admission>,
+    pub(crate) admission: Option<Admission>,
 }
 
 /// A [`tower_layer::Layer`] that measures outbound calls as a client tier: HTTP and gRPC
@@ -119,8 +119,10 @@ impl<S> Layer<S> for ClientTierLayer {
     fn layer(&self, inner: S) -> ClientTier<S> {
         ClientTier {
             inner,
-            shared: self.shared.clone(),
-            server: Arc::default(),
+            local: Arc::new(Local {
+                shared: self.shared.clone(),
+                server: OnceLock::new(),
+            }),
         }
     }
 }
@@ -208,17 +210,34 @@ impl ClientTierLayerBuilder {
 #[derive(Clone)]
 pub struct ClientTier<S> {
     inner: S,
+    /// One `Arc` for all the service's state: clients are often cloned per call, and each
+    /// `Arc` costs two atomic operations per clone.
+    local: Arc<Local>,
+}
+
+/// What the clones of one [`ClientTier`] share.
+struct Local {
     shared: Arc<ClientShared>,
     /// The first server this service called. A client usually talks to one server, so
-    /// its key is compared here before the shared table is consulted.
-    server: Arc<OnceLock<(Box<str>, u32)>>,
+    /// it is compared here before the shared table is consulted.
+    server: OnceLock<FirstServer>,
+}
+
+/// The first server a [`ClientTier`] called: as the URI wrote it, and as its key.
+struct FirstServer {
+    /// The URI's scheme and authority as written. Equal ones give the same key, so a
+    /// match skips parsing the authority, the costliest part of a call's bookkeeping.
+    scheme: Option<Box<str>>,
+    authority: Box<str>,
+    key: Box<str>,
+    index: u32,
 }
 
 impl<S: fmt::Debug> fmt::Debug for ClientTier<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientTier")
             .field("inner", &self.inner)
-            .field("tier", &self.shared.tier)
+            .field("tier", &self.local.shared.tier)
             .finish_non_exhaustive()
     }
 }
@@ -260,36 +279,54 @@ fn server_key<'a>(uri: &http::Uri, buf: &'a mut [u8; MAX_SERVER_KEY]) -> Option<
 
 impl<S> ClientTier<S> {
     fn server_index(&self, uri: &http::Uri) -> u32 {
-        let mut buf = [0u8; MAX_SERVER_KEY];
-        let key = match server_key(uri, &mut buf) {
-            None => return NO_SERVER,
-            Some("") => return self.shared.http.fold_server(),
-            Some(key) => key,
-        };
-        if let Some((k, i)) = self.server.get() {
-            if **k == *key {
-                return *i;
+        let first = self.local.server.get();
+        if let (Some(first), Some(authority)) = (first, uri.authority()) {
+            if *first.authority == *authority.as_str()
+                && first.scheme.as_deref() == uri.scheme_str()
+            {
+                return first.index;
             }
         }
-        let index = self.shared.http.server(key);
-        let _ = self.server.set((key.into(), index));
+        let mut buf = [0u8; MAX_SERVER_KEY];
+        let shared = &self.local.shared;
+        let key = match server_key(uri, &mut buf) {
+            None => return NO_SERVER,
+            Some("") => return shared.http.fold_server(),
+            Some(key) => key,
+        };
+        if let Some(first) = first {
+            if *first.key == *key {
+                return first.index;
+            }
+            return shared.http.server(key);
+        }
+        let index = shared.http.server(key);
+        if let Some(authority) = uri.authority() {
+            let _ = self.local.server.set(FirstServer {
+                scheme: uri.scheme_str().map(Box::from),
+                authority: authority.as_str().into(),
+                key: key.into(),
+                index,
+            });
+        }
         index
     }
 
     fn call_of<B>(&self, req: &Request<B>) -> Call {
+        let shared = &self.local.shared;
         if classify::is_grpc(req.headers()) {
             let method = match classify::grpc_method(req.uri().path()) {
-                None => GrpcMethod::Known(self.shared.rpc.fold()),
-                Some(m) => match self.shared.rpc.find(m) {
+                None => GrpcMethod::Known(shared.rpc.fold()),
+                Some(m) => match shared.rpc.find(m) {
                     Some(i) => GrpcMethod::Known(i),
-                    None => GrpcMethod::Unseen(m.into()),
+                    None => GrpcMethod::Unseen(Box::new(m.to_owned())),
                 },
             };
             return Call::Grpc { method };
         }
         let method = classify::method_index(req.method());
         if method == classify::METHOD_OTHER {
-            self.shared.http.method_overflow.record();
+            shared.http.method_overflow.record();
         }
         Call::Http {
             method,
@@ -316,34 +353,35 @@ where
         let sent = now_nanos();
         let call = self.call_of(&req);
         let head_only = req.method() == http::Method::HEAD;
-        let mut guard = ClientGuard::new(self.shared.clone(), sent, call);
-        let state = match &self.shared.admission {
-            None => {
-                guard.admit(sent, None);
+        let shared = &self.local.shared;
+        let mut guard = ClientGuard::new(shared.clone(), sent, call, head_only);
+        // Each branch builds the future in its final place: the inner future can be large,
+        // and a detour through a local costs a copy.
+        let Some(admission) = &shared.admission else {
+            guard.admit(sent, false);
+            return ResponseFuture::new(
                 State::Running {
                     future: self.inner.call(req),
-                }
-            }
-            Some(admission) => match admission.semaphore.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    self.shared.tier.record_queue_time(0.0);
-                    guard.admit(sent, Some(permit));
-                    State::Running {
-                        future: self.inner.call(req),
-                    }
-                }
-                Err(_) => {
-                    guard.enqueue();
-                    // Keep the ready service for this call; leave a fresh clone behind.
-                    let clone = self.inner.clone();
-                    let ready = std::mem::replace(&mut self.inner, clone);
-                    State::Queued {
-                        queued: Box::new(crate::future::Queued::new(admission, ready, req)),
-                    }
-                }
-            },
+                },
+                guard,
+            );
         };
-        ResponseFuture::new(state, guard, head_only)
+        if admission.try_admit() {
+            shared.tier.record_queue_time(0.0);
+            guard.admit(sent, true);
+            return ResponseFuture::new(
+                State::Running {
+                    future: self.inner.call(req),
+                },
+                guard,
+            );
+        }
+        guard.enqueue();
+        // Keep the ready service for this call; leave a fresh clone behind.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        let queued = Box::new(crate::future::Queued::new(admission, ready, req));
+        ResponseFuture::new(State::Queued { queued }, guard)
     }
 }
 
