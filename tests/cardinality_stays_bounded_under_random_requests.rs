@@ -13,7 +13,14 @@ use scalewatch::{Protocol, ServerTierLayer};
 use scalewatch_test_support::FakeReceiver;
 use tower::ServiceExt;
 
-const REQUESTS: u64 = 100_000;
+/// 100,000 requests, or 1,000,000 in the long variant (`SCALEWATCH_LONG=1`).
+fn requests() -> u64 {
+    if common::long() {
+        1_000_000
+    } else {
+        100_000
+    }
+}
 const METHOD_CAP: usize = 32;
 
 /// xorshift64*: a deterministic stream of pseudo-random numbers.
@@ -47,7 +54,7 @@ async fn cardinality_stays_bounded_under_random_requests() {
     ];
     let mut rng = Rng(0x5EED);
     let mut grpc_calls = 0u64;
-    for i in 0..REQUESTS {
+    for i in 0..requests() {
         let r = rng.next();
         let method = methods[(r % methods.len() as u64) as usize];
         let mut builder = http::Request::builder().method(method);
@@ -89,7 +96,7 @@ async fn cardinality_stays_bounded_under_random_requests() {
     );
     // Every request is counted exactly once, in one of the two duration histograms.
     let counted = m.histogram_count(http, &[]) + m.histogram_count(rpc, &[]);
-    assert_eq!(counted, REQUESTS);
+    assert_eq!(counted, requests());
     assert_eq!(m.histogram_count(rpc, &[]), grpc_calls);
     // Series per instrument stay small: routes (2 + none) × methods (10) × statuses.
     let series = m.series(http);

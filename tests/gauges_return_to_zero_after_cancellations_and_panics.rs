@@ -15,7 +15,14 @@ use scalewatch_test_support::FakeReceiver;
 use std::time::Duration;
 use tower::ServiceExt;
 
-const ROUNDS: usize = 1000;
+/// Rounds of each kind: 1,000, or 10,000 in the long variant (`SCALEWATCH_LONG=1`).
+fn rounds() -> usize {
+    if common::long() {
+        10_000
+    } else {
+        1_000
+    }
+}
 
 fn request(path: &str) -> http::Request<Body> {
     http::Request::get(path).body(Body::empty()).unwrap()
@@ -69,26 +76,26 @@ async fn gauges_return_to_zero_after_cancellations_and_panics() {
             Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
         }),
     );
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds() {
         let ready = direct.ready().await.unwrap();
         drop(tower::Service::call(ready, request("/direct")));
     }
     assert_eq!((tier.in_flight(), tier.queued()), (0, 0));
 
     // Dropped while the handler is pending: the first 4 are admitted, the rest queue.
-    let mut pending = Vec::with_capacity(ROUNDS);
-    for _ in 0..ROUNDS {
+    let mut pending = Vec::with_capacity(rounds());
+    for _ in 0..rounds() {
         let mut f = Box::pin(app.clone().oneshot(request("/slow")));
         assert!((&mut f).now_or_never().is_none());
         pending.push(f);
     }
     assert_eq!(tier.in_flight(), 4);
-    assert_eq!(tier.queued(), (ROUNDS - 4) as i64);
+    assert_eq!(tier.queued(), (rounds() - 4) as i64);
     drop(pending);
     assert_eq!((tier.in_flight(), tier.queued()), (0, 0));
 
     // Dropped mid-body: the response head is out, the body never ends.
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds() {
         let response = app.clone().oneshot(request("/stream")).await.unwrap();
         assert_eq!(tier.in_flight(), 1, "a streaming response is in flight");
         let mut body = response.into_body();
@@ -101,7 +108,7 @@ async fn gauges_return_to_zero_after_cancellations_and_panics() {
     // Handler panics inside a real server: the connection dies, the gauge does not leak.
     let addr = common::serve_axum(app.clone()).await;
     let client = common::client();
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds() {
         let req = http::Request::get(format!("http://{addr}/panic"))
             .body(http_body_util::Full::new(bytes::Bytes::new()))
             .unwrap();
@@ -128,12 +135,12 @@ async fn gauges_return_to_zero_after_cancellations_and_panics() {
     let d = catalog::HTTP_SERVER_REQUEST_DURATION.name;
     assert_eq!(
         m.histogram_count(d, &[(attr::ERROR_TYPE, "panic")]),
-        ROUNDS as u64
+        rounds() as u64
     );
-    // Cancelled before a response: twice ROUNDS (never polled, and pending).
+    // Cancelled before a response: twice the rounds (never polled, and pending).
     assert_eq!(
         m.histogram_count(d, &[(attr::ERROR_TYPE, "cancelled")]),
-        2 * ROUNDS as u64
+        2 * rounds() as u64
     );
     // Streams cut mid-body still carry their status.
     assert_eq!(
@@ -144,6 +151,6 @@ async fn gauges_return_to_zero_after_cancellations_and_panics() {
                 (attr::HTTP_RESPONSE_STATUS_CODE, "200")
             ]
         ),
-        ROUNDS as u64
+        rounds() as u64
     );
 }

@@ -11,6 +11,12 @@ use scalewatch_test_support::FakeReceiver;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// Whether the long variants of the reliability tests run (`SCALEWATCH_LONG=1`): minutes
+/// instead of seconds, ten times the counts.
+pub(crate) fn long() -> bool {
+    std::env::var_os("SCALEWATCH_LONG").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 /// A pipeline that exports to `receiver` over `protocol` only when flushed (the interval
 /// is long), so tests see exactly what was recorded when they flush.
 pub(crate) fn telemetry_to(receiver: &FakeReceiver, protocol: Protocol) -> Telemetry {
