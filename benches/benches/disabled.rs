@@ -30,14 +30,11 @@
 //! Run: `cargo bench -p scalewatch-benches --bench disabled -- --warm-up-time 1
 //! --measurement-time 3`.
 
-use axum::body::{Body, Bytes};
-use axum::routing::get;
 use axum::Router;
 use criterion::Criterion;
-use http::{Request, StatusCode, Uri};
-use http_body_util::BodyExt;
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
+use scalewatch_benches::route::{check, drive, router, runtime, ROUTE};
 use scalewatch_benches::{aggregating_meter_provider, IdentityLayer};
 use scalewatch_core::clock::now_nanos;
 use scalewatch_core::stats::FlightStats;
@@ -48,58 +45,8 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
-use tokio::runtime::Runtime;
-use tower::{Service, ServiceExt};
 
 const GROUP: &str = "disabled";
-const PATH: &str = "/users/42";
-const ROUTE: &str = "/users/{id}";
-const REPLY: &str = "user 42";
-
-async fn user() -> &'static str {
-    REPLY
-}
-
-fn router() -> Router {
-    Router::new().route(ROUTE, get(user))
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a current-thread tokio runtime")
-}
-
-/// One request through `svc`, its body consumed to the end.
-#[inline]
-async fn one_request(svc: &mut Router) -> (StatusCode, Option<Bytes>) {
-    let mut req = Request::new(Body::empty());
-    *req.uri_mut() = Uri::from_static(PATH);
-    let Ok(ready) = ServiceExt::<Request<Body>>::ready(svc).await;
-    let Ok(res) = ready.call(req).await;
-    let status = res.status();
-    let body = res.into_body().collect().await.ok().map(|b| b.to_bytes());
-    (status, body)
-}
-
-/// `iters` requests through a clone of `router`, timed.
-async fn drive(router: &Router, iters: u64) -> Duration {
-    let mut svc = router.clone();
-    let start = Instant::now();
-    for _ in 0..iters {
-        black_box(one_request(&mut svc).await);
-    }
-    start.elapsed()
-}
-
-/// Checks that a subject answers as the bare router does, before timing it.
-fn check(rt: &Runtime, name: &str, router: &Router) {
-    let (status, body) = rt.block_on(one_request(&mut router.clone()));
-    assert_eq!(status, StatusCode::OK, "{name}: status");
-    assert_eq!(body.as_deref(), Some(REPLY.as_bytes()), "{name}: body");
-}
-
 /// The work inside a custom tier: next to nothing, so that only the overhead shows.
 #[inline]
 fn work(x: u64) -> u64 {

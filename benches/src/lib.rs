@@ -8,6 +8,8 @@
 //!
 //! This library holds only what several benches share.
 
+pub mod route;
+
 use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
 use std::task::{Context, Poll};
 use tower_layer::Layer;
