@@ -245,6 +245,51 @@ impl LockMetrics {
         names.get(name).map(|s| s.counts())
     }
 
+    /// A utilization reader of the locks named `name`, for a consumer of its own (such as
+    /// a capacity model's resource ranking): each call closes a window and returns the
+    /// fraction of it the lock was held exclusively, estimated from the sampled holds like
+    /// `scalewatch.lock.utilization` (the exporter keeps its own windows, so the two never
+    /// disturb each other). `None` when no lock of that name was created through this
+    /// handle; the reader itself yields `None` for a window shorter than a nanosecond.
+    ///
+    /// ```
+    /// use opentelemetry::metrics::MeterProvider as _;
+    /// use scalewatch_sync::{LockMetrics, Mutex};
+    ///
+    /// let meter = opentelemetry::global::meter_provider().meter("example");
+    /// let locks = LockMetrics::builder().hold_sample_every(1).build(&meter)?;
+    /// let inventory = Mutex::new("inventory", 0u64, &locks);
+    /// let utilization = locks.utilization_source("inventory").expect("a lock of that name");
+    /// {
+    ///     let _held = inventory.lock().unwrap();
+    ///     std::thread::sleep(std::time::Duration::from_millis(20));
+    /// }
+    /// std::thread::sleep(std::time::Duration::from_millis(20));
+    /// let held = utilization().expect("a window");
+    /// assert!(held > 0.2 && held < 0.8, "{held}");
+    /// # Ok::<(), scalewatch_sync::ConfigError>(())
+    /// ```
+    pub fn utilization_source(
+        &self,
+        name: &str,
+    ) -> Option<impl Fn() -> Option<f64> + Send + Sync + 'static> {
+        let stats = {
+            let names = match self.inner.names.lock() {
+                Ok(n) => n,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            names.get(name)?.clone()
+        };
+        let window = Mutex::new(stats.utilization_window());
+        Some(move || {
+            let mut window = match window.lock() {
+                Ok(w) => w,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            stats.utilization_in(&mut window)
+        })
+    }
+
     /// The hold sampling rate: one acquisition in this many per thread (0: none).
     pub fn hold_sample_every(&self) -> u32 {
         self.inner.config.sample_every

@@ -230,6 +230,23 @@ impl Pool {
         self.inner.name
     }
 
+    /// A utilization reader for a consumer of its own (such as a capacity model's
+    /// resource ranking): each call closes a window and returns the time-averaged share of
+    /// the pool's members in use over it, like `scalewatch.pool.utilization` (the exporter
+    /// keeps its own windows). `None` for a window shorter than a nanosecond.
+    pub fn utilization_source(&self) -> impl Fn() -> Option<f64> + Send + Sync + 'static {
+        let inner = self.inner.clone();
+        let cursor = Mutex::new(Cursor::starting_at(inner.stats.totals(now_nanos())));
+        move || {
+            let totals = inner.stats.totals(now_nanos());
+            let window = match cursor.lock() {
+                Ok(mut c) => c.advance(totals),
+                Err(poisoned) => poisoned.into_inner().advance(totals),
+            }?;
+            Some(window.mean_concurrency / f64::from(inner.limit))
+        }
+    }
+
     /// The number of permits.
     pub fn limit(&self) -> u32 {
         self.inner.limit

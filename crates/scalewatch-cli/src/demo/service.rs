@@ -66,7 +66,7 @@ const SHARD_NAMES: [&str; SHARDS] = [
     "catalog/15",
 ];
 
-/// Nanoseconds a resource spent busy, summed over its units.
+/// Nanoseconds a storage node spent busy.
 #[derive(Debug, Default)]
 struct BusyTime(AtomicU64);
 
@@ -101,7 +101,6 @@ struct StorageNode {
 struct Shop {
     /// Planted breaking point 1: one lock for all of the stock.
     inventory: Mutex<u64>,
-    inventory_busy: Arc<BusyTime>,
     /// Checkouts waiting for `inventory` right now.
     waiting: AtomicU64,
     /// Planted breaking point 2: a sharded catalog with a best-seller.
@@ -109,7 +108,6 @@ struct Shop {
     nodes: Vec<StorageNode>,
     /// Planted breaking point 3: a small pool in front of a slow dependency.
     recommendations: Pool,
-    recommendations_busy: Arc<BusyTime>,
 }
 
 impl Shop {
@@ -121,14 +119,12 @@ impl Shop {
             .waiting
             .fetch_sub(1, Ordering::Relaxed)
             .saturating_sub(1);
-        let started = now_nanos();
         // The re-check of every waiting checkout: the longer the queue, the longer the hold.
         let per_waiter = HOLD_PER_WAITER.saturating_mul(u32::try_from(others).unwrap_or(u32::MAX));
         std::thread::sleep(HOLD + per_waiter);
         *reserved += 1;
         let total = *reserved;
         drop(reserved);
-        self.inventory_busy.add_since(started);
         format!("cart {cart}: reserved (reservation {total})\n")
     }
 }
@@ -174,9 +170,7 @@ async fn recommendations(
         .acquire()
         .await
         .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
-    let started = now_nanos();
     tokio::time::sleep(DEPENDENCY_CALL).await;
-    shop.recommendations_busy.add_since(started);
     Ok(format!("user {user}: 3 recommendations\n"))
 }
 
@@ -205,7 +199,12 @@ impl DemoService {
         let model = CapacityModel::new(meter);
         model.watch(layer.tier()).map_err(|e| demo_error(&e))?;
 
-        let locks = LockMetrics::new(meter);
+        // Every hold timed: exact utilization for the ranking (the demo is about seeing,
+        // not about the last nanosecond of overhead).
+        let locks = LockMetrics::builder()
+            .hold_sample_every(1)
+            .build(meter)
+            .map_err(|e| demo_error(&e))?;
         let catalog = Keyspace::builder("catalog")
             .shards(SHARDS)
             .build_map(meter)
@@ -221,7 +220,6 @@ impl DemoService {
         }
         let shop = Arc::new(Shop {
             inventory: Mutex::new("inventory", 0, &locks),
-            inventory_busy: Arc::default(),
             waiting: AtomicU64::new(0),
             catalog,
             nodes: (0..SHARDS)
@@ -233,7 +231,6 @@ impl DemoService {
             recommendations: Pool::builder("recommendations", POOL_SIZE)
                 .build(meter)
                 .map_err(|e| demo_error(&e))?,
-            recommendations_busy: Arc::default(),
         });
 
         let register = |kind: ResourceKind, name: &'static str, source: Source| {
@@ -241,15 +238,16 @@ impl DemoService {
                 .register_resource(kind, name, source)
                 .map_err(|e| demo_error(&e))
         };
-        register(
-            ResourceKind::Lock,
-            "inventory",
-            Box::new(shop.inventory_busy.source(1)),
-        )?;
+        // The lock and the pool measure themselves; the storage nodes stand for another
+        // service's capacity, so the shop times them.
+        let inventory = locks
+            .utilization_source("inventory")
+            .ok_or_else(|| CliError::Demo("the inventory lock is not registered".to_owned()))?;
+        register(ResourceKind::Lock, "inventory", Box::new(inventory))?;
         register(
             ResourceKind::Pool,
             "recommendations",
-            Box::new(shop.recommendations_busy.source(POOL_SIZE)),
+            Box::new(shop.recommendations.utilization_source()),
         )?;
         for (node, name) in shop.nodes.iter().zip(SHARD_NAMES) {
             register(ResourceKind::Shard, name, Box::new(node.busy.source(1)))?;
