@@ -40,8 +40,9 @@
 //! - **Ranking.** Every resource is normalised to a 0..1 utilization: tiers with a limit
 //!   (windowed N / limit) automatically, and anything registered with
 //!   [`register_resource`](CapacityModel::register_resource) (locks, pools, queues,
-//!   shards, the runtime, jobs; [`busy_fraction`] turns a cumulative busy time into
-//!   one). The ranking orders them by utilization and flags `saturated` ones (≥ 0.9). A
+//!   shards, the runtime, jobs; `scalewatch_sync`'s `LockMetrics::utilization_source` and
+//!   `Pool::utilization_source` give one directly, and [`busy_fraction`] turns any
+//!   cumulative busy time into one). The ranking orders them by utilization and flags `saturated` ones (≥ 0.9). A
 //!   tier's throughput has *stopped rising* when its scaling efficiency from the next
 //!   lower load level to the current one, (ΔX/X) / (ΔN/N), is below
 //!   `plateau_efficiency` (0.25). The **first bottleneck** is the highest saturated
