@@ -108,19 +108,17 @@ impl Observer for Sampling {
 /// The demo's telemetry: OTLP when an endpoint is configured, otherwise none (the report
 /// says it all, and a console exporter would write over the progress bar).
 fn telemetry() -> Result<Telemetry, CliError> {
-    let vars: Vec<(String, String)> = std::env::vars()
+    let mut vars: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| k.starts_with("OTEL_"))
         .collect();
     let has = |name: &str| vars.iter().any(|(k, v)| k == name && !v.is_empty());
     let endpoint = has("OTEL_EXPORTER_OTLP_ENDPOINT") || has("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
-    let mut builder = TelemetryBuilder::from_vars(vars.clone()).service_name("scalewatch-demo");
     if !endpoint && !has("OTEL_METRICS_EXPORTER") {
-        let mut quiet = vars;
-        quiet.push(("OTEL_METRICS_EXPORTER".to_owned(), "none".to_owned()));
-        quiet.push(("OTEL_TRACES_EXPORTER".to_owned(), "none".to_owned()));
-        builder = TelemetryBuilder::from_vars(quiet).service_name("scalewatch-demo");
+        vars.push(("OTEL_METRICS_EXPORTER".to_owned(), "none".to_owned()));
+        vars.push(("OTEL_TRACES_EXPORTER".to_owned(), "none".to_owned()));
     }
-    builder
+    TelemetryBuilder::from_vars(vars)
+        .service_name("scalewatch-demo")
         .build()
         .map_err(|e| CliError::Demo(format!("telemetry: {e}")))
 }

@@ -277,10 +277,7 @@ pub(crate) fn run(args: &RampArgs, out: &mut dyn Write) -> Result<(), CliError> 
                 let report_uri = args.report_uri(&uri)?;
                 let target = http::HttpTarget::new(method, uri.clone(), headers, body);
                 let steps = ramp(&plan, &target, &mut progress).await?;
-                let server = match report_uri {
-                    Some(uri) => fetch_server_report(uri).await,
-                    None => ServerView::not_asked(),
-                };
+                let server = server_view(report_uri).await;
                 Ok::<_, CliError>(Report::new(
                     "ramp",
                     uri.to_string(),
@@ -301,10 +298,7 @@ pub(crate) fn run(args: &RampArgs, out: &mut dyn Write) -> Result<(), CliError> 
                     })?;
                 let target = grpc::GrpcTarget::new(channel, path.clone(), body);
                 let steps = ramp(&plan, &target, &mut progress).await?;
-                let server = match report_uri {
-                    Some(uri) => fetch_server_report(uri).await,
-                    None => ServerView::not_asked(),
-                };
+                let server = server_view(report_uri).await;
                 let name = format!("{}{}", origin.to_string().trim_end_matches('/'), path);
                 Ok(Report::new("ramp", name, plan.clone(), steps, server))
             }
@@ -344,6 +338,14 @@ pub(crate) async fn ramp<T: Target>(
     engine::run(plan, target, TICK, observer)
         .await
         .map_err(CliError::Ramp)
+}
+
+/// The target's report when asked for, else a note saying it was not.
+async fn server_view(uri: Option<Uri>) -> ServerView {
+    match uri {
+        Some(uri) => fetch_server_report(uri).await,
+        None => ServerView::not_asked(),
+    }
 }
 
 /// Reads the target's report; a target without one is noted, not an error.

@@ -9,7 +9,7 @@ pub(crate) mod svg;
 use std::io::Write;
 use std::path::Path;
 
-use scalewatch_capacity::{CapacityReport, TierReport};
+use scalewatch_capacity::{CapacityReport, FitReport, TierReport};
 use scalewatch_usl::{Fit, Limit, Point};
 use serde::{Deserialize, Serialize};
 
@@ -168,13 +168,13 @@ impl Report {
         self.headroom(step).map_or("-".to_owned(), percent)
     }
 
-    /// The watched tiers that have a trusted fit.
-    fn server_tiers(&self) -> impl Iterator<Item = &TierReport> {
+    /// The watched tiers that have a trusted fit, with it.
+    fn trusted_server_tiers(&self) -> impl Iterator<Item = (&TierReport, &FitReport)> {
         self.server
             .report
             .iter()
             .flat_map(|r| r.tiers.iter())
-            .filter(|t| t.trusted_fit().is_some())
+            .filter_map(|t| t.trusted_fit().map(|f| (t, f)))
     }
 
     /// What the client-side curve says, one sentence per line.
@@ -230,10 +230,7 @@ impl Report {
             )];
         };
         let mut lines = Vec::new();
-        for tier in self.server_tiers() {
-            let Some(fit) = tier.trusted_fit() else {
-                continue;
-            };
+        for (tier, fit) in self.trusted_server_tiers() {
             let mut line = format!(
                 "Tier `{}` (fit inside the service): σ = {:.4}, κ = {:.6}",
                 tier.name, fit.fit.model.sigma, fit.fit.model.kappa
