@@ -81,20 +81,23 @@ fn one_access(c: &mut Criterion) {
     g.finish();
 }
 
-/// `threads` threads each record `iters` accesses into one keyspace behind a barrier; the
+/// `threads` threads each run `access` on `iters` keys of the stream behind a barrier; the
 /// time reported is the wall time until all are done, so perfect scaling keeps it equal
 /// to one thread's.
-fn contended(ks: &Keyspace, stream: &Arc<Vec<u64>>, threads: usize, iters: u64) -> Duration {
+fn contended<F>(access: &Arc<F>, stream: &Arc<Vec<u64>>, threads: usize, iters: u64) -> Duration
+where
+    F: Fn(&u64) + Send + Sync + 'static,
+{
     let barrier = Arc::new(Barrier::new(threads + 1));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
-            let (ks, stream, barrier) = (ks.clone(), stream.clone(), barrier.clone());
+            let (access, stream, barrier) = (access.clone(), stream.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
                 let mut i = t * 7919;
                 for _ in 0..iters {
                     i = (i + 1) & (STREAM - 1);
-                    ks.read(black_box(&stream[i]));
+                    access(black_box(&stream[i]));
                 }
             })
         })
@@ -113,11 +116,23 @@ fn scaling(c: &mut Criterion) {
         .shards(16)
         .build(&meter())
         .expect("valid");
+    let record = Arc::new(move |key: &u64| ks.read(key));
+    // The machine's own ceiling: the same threads reading one shared, read-only map,
+    // which no write ever contends.
+    let map: Arc<HashMap<u64, u64>> = Arc::new((0..KEYS as u64).map(|k| (k, k)).collect());
+    let get = Arc::new(move |key: &u64| {
+        black_box(map.get(key));
+    });
     let mut g = c.benchmark_group("threads_recording_into_one_keyspace");
     for threads in [1usize, 2] {
-        g.bench_with_input(BenchmarkId::from_parameter(threads), &threads, |b, &n| {
-            b.iter_custom(|iters| contended(&ks, &stream, n, iters))
+        g.bench_with_input(BenchmarkId::new("keyspace", threads), &threads, |b, &n| {
+            b.iter_custom(|iters| contended(&record, &stream, n, iters))
         });
+        g.bench_with_input(
+            BenchmarkId::new("hashmap_get", threads),
+            &threads,
+            |b, &n| b.iter_custom(|iters| contended(&get, &stream, n, iters)),
+        );
     }
     g.finish();
 }

@@ -3,6 +3,7 @@
 use crate::catalog::{self, attr};
 use crate::hash::{self, KeyHash};
 use crate::summary::{Sample, Summary};
+use crossbeam_utils::CachePadded;
 use opentelemetry::metrics::{BoundHistogram, Meter};
 use opentelemetry::KeyValue;
 use scalewatch_core::clock::now_nanos;
@@ -275,12 +276,19 @@ impl KeyspaceBuilder {
     }
 }
 
+/// Words of padding around a thread's shard counters, so that they share no cache line
+/// with another thread's allocation (128 bytes: adjacent-line prefetch pairs lines).
+const SHARD_PAD: usize = 16;
+
 /// One thread's view of a keyspace. Only its thread writes the counters (a load and a
 /// store, no read-modify-write); readers sum every thread's. A thread that exits leaves
 /// its counts to the next thread that gets its slot, so cumulative totals never drop.
+/// Kept in a [`CachePadded`] cell, its shard counters padded on both sides: threads that
+/// record into one keyspace must not write to a shared cache line.
 struct Local {
     ops: [AtomicU64; 4],
-    shards: Box<[AtomicU64]>,
+    /// `SHARD_PAD` unused words, the shard counters, `SHARD_PAD` unused words.
+    padded_shards: Box<[AtomicU64]>,
     countdown: AtomicU32,
     gap: AtomicU32,
     rng: AtomicU64,
@@ -293,12 +301,19 @@ impl Local {
         let seed = hash::fmix64(SEEDS.fetch_add(0x9e37_79b9_7f4a_7c15, Relaxed)) | 1;
         Self {
             ops: Default::default(),
-            shards: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            padded_shards: (0..shards + 2 * SHARD_PAD)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             countdown: AtomicU32::new(1),
             gap: AtomicU32::new(1),
             rng: AtomicU64::new(seed),
             samples: Mutex::new(Vec::with_capacity(BUFFER_CAP)),
         }
+    }
+
+    /// This thread's counter of each shard.
+    fn shards(&self) -> &[AtomicU64] {
+        &self.padded_shards[SHARD_PAD..self.padded_shards.len() - SHARD_PAD]
     }
 
     /// The next gap, uniform in `1..2n` (mean `n`), from a per-thread xorshift64.
@@ -335,7 +350,7 @@ struct Inner {
     hot_share: f64,
     sample_every: u32,
     shards: usize,
-    locals: ThreadLocal<Local>,
+    locals: ThreadLocal<CachePadded<Local>>,
     summary: Mutex<Summary>,
     dropped: AtomicU64,
     entries: AtomicI64,
@@ -544,7 +559,9 @@ impl Keyspace {
     #[inline]
     fn local(&self) -> &Local {
         let shards = self.inner.shards;
-        self.inner.locals.get_or(|| Local::new(shards))
+        self.inner
+            .locals
+            .get_or(|| CachePadded::new(Local::new(shards)))
     }
 
     /// The hot path: two counter bumps on this thread's cells, a countdown, and rarely a
@@ -559,7 +576,7 @@ impl Keyspace {
     ) {
         let local = self.local();
         bump(&local.ops[op.index()]);
-        if let Some(c) = shard.and_then(|s| local.shards.get(s)) {
+        if let Some(c) = shard.and_then(|s| local.shards().get(s)) {
             bump(c);
         }
         let left = local.countdown.load(Relaxed);
@@ -634,7 +651,7 @@ impl Keyspace {
     pub fn shard_loads(&self) -> Vec<u64> {
         let mut loads = vec![0u64; self.inner.shards];
         for local in self.inner.locals.iter() {
-            for (sum, c) in loads.iter_mut().zip(local.shards.iter()) {
+            for (sum, c) in loads.iter_mut().zip(local.shards()) {
                 *sum = sum.wrapping_add(c.load(Relaxed));
             }
         }
@@ -714,8 +731,8 @@ impl Keyspace {
     ///
     /// Fixed part: the summary, about 110 bytes per counter (plus 80 bytes per counter
     /// with raw keys: a label of at most [`MAX_LABEL_BYTES`]). Per recording thread: about
-    /// 2.3 KiB of sample buffer and counters, plus 8 bytes per shard (and 80 bytes per
-    /// buffered sample with raw keys). The thread table doubles as it grows, so each
+    /// 2.5 KiB of sample buffer and cache-padded counters, plus 8 bytes per shard (and 80
+    /// bytes per buffered sample with raw keys). The thread table doubles as it grows, so each
     /// thread counts twice. Threads that exit hand their slot to the next thread.
     pub fn memory_cap(&self, threads: usize) -> usize {
         memory_cap(
@@ -734,8 +751,11 @@ fn memory_cap(counters: usize, shards: usize, raw: bool, threads: usize) -> usiz
     // (fingerprint and position, plus a control byte) per entry.
     let slot = size_of::<(u64, u32)>() + 1;
     let summary = counters * (size_of::<crate::summary::Entry>() + label + 4 * slot) + 256;
-    let per_thread =
-        size_of::<Local>() + 64 + BUFFER_CAP * (size_of::<Sample>() + label) + shards * 8 + 64;
+    let per_thread = size_of::<CachePadded<Local>>()
+        + 64
+        + BUFFER_CAP * (size_of::<Sample>() + label)
+        + (shards + 2 * SHARD_PAD) * 8
+        + 64;
     4096 + summary + 2 * threads.max(1) * per_thread + shards * 8
 }
 
