@@ -4,8 +4,10 @@
 //! "Off" comes in three forms, all measured here in one criterion group, one process, one
 //! run:
 //! - not initialised: the meter comes from `opentelemetry::global::meter_provider()` with no
-//!   provider installed (the OpenTelemetry API's no-op meter);
-//! - disabled: the meter of scalewatch's own pipeline built with `OTEL_SDK_DISABLED=true`;
+//!   provider installed (the OpenTelemetry API's no-op meter), and the instrumentation is
+//!   built as usual: it still measures, for in-process readers such as the capacity model;
+//! - disabled: scalewatch's own pipeline built with `OTEL_SDK_DISABLED=true`, its meter,
+//!   and the builders given `enabled(telemetry.is_enabled())`, that is `false`;
 //! - for context, enabled: a meter whose instruments really aggregate.
 //!
 //! The instrumentation points:
@@ -74,15 +76,17 @@ fn series_attributes() -> [KeyValue; 5] {
     ]
 }
 
-fn custom_tier(meter: &Meter) -> Tier {
+fn custom_tier(meter: &Meter, enabled: bool) -> Tier {
     Tier::builder("custom", TierKind::Custom)
+        .enabled(enabled)
         .build(meter)
         .expect("a valid custom tier")
 }
 
-fn server_layer(meter: &Meter) -> ServerTierLayer {
+fn server_layer(meter: &Meter, enabled: bool) -> ServerTierLayer {
     ServerTierLayer::builder()
         .tier_name("api")
+        .enabled(enabled)
         .build(meter)
         .expect("a valid ServerTierLayer")
 }
@@ -109,14 +113,20 @@ fn disabled(c: &mut Criterion) {
         "disabled yet a provider"
     );
     let sdk_disabled = telemetry.meter();
+    // What an application hands its builders: off under `OTEL_SDK_DISABLED`.
+    let on = telemetry.is_enabled();
+    assert!(!on, "a disabled pipeline says it is enabled");
     // Enabled, for context: instruments that really aggregate.
     let provider = aggregating_meter_provider();
     let enabled = provider.meter("scalewatch-bench");
 
     let layers = [
-        ("http_scalewatch_noop", server_layer(&noop)),
-        ("http_scalewatch_sdk_disabled", server_layer(&sdk_disabled)),
-        ("http_scalewatch_enabled", server_layer(&enabled)),
+        ("http_scalewatch_noop", server_layer(&noop, true)),
+        (
+            "http_scalewatch_sdk_disabled",
+            server_layer(&sdk_disabled, on),
+        ),
+        ("http_scalewatch_enabled", server_layer(&enabled, true)),
     ];
     // `with_state(())` turns each handler (and its layers) into a route once, as
     // `axum::serve` does (see server_layer.rs).
@@ -143,9 +153,9 @@ fn disabled(c: &mut Criterion) {
 
     // Custom tiers: the same closure and future, bare and measured on each meter.
     let tiers = [
-        ("noop", custom_tier(&noop)),
-        ("sdk_disabled", custom_tier(&sdk_disabled)),
-        ("enabled", custom_tier(&enabled)),
+        ("noop", custom_tier(&noop, true)),
+        ("sdk_disabled", custom_tier(&sdk_disabled, on)),
+        ("enabled", custom_tier(&enabled, true)),
     ];
     // Each tier answers as the bare work does (and so has a completion even when a
     // filter skips its benches).
@@ -214,15 +224,26 @@ fn disabled(c: &mut Criterion) {
     });
     group.finish();
 
-    // Sanity: the measured points really went through the tiers, none left in flight.
+    // Sanity: the measured points really went through the tiers that measure (and not
+    // through those that are off), none left in flight.
     for (meter, tier) in &tiers {
         let totals = tier.stats().totals(0);
-        assert!(totals.completions > 0, "{meter}: no completions recorded");
+        let measured = totals.completions > 0;
+        assert_eq!(
+            measured,
+            tier.is_enabled(),
+            "{meter}: completions {totals:?}"
+        );
         assert_eq!(totals.in_flight, 0, "{meter}: work left in flight");
     }
     for (name, layer) in &layers {
         let totals = layer.tier().stats().totals(0);
-        assert!(totals.completions > 0, "{name}: no completions recorded");
+        let measured = totals.completions > 0;
+        assert_eq!(
+            measured,
+            layer.tier().is_enabled(),
+            "{name}: completions {totals:?}"
+        );
         assert_eq!(totals.in_flight, 0, "{name}: requests left in flight");
     }
     telemetry

@@ -4,7 +4,7 @@
 use crate::catalog::{self, attr};
 use crate::clock::now_nanos;
 use crate::stats::{Cursor, FlightStats, Started, Window};
-use opentelemetry::metrics::{BoundCounter, BoundHistogram, Meter};
+use opentelemetry::metrics::{BoundCounter, BoundHistogram, Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
 use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
@@ -116,6 +116,8 @@ pub struct Tier {
 
 struct TierInner {
     name: &'static str,
+    /// Built with [`TierBuilder::enabled`] `false`: unadmitted work passes straight through.
+    enabled: bool,
     kind: TierKind,
     limit: Option<u64>,
     stats: FlightStats,
@@ -147,11 +149,21 @@ pub struct TierBuilder {
     name: &'static str,
     kind: TierKind,
     limit: Option<u64>,
+    enabled: bool,
     #[cfg(feature = "tokio")]
     enforce: bool,
 }
 
 impl TierBuilder {
+    /// Whether to measure at all (default `true`). Built with `false`, the tier exports
+    /// nothing and work that needs no admission passes straight through, uncounted (an
+    /// enforced limit still gates). Pass `telemetry.is_enabled()` so that
+    /// `OTEL_SDK_DISABLED=true` costs next to nothing.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
     /// The tier's capacity (concurrent work items); utilization is measured against it.
     pub fn limit(mut self, limit: u64) -> Self {
         self.limit = Some(limit);
@@ -197,6 +209,14 @@ impl TierBuilder {
                 _ => return Err(TierError::LimitTooLarge(self.name, limit)),
             },
         };
+        // Off: the instruments record into nothing, and no observer is kept.
+        let noop;
+        let meter = if self.enabled {
+            meter
+        } else {
+            noop = opentelemetry::metrics::noop::NoopMeterProvider::new().meter("scalewatch");
+            &noop
+        };
         let attrs = [
             KeyValue::new(attr::TIER_NAME, self.name),
             KeyValue::new(attr::TIER_KIND, self.kind.as_str()),
@@ -212,6 +232,7 @@ impl TierBuilder {
         let export_cursor = Mutex::new(Cursor::starting_at(stats.totals(now_nanos())));
         let inner = Arc::new(TierInner {
             name: self.name,
+            enabled: self.enabled,
             kind: self.kind,
             limit: self.limit,
             stats,
@@ -268,13 +289,16 @@ fn register_observers(meter: &Meter, inner: &Arc<TierInner>, attrs: &[KeyValue; 
 #[must_use = "the work is counted as in flight until this guard drops"]
 #[derive(Debug)]
 pub struct InFlight {
-    tier: Tier,
+    /// `None` for a tier that is not [enabled](TierBuilder::enabled): nothing to record.
+    tier: Option<Tier>,
     started: Started,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.tier.inner.stats.finish(self.started, now_nanos());
+        if let Some(tier) = &self.tier {
+            tier.inner.stats.finish(self.started, now_nanos());
+        }
     }
 }
 
@@ -292,9 +316,16 @@ impl Tier {
             name,
             kind,
             limit: None,
+            enabled: true,
             #[cfg(feature = "tokio")]
             enforce: false,
         }
+    }
+
+    /// Whether the tier measures ([`TierBuilder::enabled`]).
+    #[inline]
+    pub fn is_enabled(&self) -> bool {
+        self.inner.enabled
     }
 
     /// The tier's name.
@@ -328,14 +359,27 @@ impl Tier {
     }
 
     /// Marks one work item as started now; it completes when the guard drops.
+    #[inline]
     pub fn enter(&self) -> InFlight {
+        if !self.inner.enabled {
+            return InFlight {
+                tier: None,
+                started: Started { at: 0 },
+            };
+        }
         self.enter_at(now_nanos())
     }
 
     /// Like [`Tier::enter`] with a clock reading the caller already has.
     pub fn enter_at(&self, now: u64) -> InFlight {
+        if !self.inner.enabled {
+            return InFlight {
+                tier: None,
+                started: Started { at: now },
+            };
+        }
         InFlight {
-            tier: self.clone(),
+            tier: Some(self.clone()),
             started: self.inner.stats.start(now),
         }
     }

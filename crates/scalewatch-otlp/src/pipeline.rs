@@ -325,6 +325,13 @@ impl Telemetry {
         self.meter.clone()
     }
 
+    /// Whether telemetry is on: `false` under `OTEL_SDK_DISABLED=true`. Hand it to the
+    /// builders' `enabled` so that instrumentation that exports nowhere also measures
+    /// nothing.
+    pub fn is_enabled(&self) -> bool {
+        !self.config.disabled
+    }
+
     /// The configuration the pipeline runs with (header values redacted in `Debug`).
     pub fn config(&self) -> &Config {
         &self.config

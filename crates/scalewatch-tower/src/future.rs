@@ -73,6 +73,11 @@ where
         #[pin]
         future: S::Future,
     },
+    /// A layer that is not enabled: the inner future, polled as is, with no guard.
+    Unmeasured {
+        #[pin]
+        future: S::Future,
+    },
     Queued {
         queued: Box<Queued<S, B>>,
     },
@@ -100,6 +105,7 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
             State::Running { .. } => "running",
+            State::Unmeasured { .. } => "unmeasured",
             State::Queued { .. } => "queued",
             State::Rejected { .. } => "rejected",
             State::Done => "done",
@@ -120,6 +126,15 @@ where
         Self {
             state,
             guard: Some(guard),
+        }
+    }
+
+    /// The future of a request the layer does not measure.
+    #[inline]
+    pub(crate) fn unmeasured(future: S::Future) -> Self {
+        Self {
+            state: State::Unmeasured { future },
+            guard: None,
         }
     }
 }
@@ -161,6 +176,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if let StateProj::Unmeasured { future } = this.state.as_mut().project() {
+            return future
+                .poll(cx)
+                .map_ok(|response| response.map(|body| ResponseBody::new(body, None)));
+        }
         loop {
             let Some(guard) = this.guard.as_mut() else {
                 // Polled after completion: the contract of Future allows anything but
@@ -196,7 +216,7 @@ where
                     this.state.set(State::Done);
                     return Poll::Ready(Ok(reject(this.guard, reason)));
                 }
-                StateProj::Done => return Poll::Pending,
+                StateProj::Done | StateProj::Unmeasured { .. } => return Poll::Pending,
             }
         }
     }

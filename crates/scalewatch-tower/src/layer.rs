@@ -89,6 +89,8 @@ impl Admission {
 
 /// What every clone of a layer and its services share.
 pub(crate) struct Shared {
+    /// Built with [`ServerTierLayerBuilder::enabled`] `false`.
+    pub(crate) enabled: bool,
     pub(crate) tier: Tier,
     pub(crate) http: HttpSignals,
     pub(crate) rpc: RpcSignals,
@@ -148,6 +150,7 @@ impl<S> Layer<S> for ServerTierLayer {
         ServerTier {
             inner,
             local: Arc::new(Local {
+                passes_through: !self.shared.enabled && self.shared.admission.is_none(),
                 shared: self.shared.clone(),
                 route: OnceLock::new(),
             }),
@@ -166,11 +169,13 @@ pub struct ServerTierLayerBuilder {
     scheme: &'static str,
     route_cap: usize,
     method_cap: usize,
+    enabled: bool,
 }
 
 impl Default for ServerTierLayerBuilder {
     fn default() -> Self {
         Self {
+            enabled: true,
             tier_name: "server",
             limit: None,
             max_queued: None,
@@ -231,6 +236,15 @@ impl ServerTierLayerBuilder {
         self
     }
 
+    /// Whether to measure at all (default `true`). Built with `false`, the layer exports
+    /// nothing and, unless it has a concurrency limit to enforce, hands each request
+    /// straight to the inner service: pass `telemetry.is_enabled()` so that
+    /// `OTEL_SDK_DISABLED=true` costs next to nothing.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
     fn shared(&self, meter: &Meter) -> Result<Shared, BuildError> {
         if self.route_cap == 0 {
             return Err(BuildError::ZeroCap("route_cap"));
@@ -254,10 +268,19 @@ impl ServerTierLayerBuilder {
             }
             None => None,
         };
+        let noop;
+        let meter = if self.enabled {
+            meter
+        } else {
+            noop = crate::noop_meter();
+            &noop
+        };
         let tier = Tier::builder(self.tier_name, TierKind::Server)
             .maybe_limit(self.limit.map(|l| l as u64))
+            .enabled(self.enabled)
             .build(meter)?;
         Ok(Shared {
+            enabled: self.enabled,
             tier,
             http: HttpSignals::new(meter, self.scheme, self.route_cap),
             rpc: RpcSignals::new(meter, &catalog::RPC_SERVER_CALL_DURATION, self.method_cap),
@@ -282,6 +305,8 @@ pub struct ServerTier<S> {
 
 /// What the clones of one [`ServerTier`] share.
 struct Local {
+    /// Not enabled and no limit to enforce: requests go straight to the inner service.
+    passes_through: bool,
     shared: Arc<Shared>,
     /// The route this service instance serves, once seen. axum applies a layer to each
     /// route separately, so after the first request the template is found here without
@@ -359,6 +384,9 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        if self.local.passes_through {
+            return ResponseFuture::unmeasured(self.inner.call(req));
+        }
         let received = now_nanos();
         let protocol = self.protocol(&req);
         let head_only = req.method() == http::Method::HEAD;

@@ -87,7 +87,8 @@ pin_project! {
     pub struct Instrumented<F> {
         #[pin]
         future: F,
-        tier: Tier,
+        // `None` when the tier passes work straight through.
+        tier: Option<Tier>,
         phase: Phase,
     }
 }
@@ -95,7 +96,7 @@ pin_project! {
 impl<F> fmt::Debug for Instrumented<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Instrumented")
-            .field("tier", &self.tier.inner.name)
+            .field("tier", &self.tier.as_ref().map(|t| t.inner.name))
             .field("phase", &self.phase)
             .finish()
     }
@@ -106,9 +107,13 @@ impl<F: Future> Future for Instrumented<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut this = self.project();
+        // No tier: not enabled and not gated, the future runs as if unwrapped.
+        let Some(tier) = this.tier.as_ref() else {
+            return this.future.poll(cx);
+        };
         loop {
             match this.phase {
-                Phase::Idle => *this.phase = arrive(this.tier),
+                Phase::Idle => *this.phase = arrive(tier),
                 #[cfg(feature = "tokio")]
                 Phase::Queued(waiting) => {
                     let permit = match waiting.acquire.as_mut().poll(cx) {
@@ -118,11 +123,10 @@ impl<F: Future> Future for Instrumented<F> {
                         Poll::Ready(result) => result.ok(),
                     };
                     let now = now_nanos();
-                    this.tier
-                        .record_queue_time(crate::clock::seconds_between(waiting.since, now));
+                    tier.record_queue_time(crate::clock::seconds_between(waiting.since, now));
                     *this.phase = Phase::Running {
                         _work: Work {
-                            _in_flight: this.tier.enter_at(now),
+                            _in_flight: tier.enter_at(now),
                             _permit: permit,
                         },
                     };
@@ -190,12 +194,23 @@ impl Tier {
     /// # Ok(())
     /// # }
     /// ```
+    #[inline]
     pub fn instrument<F: Future>(&self, future: F) -> Instrumented<F> {
         Instrumented {
             future,
-            tier: self.clone(),
+            tier: (!self.passes_through()).then(|| self.clone()),
             phase: Phase::Idle,
         }
+    }
+
+    /// Not enabled, and no gate to pass: work runs as if this tier were not there.
+    #[inline]
+    fn passes_through(&self) -> bool {
+        #[cfg(feature = "tokio")]
+        let gated = self.inner.admission.is_some();
+        #[cfg(not(feature = "tokio"))]
+        let gated = false;
+        !self.inner.enabled && !gated
     }
 
     /// Runs the blocking `work` as one work item of this tier, on this thread. When the
@@ -213,7 +228,11 @@ impl Tier {
     /// assert_eq!(digest, 42);
     /// # Ok::<(), scalewatch_core::TierError>(())
     /// ```
+    #[inline]
     pub fn run<R>(&self, work: impl FnOnce() -> R) -> R {
+        if self.passes_through() {
+            return work();
+        }
         let _work = self.admit_blocking();
         work()
     }
@@ -369,6 +388,83 @@ mod tests {
         holder.join().unwrap();
         assert_eq!(waiter.join().unwrap(), 1);
         assert_eq!((tier.in_flight(), tier.queued()), (0, 0));
+    }
+
+    /// The tier's metric names exported by one collection of a real SDK pipeline after
+    /// `work` ran on a tier built with `enabled`.
+    fn exported_after(enabled: bool, work: impl FnOnce(&Tier)) -> Vec<String> {
+        use opentelemetry::metrics::MeterProvider as _;
+        use opentelemetry_sdk::metrics::{
+            InMemoryMetricExporter, PeriodicReader, SdkMeterProvider,
+        };
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        let tier = Tier::builder("db", TierKind::Custom)
+            .limit(4)
+            .enabled(enabled)
+            .build(&provider.meter("test"))
+            .unwrap();
+        work(&tier);
+        provider.force_flush().unwrap();
+        let mut names: Vec<String> = exporter
+            .get_finished_metrics()
+            .unwrap()
+            .iter()
+            .flat_map(|rm| rm.scope_metrics())
+            .flat_map(|sm| sm.metrics())
+            .map(|m| m.name().to_owned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    #[test]
+    fn a_tier_that_is_not_enabled_passes_work_through_and_exports_nothing() {
+        let work = |tier: &Tier| {
+            assert_eq!(tier.run(|| tier.in_flight()), 0, "run is not counted");
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let polled = std::pin::pin!(tier.instrument(async { tier.in_flight() })).poll(&mut cx);
+            assert_eq!(polled, Poll::Ready(0), "instrument is not counted");
+            let _guard = tier.enter();
+            assert_eq!(tier.in_flight(), 0, "enter is not counted");
+        };
+        assert!(exported_after(false, work).is_empty());
+        // The same work on an enabled tier is counted and exported, so the check can fail.
+        let counted = |tier: &Tier| {
+            assert_eq!(tier.run(|| tier.in_flight()), 1);
+        };
+        let exported = exported_after(true, counted);
+        assert!(
+            exported.contains(&"scalewatch.tier.concurrency".to_owned()),
+            "{exported:?}"
+        );
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn a_tier_that_is_not_enabled_still_enforces_its_limit() {
+        let tier = Tier::builder("cpu", TierKind::Custom)
+            .limit(1)
+            .enforce_limit()
+            .enabled(false)
+            .build(&meter())
+            .unwrap();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let mut first = Box::pin(tier.instrument(rx));
+        assert!(
+            first.as_mut().poll(&mut cx).is_pending(),
+            "holds the permit"
+        );
+        let mut second = Box::pin(tier.instrument(async { 2 }));
+        assert!(second.as_mut().poll(&mut cx).is_pending(), "waits for it");
+        tx.send(()).unwrap();
+        assert!(matches!(first.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+        drop(first);
+        assert_eq!(second.as_mut().poll(&mut cx), Poll::Ready(2));
     }
 
     #[cfg(feature = "tokio")]

@@ -21,6 +21,11 @@ where
         #[pin]
         future: S::Future,
     },
+    /// A layer that is not enabled: the inner future, polled as is, with no guard.
+    Unmeasured {
+        #[pin]
+        future: S::Future,
+    },
     Queued {
         queued: Box<Queued<S, B>>,
     },
@@ -45,6 +50,7 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
             State::Running { .. } => "running",
+            State::Unmeasured { .. } => "unmeasured",
             State::Queued { .. } => "queued",
             State::Done => "done",
         };
@@ -66,6 +72,15 @@ where
             guard: Some(guard),
         }
     }
+
+    /// The future of a call the layer does not measure.
+    #[inline]
+    pub(crate) fn unmeasured(future: S::Future) -> Self {
+        Self {
+            state: State::Unmeasured { future },
+            guard: None,
+        }
+    }
 }
 
 impl<S, B, ResBody> Future for ResponseFuture<S, B>
@@ -77,6 +92,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if let StateProj::Unmeasured { future } = this.state.as_mut().project() {
+            return future
+                .poll(cx)
+                .map_ok(|response| response.map(|body| ResponseBody::new(body, None)));
+        }
         loop {
             let Some(guard) = this.guard.as_mut() else {
                 // Polled after completion: stay pending rather than panic.
@@ -106,7 +126,7 @@ where
                         }
                     });
                 }
-                StateProj::Done => return Poll::Pending,
+                StateProj::Done | StateProj::Unmeasured { .. } => return Poll::Pending,
             }
         }
     }

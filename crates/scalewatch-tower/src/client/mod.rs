@@ -50,6 +50,8 @@ const MAX_SERVER_KEY: usize = 262;
 
 /// What every clone of a client layer and its services share.
 pub(crate) struct ClientShared {
+    /// Built with [`ClientTierLayerBuilder::enabled`] `false`.
+    pub(crate) enabled: bool,
     pub(crate) tier: Tier,
     pub(crate) http: ClientHttpSignals,
     pub(crate) rpc: RpcSignals,
@@ -120,6 +122,7 @@ impl<S> Layer<S> for ClientTierLayer {
         ClientTier {
             inner,
             local: Arc::new(Local {
+                passes_through: !self.shared.enabled && self.shared.admission.is_none(),
                 shared: self.shared.clone(),
                 server: OnceLock::new(),
             }),
@@ -135,11 +138,13 @@ pub struct ClientTierLayerBuilder {
     limit: Option<usize>,
     server_cap: usize,
     method_cap: usize,
+    enabled: bool,
 }
 
 impl Default for ClientTierLayerBuilder {
     fn default() -> Self {
         Self {
+            enabled: true,
             tier_name: "client",
             limit: None,
             server_cap: DEFAULT_SERVER_CAP,
@@ -177,6 +182,15 @@ impl ClientTierLayerBuilder {
         self
     }
 
+    /// Whether to measure at all (default `true`). Built with `false`, the layer exports
+    /// nothing and, unless it has a concurrency limit to enforce, hands each call straight
+    /// to the inner service: pass `telemetry.is_enabled()` so that `OTEL_SDK_DISABLED=true`
+    /// costs next to nothing.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
     /// Validates the configuration and creates the layer's instruments on `meter`.
     pub fn build(self, meter: &Meter) -> Result<ClientTierLayer, BuildError> {
         if self.server_cap == 0 {
@@ -192,11 +206,20 @@ impl ClientTierLayerBuilder {
             Some(limit) => Some(Admission::new(limit, None, None)),
             None => None,
         };
+        let noop;
+        let meter = if self.enabled {
+            meter
+        } else {
+            noop = crate::noop_meter();
+            &noop
+        };
         let tier = Tier::builder(self.tier_name, TierKind::Client)
             .maybe_limit(self.limit.map(|l| l as u64))
+            .enabled(self.enabled)
             .build(meter)?;
         Ok(ClientTierLayer {
             shared: Arc::new(ClientShared {
+                enabled: self.enabled,
                 tier,
                 http: ClientHttpSignals::new(meter, self.server_cap),
                 rpc: RpcSignals::new(meter, &catalog::RPC_CLIENT_CALL_DURATION, self.method_cap),
@@ -217,6 +240,8 @@ pub struct ClientTier<S> {
 
 /// What the clones of one [`ClientTier`] share.
 struct Local {
+    /// Not enabled and no limit to enforce: calls go straight to the inner service.
+    passes_through: bool,
     shared: Arc<ClientShared>,
     /// The first server this service called. A client usually talks to one server, so
     /// it is compared here before the shared table is consulted.
@@ -350,6 +375,9 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        if self.local.passes_through {
+            return ResponseFuture::unmeasured(self.inner.call(req));
+        }
         let sent = now_nanos();
         let call = self.call_of(&req);
         let head_only = req.method() == http::Method::HEAD;
