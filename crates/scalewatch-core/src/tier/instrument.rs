@@ -87,17 +87,23 @@ pin_project! {
     pub struct Instrumented<F> {
         #[pin]
         future: F,
-        // `None` when the tier passes work straight through.
-        tier: Option<Tier>,
-        phase: Phase,
+        // `None` when the tier passes work straight through: one check then, on poll and
+        // on drop.
+        measured: Option<Measured>,
     }
+}
+
+/// The tier and where the work stands in it.
+struct Measured {
+    tier: Tier,
+    phase: Phase,
 }
 
 impl<F> fmt::Debug for Instrumented<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Instrumented")
-            .field("tier", &self.tier.as_ref().map(|t| t.inner.name))
-            .field("phase", &self.phase)
+            .field("tier", &self.measured.as_ref().map(|m| m.tier.inner.name))
+            .field("phase", &self.measured.as_ref().map(|m| &m.phase))
             .finish()
     }
 }
@@ -105,44 +111,56 @@ impl<F> fmt::Debug for Instrumented<F> {
 impl<F: Future> Future for Instrumented<F> {
     type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let mut this = self.project();
-        // No tier: not enabled and not gated, the future runs as if unwrapped.
-        let Some(tier) = this.tier.as_ref() else {
-            return this.future.poll(cx);
-        };
-        loop {
-            match this.phase {
-                Phase::Idle => *this.phase = arrive(tier),
-                #[cfg(feature = "tokio")]
-                Phase::Queued(waiting) => {
-                    let permit = match waiting.acquire.as_mut().poll(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        // The tier never closes its semaphore; should it ever be closed,
-                        // the work runs unadmitted rather than fail.
-                        Poll::Ready(result) => result.ok(),
-                    };
-                    let now = now_nanos();
-                    tier.record_queue_time(crate::clock::seconds_between(waiting.since, now));
-                    *this.phase = Phase::Running {
-                        _work: Work {
-                            _in_flight: tier.enter_at(now),
-                            _permit: permit,
-                        },
-                    };
-                }
-                Phase::Running { .. } => {
-                    let output = match this.future.as_mut().poll(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(output) => output,
-                    };
-                    *this.phase = Phase::Done;
-                    return Poll::Ready(output);
-                }
-                // Polled after completion: allowed to do anything but undefined
-                // behaviour; stay pending rather than poll a finished future.
-                Phase::Done => return Poll::Pending,
+        let this = self.project();
+        match this.measured {
+            // Not enabled and not gated: the future runs as if unwrapped.
+            None => this.future.poll(cx),
+            Some(m) => poll_measured(this.future, &m.tier, &mut m.phase, cx),
+        }
+    }
+}
+
+/// The measured side of [`Instrumented::poll`], out of line so that the pass-through side
+/// inlines into its caller.
+fn poll_measured<F: Future>(
+    mut future: Pin<&mut F>,
+    tier: &Tier,
+    phase: &mut Phase,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    loop {
+        match phase {
+            Phase::Idle => *phase = arrive(tier),
+            #[cfg(feature = "tokio")]
+            Phase::Queued(waiting) => {
+                let permit = match waiting.acquire.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    // The tier never closes its semaphore; should it ever be closed, the
+                    // work runs unadmitted rather than fail.
+                    Poll::Ready(result) => result.ok(),
+                };
+                let now = now_nanos();
+                tier.record_queue_time(crate::clock::seconds_between(waiting.since, now));
+                *phase = Phase::Running {
+                    _work: Work {
+                        _in_flight: tier.enter_at(now),
+                        _permit: permit,
+                    },
+                };
             }
+            Phase::Running { .. } => {
+                let output = match future.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(output) => output,
+                };
+                *phase = Phase::Done;
+                return Poll::Ready(output);
+            }
+            // Polled after completion: allowed to do anything but undefined behaviour;
+            // stay pending rather than poll a finished future.
+            Phase::Done => return Poll::Pending,
         }
     }
 }
@@ -198,8 +216,10 @@ impl Tier {
     pub fn instrument<F: Future>(&self, future: F) -> Instrumented<F> {
         Instrumented {
             future,
-            tier: (!self.passes_through()).then(|| self.clone()),
-            phase: Phase::Idle,
+            measured: (!self.passes_through()).then(|| Measured {
+                tier: self.clone(),
+                phase: Phase::Idle,
+            }),
         }
     }
 
