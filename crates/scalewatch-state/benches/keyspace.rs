@@ -5,7 +5,9 @@
 //!
 //! Anchors in the same run: the bare key stream (`bare`), the `HashMap` get (`hashmap_get`),
 //! recording with the default configuration, which is the one whose accuracy the tests
-//! check (`keyspace_read`), and recording with every access sampled (`keyspace_read_sample_all`).
+//! check (`keyspace_read`), recording with every access sampled (`keyspace_read_sample_all`),
+//! and B5: recording into a keyspace built with `enabled(false)` (`keyspace_read_off`), whose
+//! cost is its time minus `bare`.
 
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
@@ -52,6 +54,10 @@ fn one_access(c: &mut Criterion) {
         .sample_every(1)
         .build(&meter())
         .expect("valid");
+    let off = Keyspace::builder("bench-off")
+        .enabled(false)
+        .build(&meter())
+        .expect("valid");
     let mut g = c.benchmark_group("record_one_access");
     let mut i = 0usize;
     g.bench_function("bare", |b| {
@@ -76,6 +82,12 @@ fn one_access(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) & (STREAM - 1);
             all.read(black_box(&stream[i]))
+        })
+    });
+    g.bench_function("keyspace_read_off", |b| {
+        b.iter(|| {
+            i = (i + 1) & (STREAM - 1);
+            off.read(black_box(&stream[i]))
         })
     });
     g.finish();

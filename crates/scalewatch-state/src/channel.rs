@@ -6,6 +6,10 @@
 //! itself when the receiver goes away) drops the envelope and gives its place back.
 //! Depth and utilization come from the core's lock-free busy integral, so the
 //! time-averaged depth is exact over each export interval.
+//!
+//! A disabled queue's envelopes hold no place: no clock read, no count, no reference to
+//! the queue. The switch is fixed when the channel is built, so every message of a
+//! channel is counted the same way and depth stays exact.
 
 use crate::catalog::{self, attr};
 use opentelemetry::metrics::{BoundHistogram, Meter};
@@ -33,23 +37,29 @@ pub enum QueueError {
 struct Queue {
     name: &'static str,
     capacity: Option<usize>,
+    enabled: bool,
     stats: FlightStats,
-    time: BoundHistogram<f64>,
+    /// `None` when disabled: no instrument is created.
+    time: Option<BoundHistogram<f64>>,
     cursor: Mutex<Cursor>,
 }
 
 impl Queue {
-    fn new(name: &'static str, capacity: Option<usize>, meter: &Meter) -> Arc<Self> {
+    fn new(name: &'static str, capacity: Option<usize>, enabled: bool, meter: &Meter) -> Arc<Self> {
         let attrs = [KeyValue::new(attr::QUEUE_NAME, name)];
         let stats = FlightStats::new();
         let cursor = Mutex::new(Cursor::starting_at(stats.totals(now_nanos())));
         let q = Arc::new(Queue {
             name,
             capacity,
+            enabled,
             stats,
-            time: catalog::QUEUE_TIME.f64_histogram(meter).bind(&attrs),
+            time: enabled.then(|| catalog::QUEUE_TIME.f64_histogram(meter).bind(&attrs)),
             cursor,
         });
+        if !enabled {
+            return q;
+        }
         let (weak, a) = (Arc::downgrade(&q), attrs.clone());
         catalog::QUEUE_DEPTH.i64_observable_up_down_counter(meter, move |o| {
             if let Some(q) = weak.upgrade() {
@@ -81,34 +91,38 @@ struct Envelope<T> {
     place: Place,
 }
 
-/// One item counted in the queue's depth until dropped.
-struct Place {
-    queue: Arc<Queue>,
-    started: Option<Started>,
-}
+/// One item counted in the queue's depth until dropped; empty when the queue is
+/// disabled.
+struct Place(Option<(Arc<Queue>, Started)>);
 
 impl Place {
+    #[inline]
     fn new(queue: &Arc<Queue>) -> Self {
-        Place {
-            queue: queue.clone(),
-            started: Some(queue.stats.start(now_nanos())),
-        }
+        Place(
+            queue
+                .enabled
+                .then(|| (queue.clone(), queue.stats.start(now_nanos()))),
+        )
     }
 
     /// The item was received: record its time in the queue and leave.
+    #[inline]
     fn received(mut self) {
-        if let Some(started) = self.started.take() {
+        if let Some((queue, started)) = self.0.take() {
             let now = now_nanos();
-            self.queue.time.record(seconds_between(started.at, now));
-            self.queue.stats.finish(started, now);
+            if let Some(time) = &queue.time {
+                time.record(seconds_between(started.at, now));
+            }
+            queue.stats.finish(started, now);
         }
     }
 }
 
 impl Drop for Place {
+    #[inline]
     fn drop(&mut self) {
-        if let Some(started) = self.started.take() {
-            self.queue.stats.finish(started, now_nanos());
+        if let Some((queue, started)) = self.0.take() {
+            queue.stats.finish(started, now_nanos());
         }
     }
 }
@@ -120,16 +134,102 @@ impl<T> Envelope<T> {
     }
 }
 
-fn check(name: &'static str) -> Result<(), QueueError> {
-    if name.is_empty() {
-        Err(QueueError::EmptyName)
-    } else {
-        Ok(())
+/// Builds an instrumented channel, for options the [`channel`] and [`unbounded_channel`]
+/// shorthands do not take.
+///
+/// ```
+/// use opentelemetry::metrics::MeterProvider as _;
+/// use scalewatch_state::QueueBuilder;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let meter = opentelemetry::global::meter_provider().meter("example");
+/// let (tx, mut rx) = QueueBuilder::new("jobs").enabled(false).channel::<u32>(8, &meter)?;
+/// tx.send(1).await?;
+/// assert_eq!(tx.depth(), 0); // not measured
+/// assert_eq!(rx.recv().await, Some(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct QueueBuilder {
+    name: &'static str,
+    enabled: bool,
+}
+
+impl QueueBuilder {
+    /// Starts building a queue named `name` (static, low-cardinality).
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            enabled: true,
+        }
+    }
+
+    /// Whether to measure at all (default `true`). Built with `false`, the queue is a
+    /// pass-through: it records nothing, exports nothing, and its in-process readings stay
+    /// empty. Pass `telemetry.is_enabled()` so that `OTEL_SDK_DISABLED=true` costs next
+    /// to nothing.
+    ///
+    /// Disabled, a message pays no clock read and no shared count; the channel still
+    /// delivers every message, in order, with the same capacity.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// A bounded channel holding at most `capacity` messages, measured as
+    /// `scalewatch.queue.*` (depth, time in queue, utilization against `capacity`).
+    pub fn channel<T>(
+        self,
+        capacity: usize,
+        meter: &Meter,
+    ) -> Result<(Sender<T>, Receiver<T>), QueueError> {
+        self.check()?;
+        if capacity == 0 {
+            return Err(QueueError::ZeroCapacity(self.name));
+        }
+        let queue = Queue::new(self.name, Some(capacity), self.enabled, meter);
+        let (tx, rx) = mpsc::channel(capacity);
+        Ok((
+            Sender {
+                tx,
+                queue: queue.clone(),
+            },
+            Receiver { rx, queue },
+        ))
+    }
+
+    /// An unbounded channel, measured as `scalewatch.queue.depth` and
+    /// `scalewatch.queue.time` (no utilization: it has no capacity).
+    pub fn unbounded_channel<T>(
+        self,
+        meter: &Meter,
+    ) -> Result<(UnboundedSender<T>, UnboundedReceiver<T>), QueueError> {
+        self.check()?;
+        let queue = Queue::new(self.name, None, self.enabled, meter);
+        let (tx, rx) = mpsc::unbounded_channel();
+        Ok((
+            UnboundedSender {
+                tx,
+                queue: queue.clone(),
+            },
+            UnboundedReceiver { rx, queue },
+        ))
+    }
+
+    fn check(&self) -> Result<(), QueueError> {
+        if self.name.is_empty() {
+            Err(QueueError::EmptyName)
+        } else {
+            Ok(())
+        }
     }
 }
 
 /// A bounded channel named `name` holding at most `capacity` messages, measured as
 /// `scalewatch.queue.*` (depth, time in queue, utilization against `capacity`).
+/// [`QueueBuilder`] builds one that can be switched off.
 ///
 /// ```
 /// use opentelemetry::metrics::MeterProvider as _;
@@ -149,19 +249,7 @@ pub fn channel<T>(
     capacity: usize,
     meter: &Meter,
 ) -> Result<(Sender<T>, Receiver<T>), QueueError> {
-    check(name)?;
-    if capacity == 0 {
-        return Err(QueueError::ZeroCapacity(name));
-    }
-    let queue = Queue::new(name, Some(capacity), meter);
-    let (tx, rx) = mpsc::channel(capacity);
-    Ok((
-        Sender {
-            tx,
-            queue: queue.clone(),
-        },
-        Receiver { rx, queue },
-    ))
+    QueueBuilder::new(name).channel(capacity, meter)
 }
 
 /// An unbounded channel named `name`, measured as `scalewatch.queue.depth` and
@@ -170,16 +258,7 @@ pub fn unbounded_channel<T>(
     name: &'static str,
     meter: &Meter,
 ) -> Result<(UnboundedSender<T>, UnboundedReceiver<T>), QueueError> {
-    check(name)?;
-    let queue = Queue::new(name, None, meter);
-    let (tx, rx) = mpsc::unbounded_channel();
-    Ok((
-        UnboundedSender {
-            tx,
-            queue: queue.clone(),
-        },
-        UnboundedReceiver { rx, queue },
-    ))
+    QueueBuilder::new(name).unbounded_channel(meter)
 }
 
 macro_rules! common {
@@ -189,6 +268,7 @@ macro_rules! common {
                 f.debug_struct(stringify!($t))
                     .field("name", &self.queue.name)
                     .field("capacity", &self.queue.capacity)
+                    .field("enabled", &self.queue.enabled)
                     .field("depth", &self.queue.stats.in_flight())
                     .finish()
             }
@@ -200,9 +280,15 @@ macro_rules! common {
                 self.queue.name
             }
 
-            /// Messages in the queue now, as exported in `scalewatch.queue.depth`.
+            /// Messages in the queue now, as exported in `scalewatch.queue.depth`
+            /// (0 when disabled).
             pub fn depth(&self) -> i64 {
                 self.queue.stats.in_flight()
+            }
+
+            /// Whether the queue measures (see [`QueueBuilder::enabled`]).
+            pub fn is_enabled(&self) -> bool {
+                self.queue.enabled
             }
         }
     };
@@ -375,5 +461,108 @@ impl<T> UnboundedReceiver<T> {
     /// Whether no message waits.
     pub fn is_empty(&self) -> bool {
         self.rx.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meter() -> Meter {
+        opentelemetry::global::meter_provider().meter("test")
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_disabled_bounded_channel_delivers_everything_with_exact_capacity() {
+        block_on(async {
+            let (tx, mut rx) = QueueBuilder::new("off")
+                .enabled(false)
+                .channel::<u32>(3, &meter())
+                .unwrap();
+            assert!(!tx.is_enabled() && !rx.is_enabled());
+            assert_eq!(tx.max_capacity(), 3);
+            for round in 0..100u32 {
+                for i in 0..3 {
+                    tx.send(round * 3 + i).await.unwrap();
+                }
+                assert!(matches!(tx.try_send(7), Err(TrySendError::Full(7))));
+                // A send that finds no room, cancelled after its first poll.
+                tokio::select! {
+                    biased;
+                    _ = tx.send(8) => panic!("the channel is full"),
+                    _ = std::future::ready(()) => {}
+                }
+                assert_eq!((tx.capacity(), rx.len(), tx.depth()), (0, 3, 0));
+                for i in 0..3 {
+                    assert_eq!(rx.recv().await, Some(round * 3 + i));
+                }
+                assert_eq!(tx.capacity(), 3);
+            }
+            assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
+            tx.try_send(1).unwrap();
+            drop(rx);
+            assert!(tx.is_closed());
+            assert!(matches!(tx.try_send(2), Err(TrySendError::Closed(2))));
+            assert_eq!(tx.send(3).await, Err(SendError(3)));
+            assert_eq!(tx.depth(), 0);
+        });
+    }
+
+    #[test]
+    fn a_disabled_unbounded_channel_delivers_everything_in_order() {
+        block_on(async {
+            let (tx, mut rx) = QueueBuilder::new("off")
+                .enabled(false)
+                .unbounded_channel::<u32>(&meter())
+                .unwrap();
+            let tx2 = tx.clone();
+            for i in 0..1_000 {
+                if i % 2 == 0 { &tx } else { &tx2 }.send(i).unwrap();
+            }
+            assert_eq!((rx.len(), tx.depth()), (1_000, 0));
+            for i in 0..1_000 {
+                assert_eq!(rx.recv().await, Some(i));
+            }
+            drop((tx, tx2));
+            assert_eq!(rx.recv().await, None);
+        });
+    }
+
+    #[test]
+    fn the_switch_decides_whether_messages_hold_a_place() {
+        let (on, _on_rx) = QueueBuilder::new("on").channel::<u8>(2, &meter()).unwrap();
+        let (off, _off_rx) = QueueBuilder::new("off")
+            .enabled(false)
+            .channel::<u8>(2, &meter())
+            .unwrap();
+        for tx in [&on, &off] {
+            tx.try_send(1).unwrap();
+            tx.try_send(2).unwrap();
+        }
+        assert_eq!((on.depth(), off.depth()), (2, 0));
+        assert!(Place::new(&on.queue).0.is_some());
+        assert!(Place::new(&off.queue).0.is_none());
+        assert!(on.queue.time.is_some() && off.queue.time.is_none());
+        assert_eq!(
+            QueueBuilder::new("")
+                .enabled(false)
+                .channel::<u8>(1, &meter())
+                .err(),
+            Some(QueueError::EmptyName)
+        );
+        assert_eq!(
+            QueueBuilder::new("z")
+                .enabled(false)
+                .channel::<u8>(0, &meter())
+                .err(),
+            Some(QueueError::ZeroCapacity("z"))
+        );
     }
 }

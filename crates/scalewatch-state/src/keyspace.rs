@@ -140,6 +140,7 @@ pub struct KeyspaceBuilder {
     pub(crate) shards: Option<usize>,
     digest_key: Option<u128>,
     raw_keys: bool,
+    enabled: bool,
 }
 
 impl KeyspaceBuilder {
@@ -206,6 +207,19 @@ impl KeyspaceBuilder {
         self
     }
 
+    /// Whether to measure at all (default `true`). Built with `false`, the keyspace is a
+    /// pass-through: it records nothing, exports nothing, and its in-process readings stay
+    /// empty. Pass `telemetry.is_enabled()` so that `OTEL_SDK_DISABLED=true` costs next
+    /// to nothing.
+    ///
+    /// Disabled, every recording method returns before hashing the key or touching any
+    /// counter, no instrument or callback is registered on the meter, and a
+    /// `TrackedMap` built from it is a plain sharded map.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
     fn validate(&self) -> Result<(), KeyspaceError> {
         let name = self.name;
         if name.is_empty() {
@@ -240,12 +254,16 @@ impl KeyspaceBuilder {
         Ok(())
     }
 
-    /// Validates the configuration and registers the keyspace's instruments on `meter`.
+    /// Validates the configuration and registers the keyspace's instruments on `meter`
+    /// (none when [disabled](KeyspaceBuilder::enabled)).
     pub fn build(self, meter: &Meter) -> Result<Keyspace, KeyspaceError> {
         self.validate()?;
         let digest_key = self.digest_key.unwrap_or_else(hash::random_key);
         let name_attr = KeyValue::new(attr::STATE_NAME, self.name);
         let shards = self.shards.unwrap_or(0);
+        let enabled = self.enabled;
+        // A disabled keyspace never samples, so its summary is kept minimal.
+        let counters = if enabled { self.counters } else { 1 };
         let inner = Arc::new(Inner {
             name: self.name,
             hasher: KeyHash::new(hash::seed_from(digest_key)),
@@ -258,7 +276,7 @@ impl KeyspaceBuilder {
             shards,
             locals: ThreadLocal::new(),
             summary: Mutex::new(Summary::new(
-                self.counters,
+                counters,
                 self.half_life
                     .map(|h| h.as_nanos().min(u128::from(u64::MAX)) as u64),
                 now_nanos(),
@@ -266,13 +284,17 @@ impl KeyspaceBuilder {
             dropped: AtomicU64::new(0),
             entries: AtomicI64::new(0),
             has_entries: AtomicBool::new(false),
-            scan_items: catalog::STATE_SCAN_ITEMS
-                .u64_histogram(meter)
-                .bind(std::slice::from_ref(&name_attr)),
+            scan_items: enabled.then(|| {
+                catalog::STATE_SCAN_ITEMS
+                    .u64_histogram(meter)
+                    .bind(std::slice::from_ref(&name_attr))
+            }),
             skew_cursor: Mutex::new(vec![0; shards]),
         });
-        register_observers(meter, &inner, name_attr);
-        Ok(Keyspace { inner })
+        if enabled {
+            register_observers(meter, &inner, name_attr);
+        }
+        Ok(Keyspace { inner, enabled })
     }
 }
 
@@ -355,13 +377,15 @@ struct Inner {
     dropped: AtomicU64,
     entries: AtomicI64,
     has_entries: AtomicBool,
-    scan_items: BoundHistogram<u64>,
+    /// `None` when disabled: no instrument is created.
+    scan_items: Option<BoundHistogram<u64>>,
     skew_cursor: Mutex<Vec<u64>>,
 }
 
 /// A named keyspace: every access is counted exactly by operation, sampled into a
 /// bounded heavy-hitter summary, and (when sharded) counted per shard.
-/// Cheap to clone; clones share everything.
+/// Cheap to clone; clones share everything. Built
+/// [disabled](KeyspaceBuilder::enabled), every recording method returns at once.
 ///
 /// ```
 /// use opentelemetry::metrics::MeterProvider as _;
@@ -384,6 +408,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct Keyspace {
     inner: Arc<Inner>,
+    /// Kept beside the pointer, not behind it: the disabled path is one test of `self`.
+    enabled: bool,
 }
 
 impl fmt::Debug for Keyspace {
@@ -394,6 +420,7 @@ impl fmt::Debug for Keyspace {
             .field("counters", &self.inner.counters)
             .field("sample_every", &self.inner.sample_every)
             .field("shards", &self.inner.shards)
+            .field("enabled", &self.enabled)
             .field("operations", &self.operations())
             .finish()
     }
@@ -458,12 +485,19 @@ impl Keyspace {
             shards: None,
             digest_key: None,
             raw_keys: false,
+            enabled: true,
         }
     }
 
     /// The keyspace's name.
     pub fn name(&self) -> &'static str {
         self.inner.name
+    }
+
+    /// Whether the keyspace measures (see [`KeyspaceBuilder::enabled`]).
+    #[inline]
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
     }
 
     /// The shard count (0 when unsharded).
@@ -489,64 +523,104 @@ impl Keyspace {
         hash::digest(self.inner.digest_key, self.fingerprint(key))
     }
 
+    // The recording methods are forced inline down to the `enabled` test, so that a
+    // disabled keyspace costs a load and a branch at the call site, not a call.
+
     /// Records a point read of `key`.
-    #[inline]
+    #[inline(always)]
     pub fn read<K: Hash + ?Sized>(&self, key: &K) {
         self.record(Operation::Read, key);
     }
 
     /// Records a write of `key`.
-    #[inline]
+    #[inline(always)]
     pub fn write<K: Hash + ?Sized>(&self, key: &K) {
         self.record(Operation::Write, key);
     }
 
     /// Records a removal of `key`.
-    #[inline]
+    #[inline(always)]
     pub fn delete<K: Hash + ?Sized>(&self, key: &K) {
         self.record(Operation::Delete, key);
     }
 
     /// Records a scan starting at `key` (a prefix, a range start) that touched `items`.
-    #[inline]
+    #[inline(always)]
     pub fn scan<K: Hash + ?Sized>(&self, key: &K, items: u64) {
-        self.record(Operation::Scan, key);
-        self.inner.scan_items.record(items);
+        if self.enabled {
+            self.record_scan(key, items);
+        }
+    }
+
+    fn record_scan<K: Hash + ?Sized>(&self, key: &K, items: u64) {
+        self.record_key(Operation::Scan, key);
+        if let Some(h) = &self.inner.scan_items {
+            h.record(items);
+        }
     }
 
     /// Records a full scan (no key) that touched `items`. Counts as a scan operation;
     /// does not feed the hot keys or shard load.
+    #[inline(always)]
     pub fn full_scan(&self, items: u64) {
-        let inner = &*self.inner;
+        if self.enabled {
+            self.record_full_scan(items);
+        }
+    }
+
+    fn record_full_scan(&self, items: u64) {
         bump(&self.local().ops[Operation::Scan.index()]);
-        inner.scan_items.record(items);
+        if let Some(h) = &self.inner.scan_items {
+            h.record(items);
+        }
     }
 
     /// Records `op` on `key`.
-    #[inline]
+    #[inline(always)]
     pub fn record<K: Hash + ?Sized>(&self, op: Operation, key: &K) {
+        if self.enabled {
+            self.record_key(op, key);
+        }
+    }
+
+    #[inline]
+    fn record_key<K: Hash + ?Sized>(&self, op: Operation, key: &K) {
         let fp = self.fingerprint(key);
-        self.record_fingerprint(op, fp, self.shard_of_fingerprint(fp), || None);
+        self.record_enabled(op, fp, self.shard_of_fingerprint(fp), || None);
     }
 
     /// Records `op` on `key` in the application's own shard `shard` (taken modulo the
     /// shard count): for shard maps scalewatch cannot compute, such as a closure over
     /// the key or a consistent-hash ring.
-    #[inline]
+    #[inline(always)]
     pub fn record_in_shard<K: Hash + ?Sized>(&self, op: Operation, key: &K, shard: usize) {
+        if self.enabled {
+            self.record_key_in_shard(op, key, shard);
+        }
+    }
+
+    #[inline]
+    fn record_key_in_shard<K: Hash + ?Sized>(&self, op: Operation, key: &K, shard: usize) {
         let fp = self.fingerprint(key);
         let shard = (self.inner.shards > 0).then(|| shard % self.inner.shards);
-        self.record_fingerprint(op, fp, shard, || None);
+        self.record_enabled(op, fp, shard, || None);
     }
 
     /// Like [`Keyspace::record`], and when the keyspace was built with
     /// [`raw_keys(true)`](KeyspaceBuilder::raw_keys), keeps the key's `Display` (for
     /// sampled accesses only) so that a hot key is exported in clear.
-    #[inline]
+    #[inline(always)]
     pub fn record_labeled<K: Hash + Display + ?Sized>(&self, op: Operation, key: &K) {
+        if self.enabled {
+            self.record_key_labeled(op, key);
+        }
+    }
+
+    #[inline]
+    fn record_key_labeled<K: Hash + Display + ?Sized>(&self, op: Operation, key: &K) {
         let fp = self.fingerprint(key);
         let raw = self.inner.raw_keys;
-        self.record_fingerprint(op, fp, self.shard_of_fingerprint(fp), || {
+        self.record_enabled(op, fp, self.shard_of_fingerprint(fp), || {
             raw.then(|| label(key))
         });
     }
@@ -564,10 +638,25 @@ impl Keyspace {
             .get_or(|| CachePadded::new(Local::new(shards)))
     }
 
+    /// Records `op` on a key already hashed to `fp`, unless disabled.
+    #[cfg(feature = "map")]
+    #[inline(always)]
+    pub(crate) fn record_fingerprint(
+        &self,
+        op: Operation,
+        fp: u64,
+        shard: Option<usize>,
+        label: impl FnOnce() -> Option<Box<str>>,
+    ) {
+        if self.enabled {
+            self.record_enabled(op, fp, shard, label);
+        }
+    }
+
     /// The hot path: two counter bumps on this thread's cells, a countdown, and rarely a
     /// sample.
     #[inline]
-    pub(crate) fn record_fingerprint(
+    fn record_enabled(
         &self,
         op: Operation,
         fp: u64,
@@ -631,7 +720,7 @@ impl Keyspace {
         summary
     }
 
-    /// Exact operation counts since the keyspace was built.
+    /// Exact operation counts since the keyspace was built (all zero when disabled).
     pub fn operations(&self) -> OperationCounts {
         let mut c = [0u64; 4];
         for local in self.inner.locals.iter() {
@@ -647,7 +736,8 @@ impl Keyspace {
         }
     }
 
-    /// Operations per shard since the keyspace was built (empty when unsharded).
+    /// Operations per shard since the keyspace was built (empty when unsharded, zeros
+    /// when disabled).
     pub fn shard_loads(&self) -> Vec<u64> {
         let mut loads = vec![0u64; self.inner.shards];
         for local in self.inner.locals.iter() {
@@ -665,7 +755,7 @@ impl Keyspace {
     }
 
     /// The `n` heaviest keys the summary tracks (hot or not, up to the counter count),
-    /// heaviest first.
+    /// heaviest first (none when disabled).
     pub fn top_keys(&self, n: usize) -> Vec<HotKey> {
         let summary = self.fold_pending();
         let total = summary.total();
@@ -702,7 +792,11 @@ impl Keyspace {
     }
 
     /// Sets the resident entries exported as `scalewatch.state.entries`.
+    #[inline]
     pub fn set_entries(&self, entries: u64) {
+        if !self.enabled {
+            return;
+        }
         self.inner
             .entries
             .store(entries.min(i64::MAX as u64) as i64, Relaxed);
@@ -710,12 +804,16 @@ impl Keyspace {
     }
 
     /// Adds `delta` (may be negative) to the resident entries.
+    #[inline]
     pub fn add_entries(&self, delta: i64) {
+        if !self.enabled {
+            return;
+        }
         self.inner.entries.fetch_add(delta, Relaxed);
         self.inner.has_entries.store(true, Relaxed);
     }
 
-    /// The resident entries last set.
+    /// The resident entries last set (0 when disabled).
     pub fn entries(&self) -> i64 {
         self.inner.entries.load(Relaxed)
     }
@@ -791,7 +889,12 @@ pub(crate) fn label<K: Display + ?Sized>(key: &K) -> Box<str> {
 /// Observable instruments read the keyspace at collection time through a weak reference,
 /// so a dropped keyspace simply stops reporting.
 fn register_observers(meter: &Meter, inner: &Arc<Inner>, name: KeyValue) {
-    let upgrade = |w: &Weak<Inner>| w.upgrade().map(|inner| Keyspace { inner });
+    let upgrade = |w: &Weak<Inner>| {
+        w.upgrade().map(|inner| Keyspace {
+            inner,
+            enabled: true,
+        })
+    };
 
     let weak = Arc::downgrade(inner);
     let per_op: Vec<[KeyValue; 2]> = Operation::ALL
@@ -951,6 +1054,56 @@ mod tests {
         let hot = plain.hot_keys();
         assert_eq!(hot[0].key, plain.digest_of("user:42"));
         assert_eq!(hot[0].key.len(), 16);
+    }
+
+    /// Every recording method, with every access sampled.
+    fn record_everything(ks: &Keyspace) {
+        for i in 0..1_000u64 {
+            ks.read(&(i % 3));
+            ks.write(&i);
+            ks.delete(&i);
+            ks.scan(&i, 5);
+            ks.record(Operation::Read, &i);
+            ks.record_in_shard(Operation::Write, &i, 2);
+            ks.record_labeled(Operation::Read, "user:42");
+        }
+        ks.full_scan(10);
+        ks.set_entries(7);
+        ks.add_entries(3);
+    }
+
+    #[test]
+    fn a_disabled_keyspace_records_nothing() {
+        let build = |enabled| {
+            Keyspace::builder("off")
+                .shards(4)
+                .sample_every(1)
+                .raw_keys(true)
+                .enabled(enabled)
+                .build(&meter())
+                .unwrap()
+        };
+        let on = build(true);
+        record_everything(&on);
+        assert_eq!(on.operations().total(), 7_001);
+        assert!(!on.hot_keys().is_empty());
+        assert_eq!(on.entries(), 10);
+
+        let off = build(false);
+        assert!(!off.is_enabled());
+        record_everything(&off);
+        assert_eq!(off.operations(), OperationCounts::default());
+        assert!(off.hot_keys().is_empty());
+        assert!(off.top_keys(MAX_COUNTERS).is_empty());
+        assert_eq!(off.shard_loads(), vec![0; 4]);
+        assert_eq!(off.shard_skew(), None);
+        assert_eq!(off.entries(), 0);
+        assert_eq!(off.dropped_sample_weight(), 0);
+        // No thread ever got counters: the recording methods returned before the lookup.
+        assert_eq!(off.inner.locals.iter().count(), 0);
+        assert!(off.inner.scan_items.is_none());
+        // Digests do not depend on the switch.
+        assert_eq!(off.digest_of("k").len(), 16);
     }
 
     #[test]

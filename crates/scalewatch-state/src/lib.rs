@@ -53,7 +53,14 @@
 //! - **Queues**: [`channel`] and [`unbounded_channel`] wrap tokio's mpsc channels with
 //!   `scalewatch.queue.depth`, `.time` (send → receive) and `.utilization` (time-averaged
 //!   depth over capacity). Depth is held by each message's envelope, so cancelled sends
-//!   and dropped messages never leak it.
+//!   and dropped messages never leak it. [`QueueBuilder`] builds the same channels with
+//!   options.
+//! - **Off switch**: [`KeyspaceBuilder::enabled`] and [`QueueBuilder::enabled`] (default
+//!   `true`). Built disabled, a keyspace, its map or a channel measures nothing: each
+//!   recording point returns at once (about a nanosecond), no instrument is registered,
+//!   and the in-process readings ([`Keyspace::operations`], [`Keyspace::hot_keys`],
+//!   `depth()`) stay empty. Maps and channels keep working as maps and channels. Pass
+//!   `telemetry.is_enabled()` so that `OTEL_SDK_DISABLED=true` costs next to nothing.
 //!
 //! ```
 //! use opentelemetry::metrics::MeterProvider as _;
@@ -77,7 +84,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `map` | yes | [`TrackedMap`] and [`KeyspaceBuilder::build_map`] |
-//! | `channel` | yes | [`channel`], [`unbounded_channel`] (tokio `sync`) |
+//! | `channel` | yes | [`channel`], [`unbounded_channel`], [`QueueBuilder`] (tokio `sync`) |
 
 pub mod catalog;
 #[cfg(feature = "channel")]
@@ -90,8 +97,8 @@ mod summary;
 
 #[cfg(feature = "channel")]
 pub use channel::{
-    channel, unbounded_channel, QueueError, Receiver, SendError, Sender, TryRecvError,
-    TrySendError, UnboundedReceiver, UnboundedSender,
+    channel, unbounded_channel, QueueBuilder, QueueError, Receiver, SendError, Sender,
+    TryRecvError, TrySendError, UnboundedReceiver, UnboundedSender,
 };
 pub use keyspace::{
     HotKey, Keyspace, KeyspaceBuilder, KeyspaceError, Operation, OperationCounts, DEFAULT_COUNTERS,

@@ -23,6 +23,10 @@ type Shard<K, V> = CachePadded<RwLock<HashMap<K, V, KeyHash>>>;
 /// shard's lock ([`TrackedMap::with`]); no guard escapes, so no lock is held across an
 /// `.await`.
 ///
+/// Built from a [disabled](KeyspaceBuilder::enabled) keyspace, it records nothing and
+/// keeps no length counter: it is a plain sharded map, and [`TrackedMap::len`] locks
+/// each shard in turn.
+///
 /// ```
 /// use opentelemetry::metrics::MeterProvider as _;
 /// use scalewatch_state::{Keyspace, TrackedMap};
@@ -48,6 +52,7 @@ impl<K, V> fmt::Debug for TrackedMap<K, V> {
         f.debug_struct("TrackedMap")
             .field("keyspace", &self.keyspace)
             .field("shards", &self.shards.len())
+            // Only the counter: locking the shards here could deadlock inside `with`.
             .field("len", &self.keyspace.entries())
             .finish()
     }
@@ -200,14 +205,23 @@ impl<K: Hash + Eq, V> TrackedMap<K, V> {
         }
     }
 
-    /// Resident entries (kept as a counter, not by locking every shard).
+    /// Resident entries: kept as a counter, not by locking every shard, unless the
+    /// keyspace is disabled.
     pub fn len(&self) -> usize {
-        self.keyspace.entries().max(0) as usize
+        if self.keyspace.is_enabled() {
+            self.keyspace.entries().max(0) as usize
+        } else {
+            self.shard_lens().iter().sum()
+        }
     }
 
     /// Whether the map is empty.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        if self.keyspace.is_enabled() {
+            self.len() == 0
+        } else {
+            self.shards.iter().all(|s| Self::read_shard(s).is_empty())
+        }
     }
 
     /// Entries per shard, locking each shard in turn.
@@ -272,5 +286,45 @@ mod tests {
         }
         let lens: Vec<u64> = map.shard_lens().iter().map(|l| *l as u64).collect();
         assert_eq!(map.keyspace().shard_loads(), lens);
+    }
+
+    #[test]
+    fn a_disabled_map_is_a_plain_map() {
+        let map: TrackedMap<String, u32> = Keyspace::builder("off")
+            .shards(4)
+            .enabled(false)
+            .build_map(&meter())
+            .unwrap();
+        assert!(map.is_empty());
+        for i in 0..100u32 {
+            assert_eq!(map.insert(format!("k{i}"), i), None);
+        }
+        assert_eq!(map.insert("k1".into(), 7), Some(1));
+        assert_eq!(map.len(), 100);
+        assert_eq!(map.get(&"k1".to_owned()), Some(7));
+        assert!(map.contains_key(&"k2".to_owned()));
+        assert_eq!(map.with(&"k3".to_owned(), |v| v.copied()), Some(3));
+        assert_eq!(
+            map.upsert("k3".into(), || 0, |v| std::mem::replace(v, 30)),
+            3
+        );
+        assert_eq!(map.get(&"k3".to_owned()), Some(30));
+        assert_eq!(map.remove(&"k4".to_owned()), Some(4));
+        assert_eq!(map.remove(&"k4".to_owned()), None);
+        let mut sum = 0;
+        map.for_each(|_, v| sum += *v);
+        assert_eq!(sum, (0..100).sum::<u32>() - 1 + 7 - 3 + 30 - 4);
+        map.retain(|_, v| *v % 2 == 0);
+        assert_eq!(map.len(), map.shard_lens().iter().sum::<usize>());
+        assert_eq!(map.len(), 50);
+        map.retain(|_, _| false);
+        assert!(map.is_empty());
+        // Nothing was measured.
+        let ks = map.keyspace();
+        assert!(!ks.is_enabled());
+        assert_eq!(ks.operations().total(), 0);
+        assert_eq!(ks.shard_loads(), vec![0; 4]);
+        assert_eq!(ks.entries(), 0);
+        assert!(ks.hot_keys().is_empty());
     }
 }
