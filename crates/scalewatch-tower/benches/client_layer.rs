@@ -85,6 +85,14 @@ fn client_layer(c: &mut Criterion) {
         .expect("valid layer");
     let mut measured = limited.layer(inner());
     group.bench_function("client_layer_limited", |b| b.iter(|| call(&mut measured)));
+    // B5: the layer built with `enabled(false)`, as under `OTEL_SDK_DISABLED=true`.
+    let off = ClientTierLayer::builder()
+        .tier_name("users-api-off")
+        .enabled(false)
+        .build(&meter)
+        .expect("valid layer");
+    let mut unmeasured = off.layer(inner());
+    group.bench_function("client_layer_off", |b| b.iter(|| call(&mut unmeasured)));
     group.finish();
 }
 
