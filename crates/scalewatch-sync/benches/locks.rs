@@ -4,6 +4,8 @@
 //! - uncontended lock + unlock: std bare vs instrumented (default hold sampling),
 //!   parking_lot bare vs instrumented, and instrumented with hold sampling off (the
 //!   counting alone);
+//! - B5, the same locks built from `LockMetrics` with `enabled(false)` (`…/off`): at most
+//!   about 1 ns above bare;
 //! - contended: 2 threads on one lock behind a barrier (`iter_custom`), bare vs instrumented;
 //! - two threads on two different locks: does shared statistics state slow them down?
 
@@ -16,11 +18,15 @@ use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-fn metrics(sample_every: u32) -> (opentelemetry_sdk::metrics::SdkMeterProvider, LockMetrics) {
+fn metrics(
+    sample_every: u32,
+    enabled: bool,
+) -> (opentelemetry_sdk::metrics::SdkMeterProvider, LockMetrics) {
     // A provider with no reader: instruments record as in production, nothing exports.
     let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
     let meter = provider.meter("bench");
     let locks = LockMetrics::builder()
+        .enabled(enabled)
         .hold_sample_every(sample_every)
         .build(&meter)
         .unwrap();
@@ -28,8 +34,9 @@ fn metrics(sample_every: u32) -> (opentelemetry_sdk::metrics::SdkMeterProvider, 
 }
 
 fn uncontended(c: &mut Criterion) {
-    let (_p, locks) = metrics(DEFAULT_HOLD_SAMPLE_EVERY);
-    let (_p0, unsampled) = metrics(0);
+    let (_p, locks) = metrics(DEFAULT_HOLD_SAMPLE_EVERY, true);
+    let (_p0, unsampled) = metrics(0, true);
+    let (_p_off, off) = metrics(DEFAULT_HOLD_SAMPLE_EVERY, false);
     let mut g = c.benchmark_group("uncontended");
     let bare = std::sync::Mutex::new(0u64);
     g.bench_function("std/bare", |b| {
@@ -43,6 +50,10 @@ fn uncontended(c: &mut Criterion) {
     g.bench_function("std/instrumented-no-hold-sampling", |b| {
         b.iter(|| *black_box(&ours0).lock().unwrap() += 1)
     });
+    let ours_off = scalewatch_sync::Mutex::new("bench-std-off", 0u64, &off);
+    g.bench_function("std/off", |b| {
+        b.iter(|| *black_box(&ours_off).lock().unwrap() += 1)
+    });
     let bare = parking_lot::Mutex::new(0u64);
     g.bench_function("parking_lot/bare", |b| {
         b.iter(|| *black_box(&bare).lock() += 1)
@@ -51,6 +62,10 @@ fn uncontended(c: &mut Criterion) {
     g.bench_function("parking_lot/instrumented", |b| {
         b.iter(|| *black_box(&ours).lock() += 1)
     });
+    let ours_off = scalewatch_sync::parking_lot::Mutex::new("bench-pl-off", 0u64, &off);
+    g.bench_function("parking_lot/off", |b| {
+        b.iter(|| *black_box(&ours_off).lock() += 1)
+    });
     let bare = std::sync::RwLock::new(0u64);
     g.bench_function("std-rwlock-read/bare", |b| {
         b.iter(|| *black_box(&bare).read().unwrap())
@@ -58,6 +73,10 @@ fn uncontended(c: &mut Criterion) {
     let ours = scalewatch_sync::RwLock::new("bench-rw", 0u64, &locks);
     g.bench_function("std-rwlock-read/instrumented", |b| {
         b.iter(|| *black_box(&ours).read().unwrap())
+    });
+    let ours_off = scalewatch_sync::RwLock::new("bench-rw-off", 0u64, &off);
+    g.bench_function("std-rwlock-read/off", |b| {
+        b.iter(|| *black_box(&ours_off).read().unwrap())
     });
     g.finish();
 }
@@ -92,7 +111,7 @@ fn run_threads<L: Send + Sync + 'static>(
 }
 
 fn threads(c: &mut Criterion) {
-    let (_p, locks) = metrics(DEFAULT_HOLD_SAMPLE_EVERY);
+    let (_p, locks) = metrics(DEFAULT_HOLD_SAMPLE_EVERY, true);
     let mut g = c.benchmark_group("two-threads");
     g.sample_size(20);
     for (case, shared) in [("same-lock", true), ("different-locks", false)] {

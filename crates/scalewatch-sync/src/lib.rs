@@ -36,6 +36,11 @@
 //!   span, so a slow trace says which lock it queued on.
 //! - Waits are RAII: a dropped async wait (timeout, `select!`, cancelled request) leaves
 //!   `scalewatch.lock.waiters` exact.
+//! - Measuring can be switched off: [`LockMetricsBuilder::enabled`] and
+//!   [`PoolBuilder::enabled`] (default `true`). Built with `false` (pass
+//!   `telemetry.is_enabled()`, so that `OTEL_SDK_DISABLED=true` costs next to nothing), the
+//!   locks, semaphores and pools only do their job: nothing is recorded or exported, their
+//!   in-process readings stay at zero, and the utilization readers return `None`.
 //!
 //! ```
 //! use opentelemetry::metrics::MeterProvider as _;
@@ -94,7 +99,9 @@
 //! lock and unlock stays within 1.5x of the bare primitive with the default sampling (a
 //! sampled hold costs two clock reads and a histogram record, so sampling every hold
 //! costs far more); a contended acquisition adds two clock reads, a histogram record and
-//! a few relaxed adds to a wait of microseconds.
+//! a few relaxed adds to a wait of microseconds. A lock from a `LockMetrics` built with
+//! `enabled(false)` costs at most about 1 ns more than the bare primitive (the `…/off`
+//! subjects of the bench).
 //!
 //! # Checking the concurrency
 //! The std-backed wrappers run on loom's primitives under `--cfg loom`:

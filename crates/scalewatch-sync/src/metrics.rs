@@ -2,7 +2,10 @@
 
 use crate::catalog::{self, attr};
 use crate::stats::{Config, LockCounts, LockMode, LockStats};
-use opentelemetry::metrics::{Meter, ObservableCounter, ObservableGauge, ObservableUpDownCounter};
+use opentelemetry::metrics::{
+    Meter, MeterProvider as _, NoopMeterProvider, ObservableCounter, ObservableGauge,
+    ObservableUpDownCounter,
+};
 use opentelemetry::KeyValue;
 use std::collections::HashMap;
 use std::fmt;
@@ -34,6 +37,10 @@ type Names = Arc<Mutex<HashMap<&'static str, Arc<LockStats>>>>;
 /// and their utilization is the mean number of them held (for one lock, the fraction of
 /// time it was held). Names are static and few, so their statistics live as long as the
 /// meter provider.
+///
+/// Built with [`enabled(false)`](LockMetricsBuilder::enabled), its locks only lock: they
+/// record and export nothing, and cost at most about a nanosecond more than the bare
+/// primitive.
 ///
 /// ```
 /// use opentelemetry::metrics::MeterProvider as _;
@@ -81,6 +88,7 @@ impl fmt::Debug for LockMetrics {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct LockMetricsBuilder {
+    enabled: bool,
     sample_every: u32,
     slow_wait: Duration,
 }
@@ -88,6 +96,7 @@ pub struct LockMetricsBuilder {
 impl Default for LockMetricsBuilder {
     fn default() -> Self {
         Self {
+            enabled: true,
             sample_every: DEFAULT_HOLD_SAMPLE_EVERY,
             slow_wait: DEFAULT_SLOW_WAIT,
         }
@@ -95,6 +104,29 @@ impl Default for LockMetricsBuilder {
 }
 
 impl LockMetricsBuilder {
+    /// Whether to measure at all (default `true`). Built with `false`, the locks and
+    /// semaphores recording into the [`LockMetrics`] are pass-throughs: they record nothing,
+    /// export nothing (no instrument is registered on the meter), and their in-process
+    /// readings stay at zero ([`LockMetrics::counts`] is all zeros, the readers of
+    /// [`LockMetrics::utilization_source`] return `None`). Locking itself is unchanged.
+    /// Pass `telemetry.is_enabled()` so that `OTEL_SDK_DISABLED=true` costs next to nothing.
+    ///
+    /// ```
+    /// use opentelemetry::metrics::MeterProvider as _;
+    /// use scalewatch_sync::{LockMetrics, Mutex};
+    ///
+    /// let meter = opentelemetry::global::meter_provider().meter("example");
+    /// let locks = LockMetrics::builder().enabled(false).build(&meter)?;
+    /// let cache = Mutex::new("cache", Vec::<u32>::new(), &locks);
+    /// cache.lock().unwrap().push(1);
+    /// assert_eq!(locks.counts("cache").unwrap().exclusive_uncontended, 0);
+    /// # Ok::<(), scalewatch_sync::ConfigError>(())
+    /// ```
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
     /// Times the hold of one acquisition in `n` per thread (a countdown per thread, so the
     /// choice is deterministic and costs no clock read). `1` times every hold, `0` none
     /// (then `scalewatch.lock.hold.duration` and `scalewatch.lock.utilization` stay empty).
@@ -122,6 +154,7 @@ impl LockMetricsBuilder {
         };
         Ok(LockMetrics::with_config(
             Config {
+                enabled: self.enabled,
                 sample_every: self.sample_every,
                 slow_wait_nanos,
             },
@@ -192,6 +225,7 @@ impl LockMetrics {
     pub fn new(meter: &Meter) -> LockMetrics {
         LockMetrics::with_config(
             Config {
+                enabled: true,
                 sample_every: DEFAULT_HOLD_SAMPLE_EVERY,
                 slow_wait_nanos: DEFAULT_SLOW_WAIT.as_nanos() as u64,
             },
@@ -200,6 +234,15 @@ impl LockMetrics {
     }
 
     fn with_config(config: Config, meter: &Meter) -> LockMetrics {
+        // Off, the instruments go to a no-op meter: nothing is registered on `meter`, so
+        // its readers see no `scalewatch.lock.*` series at all (not even zeros).
+        let noop;
+        let meter = if config.enabled {
+            meter
+        } else {
+            noop = NoopMeterProvider::new().meter("scalewatch-sync");
+            &noop
+        };
         let names: Names = Arc::default();
         let observers = (
             observe_acquisitions(meter, names.clone()),
@@ -236,7 +279,8 @@ impl LockMetrics {
     }
 
     /// What the locks named `name` have counted so far; `None` when no lock of that name
-    /// was created through this handle.
+    /// was created through this handle, all zeros when the metrics were built with
+    /// [`enabled(false)`](LockMetricsBuilder::enabled).
     pub fn counts(&self, name: &str) -> Option<LockCounts> {
         let names = match self.inner.names.lock() {
             Ok(n) => n,
@@ -250,7 +294,9 @@ impl LockMetrics {
     /// fraction of it the lock was held exclusively, estimated from the sampled holds like
     /// `scalewatch.lock.utilization` (the exporter keeps its own windows, so the two never
     /// disturb each other). `None` when no lock of that name was created through this
-    /// handle; the reader itself yields `None` for a window shorter than a nanosecond.
+    /// handle; the reader itself yields `None` for a window shorter than a nanosecond, and
+    /// always when the metrics were built with [`enabled(false)`](LockMetricsBuilder::enabled)
+    /// (nothing is measured, and `0.0` would claim an idle lock).
     ///
     /// ```
     /// use opentelemetry::metrics::MeterProvider as _;
@@ -282,12 +328,20 @@ impl LockMetrics {
         };
         let window = Mutex::new(stats.utilization_window());
         Some(move || {
+            if !stats.enabled() {
+                return None;
+            }
             let mut window = match window.lock() {
                 Ok(w) => w,
                 Err(poisoned) => poisoned.into_inner(),
             };
             stats.utilization_in(&mut window)
         })
+    }
+
+    /// Whether the locks of this handle measure at all; see [`LockMetricsBuilder::enabled`].
+    pub fn is_enabled(&self) -> bool {
+        self.inner.config.enabled
     }
 
     /// The hold sampling rate: one acquisition in this many per thread (0: none).

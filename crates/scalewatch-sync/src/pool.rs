@@ -2,7 +2,7 @@
 //! measured like the semconv `db.client.connection.*` metrics (feature `tokio`).
 
 use crate::catalog::{self, attr};
-use opentelemetry::metrics::{BoundHistogram, Meter};
+use opentelemetry::metrics::{BoundHistogram, Meter, MeterProvider as _, NoopMeterProvider};
 use opentelemetry::KeyValue;
 use scalewatch_core::clock::{now_nanos, seconds_between};
 use scalewatch_core::stats::{Cursor, FlightStats, Started};
@@ -30,7 +30,9 @@ pub struct PoolClosed(pub &'static str);
 /// A pool of `limit` permits that records `scalewatch.pool.*` under a static name: the
 /// wait for each permit, how long it was used, permits in use and requests pending now,
 /// the limit, and usage over the export interval divided by the limit. Cheap to clone;
-/// clones share the permits. Create one pool per name.
+/// clones share the permits. Create one pool per name. Built with
+/// [`enabled(false)`](PoolBuilder::enabled) it still hands out at most `limit` permits at a
+/// time, and measures nothing.
 ///
 /// ```
 /// use opentelemetry::metrics::MeterProvider as _;
@@ -53,6 +55,7 @@ pub struct Pool {
 struct Inner {
     name: &'static str,
     limit: u32,
+    enabled: bool,
     permits: Arc<Semaphore>,
     stats: FlightStats,
     wait_time: BoundHistogram<f64>,
@@ -65,6 +68,7 @@ impl fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("name", &self.inner.name)
             .field("limit", &self.inner.limit)
+            .field("enabled", &self.inner.enabled)
             .field("in_use", &self.in_use())
             .field("pending", &self.pending())
             .finish()
@@ -77,9 +81,22 @@ impl fmt::Debug for Pool {
 pub struct PoolBuilder {
     name: &'static str,
     limit: u32,
+    enabled: bool,
 }
 
 impl PoolBuilder {
+    /// Whether to measure at all (default `true`). Built with `false`, the pool's permits
+    /// are pass-throughs: they record nothing (no clock read, no count), export nothing
+    /// (no instrument is registered on the meter), and their in-process readings stay at
+    /// zero ([`Pool::in_use`] and [`Pool::pending`] are 0, the readers of
+    /// [`Pool::utilization_source`] return `None`). The pool still hands out at most
+    /// `limit` permits at a time. Pass `telemetry.is_enabled()` so that
+    /// `OTEL_SDK_DISABLED=true` costs next to nothing.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
     /// Validates the configuration and registers the pool's instruments on `meter`.
     pub fn build(self, meter: &Meter) -> Result<Pool, PoolError> {
         if self.name.is_empty() {
@@ -88,19 +105,31 @@ impl PoolBuilder {
         if self.limit == 0 {
             return Err(PoolError::ZeroLimit(self.name));
         }
+        // Off, the histograms go to a no-op meter and no observer is registered, so the
+        // meter's readers see no `scalewatch.pool.*` series at all.
+        let noop;
+        let meter = if self.enabled {
+            meter
+        } else {
+            noop = NoopMeterProvider::new().meter("scalewatch-sync");
+            &noop
+        };
         let attrs = [KeyValue::new(attr::POOL_NAME, self.name)];
         let stats = FlightStats::new();
         let export_cursor = Mutex::new(Cursor::starting_at(stats.totals(now_nanos())));
         let inner = Arc::new(Inner {
             name: self.name,
             limit: self.limit,
+            enabled: self.enabled,
             permits: Arc::new(Semaphore::new(self.limit as usize)),
             stats,
             wait_time: catalog::POOL_WAIT_TIME.f64_histogram(meter).bind(&attrs),
             use_time: catalog::POOL_USE_TIME.f64_histogram(meter).bind(&attrs),
             export_cursor,
         });
-        register_observers(meter, &inner, &attrs);
+        if self.enabled {
+            register_observers(meter, &inner, &attrs);
+        }
         Ok(Pool { inner })
     }
 }
@@ -157,6 +186,9 @@ impl fmt::Debug for PoolPermit {
 
 impl Drop for PoolPermit {
     fn drop(&mut self) {
+        if !self.pool.enabled {
+            return;
+        }
         let now = now_nanos();
         self.pool.stats.finish(self.started, now);
         self.pool
@@ -177,10 +209,30 @@ impl Drop for Pending<'_> {
 impl Pool {
     /// Starts building a pool named `name` (static, low-cardinality) of `limit` permits.
     pub fn builder(name: &'static str, limit: u32) -> PoolBuilder {
-        PoolBuilder { name, limit }
+        PoolBuilder {
+            name,
+            limit,
+            enabled: true,
+        }
+    }
+
+    /// The clock now, when the pool measures; 0 (no clock read) when it does not.
+    fn now(&self) -> u64 {
+        if self.inner.enabled {
+            now_nanos()
+        } else {
+            0
+        }
     }
 
     fn hand_out(&self, permit: OwnedSemaphorePermit, asked: u64) -> PoolPermit {
+        if !self.inner.enabled {
+            return PoolPermit {
+                pool: self.inner.clone(),
+                started: Started { at: 0 },
+                _permit: permit,
+            };
+        }
         let now = now_nanos();
         self.inner.wait_time.record(seconds_between(asked, now));
         PoolPermit {
@@ -196,15 +248,17 @@ impl Pool {
     /// # Errors
     /// When the pool was [closed](Pool::close).
     pub async fn acquire(&self) -> Result<PoolPermit, PoolClosed> {
-        let asked = now_nanos();
+        let asked = self.now();
         let closed = PoolClosed(self.inner.name);
         match self.inner.permits.clone().try_acquire_owned() {
             Ok(p) => return Ok(self.hand_out(p, asked)),
             Err(TryAcquireError::Closed) => return Err(closed),
             Err(TryAcquireError::NoPermits) => {}
         }
-        self.inner.stats.enqueue();
-        let pending = Pending(&self.inner.stats);
+        let pending = self.inner.enabled.then(|| {
+            self.inner.stats.enqueue();
+            Pending(&self.inner.stats)
+        });
         let permit = self.inner.permits.clone().acquire_owned().await;
         drop(pending);
         permit.map(|p| self.hand_out(p, asked)).map_err(|_| closed)
@@ -215,7 +269,7 @@ impl Pool {
     /// # Errors
     /// Tokio's [`TryAcquireError`]: closed, or none free.
     pub fn try_acquire(&self) -> Result<PoolPermit, TryAcquireError> {
-        let asked = now_nanos();
+        let asked = self.now();
         let p = self.inner.permits.clone().try_acquire_owned()?;
         Ok(self.hand_out(p, asked))
     }
@@ -233,11 +287,16 @@ impl Pool {
     /// A utilization reader for a consumer of its own (such as a capacity model's
     /// resource ranking): each call closes a window and returns the time-averaged share of
     /// the pool's members in use over it, like `scalewatch.pool.utilization` (the exporter
-    /// keeps its own windows). `None` for a window shorter than a nanosecond.
+    /// keeps its own windows). `None` for a window shorter than a nanosecond, and always
+    /// for a pool built with [`enabled(false)`](PoolBuilder::enabled) (nothing is
+    /// measured, and `0.0` would claim an idle pool).
     pub fn utilization_source(&self) -> impl Fn() -> Option<f64> + Send + Sync + 'static {
         let inner = self.inner.clone();
         let cursor = Mutex::new(Cursor::starting_at(inner.stats.totals(now_nanos())));
         move || {
+            if !inner.enabled {
+                return None;
+            }
             let totals = inner.stats.totals(now_nanos());
             let window = match cursor.lock() {
                 Ok(mut c) => c.advance(totals),
@@ -252,12 +311,17 @@ impl Pool {
         self.inner.limit
     }
 
-    /// Permits in use now.
+    /// Whether the pool measures at all; see [`PoolBuilder::enabled`].
+    pub fn is_enabled(&self) -> bool {
+        self.inner.enabled
+    }
+
+    /// Permits in use now (0 when the pool does not measure).
     pub fn in_use(&self) -> i64 {
         self.inner.stats.in_flight().max(0)
     }
 
-    /// Requests waiting for a permit now.
+    /// Requests waiting for a permit now (0 when the pool does not measure).
     pub fn pending(&self) -> i64 {
         self.inner.stats.queued().max(0)
     }

@@ -82,13 +82,16 @@ impl Cell {
 /// [`crate::LockMetrics`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Config {
+    pub(crate) enabled: bool,
     pub(crate) sample_every: u32,
     pub(crate) slow_wait_nanos: u64,
 }
 
 /// The statistics of every lock that carries one name.
 pub(crate) struct LockStats {
-    /// One cell per thread slot ([`sys`]): the hot path writes only its own.
+    /// One cell per thread slot ([`sys`]): the hot path writes only its own. Empty when
+    /// measuring is off, which is what the hot path checks first: the length is read anyway
+    /// for the bounds check, so no other field has to be loaded.
     cells: Box<[CachePadded<Cell>]>,
     config: Config,
     name: &'static str,
@@ -164,10 +167,13 @@ impl LockStats {
         hold: Histogram<f64>,
     ) -> Self {
         let now = now_nanos();
+        let cells = if config.enabled {
+            sys::slot_count() + 1
+        } else {
+            0
+        };
         Self {
-            cells: (0..=sys::slot_count())
-                .map(|_| CachePadded::new(Cell::new()))
-                .collect(),
+            cells: (0..cells).map(|_| CachePadded::new(Cell::new())).collect(),
             config,
             name,
             modes: AtomicU8::new(0),
@@ -189,6 +195,13 @@ impl LockStats {
 
     pub(crate) fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// Whether these statistics measure at all; when not, every recording is skipped and
+    /// every reading is zero.
+    #[inline(always)]
+    pub(crate) fn enabled(&self) -> bool {
+        !self.cells.is_empty()
     }
 
     /// Declares that locks of this name are taken in `mode`, so its series are exported.
@@ -223,9 +236,12 @@ impl LockStats {
     }
 
     /// Counts an acquisition that did not wait: one load and one store on this thread's
-    /// own cell, and no clock read unless the hold is sampled.
+    /// own cell, and no clock read unless the hold is sampled. Off, nothing but the check.
     #[inline(always)]
     pub(crate) fn uncontended(&self, mode: LockMode) -> Hold {
+        if !self.enabled() {
+            return Hold::UNSAMPLED;
+        }
         let (slot, sampled) = sys::local(self.config.sample_every);
         sys::add(slot, &self.cells[slot].acquired[mode as usize * 2], 1);
         if sampled {
@@ -278,7 +294,16 @@ impl LockStats {
 
     /// Starts a wait: the caller found the lock taken. The wait ends when the returned
     /// guard is [acquired](Waiting::acquired) or dropped (cancelled, timed out, closed).
+    /// Off, the guard has nothing to end and reads no clock.
     pub(crate) fn begin_wait(&self, mode: LockMode) -> Waiting<'_> {
+        if !self.enabled() {
+            return Waiting {
+                stats: self,
+                mode,
+                started: 0,
+                done: true,
+            };
+        }
         let now = now_nanos();
         let (slot, _) = sys::local(0);
         let cell = &self.cells[slot];
@@ -413,12 +438,16 @@ pub(crate) struct Waiting<'a> {
     stats: &'a LockStats,
     mode: LockMode,
     started: u64,
+    /// Nothing left to end: set once acquired, and from the start when measuring is off.
     done: bool,
 }
 
 impl Waiting<'_> {
     /// The lock was acquired: records the wait and counts a contended acquisition.
     pub(crate) fn acquired(mut self) -> Hold {
+        if self.done {
+            return Hold::UNSAMPLED;
+        }
         self.done = true;
         let stats = self.stats;
         let now = now_nanos();
