@@ -135,6 +135,10 @@ fn scaling(c: &mut Criterion) {
     let get = Arc::new(move |key: &u64| {
         black_box(map.get(key));
     });
+    // And arithmetic on the key alone, which shares nothing but the read-only stream.
+    let mix = Arc::new(|key: &u64| {
+        black_box(key.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17));
+    });
     let mut g = c.benchmark_group("threads_recording_into_one_keyspace");
     for threads in [1usize, 2] {
         g.bench_with_input(BenchmarkId::new("keyspace", threads), &threads, |b, &n| {
@@ -145,6 +149,9 @@ fn scaling(c: &mut Criterion) {
             &threads,
             |b, &n| b.iter_custom(|iters| contended(&get, &stream, n, iters)),
         );
+        g.bench_with_input(BenchmarkId::new("mix", threads), &threads, |b, &n| {
+            b.iter_custom(|iters| contended(&mix, &stream, n, iters))
+        });
     }
     g.finish();
 }

@@ -2,14 +2,16 @@
 
 use crate::catalog::{self, attr};
 use crate::hash::{self, KeyHash};
-use crate::summary::{Sample, Summary};
+use crate::summary::{self, Sample, Summary};
 use crossbeam_utils::CachePadded;
 use opentelemetry::metrics::{BoundHistogram, Meter};
 use opentelemetry::KeyValue;
 use scalewatch_core::clock::now_nanos;
 use std::fmt::{self, Display, Write as _};
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed,
+};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::Duration;
 use thread_local::ThreadLocal;
@@ -18,7 +20,7 @@ use thread_local::ThreadLocal;
 pub const MAX_TOP_K: usize = 20;
 /// Default `top_k`.
 pub const DEFAULT_TOP_K: usize = 10;
-/// Default counters in the shared summary.
+/// Default counters in each summary.
 pub const DEFAULT_COUNTERS: usize = 512;
 /// Largest number of counters.
 pub const MAX_COUNTERS: usize = 16_384;
@@ -33,7 +35,17 @@ pub const MAX_SHARDS: usize = 4_096;
 /// Longest raw key label kept, in bytes (longer keys are cut at a character boundary).
 pub const MAX_LABEL_BYTES: usize = 64;
 
-/// Samples a thread buffers before folding them into the shared summary.
+/// Most summaries per keyspace: threads beyond this many share their stripe's.
+const MAX_STRIPES: usize = 8;
+
+/// Summaries per keyspace: one per core (a power of two), at most [`MAX_STRIPES`], so
+/// that threads on different cores fold their samples without sharing memory.
+fn stripe_count() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.next_power_of_two().min(MAX_STRIPES)
+}
+
+/// Samples a thread buffers before folding them into its stripe's summary.
 const FOLD_AT: usize = 32;
 /// Samples a thread buffers at most (when the summary is busy it keeps them a while).
 const BUFFER_CAP: usize = 2 * FOLD_AT;
@@ -150,8 +162,9 @@ impl KeyspaceBuilder {
         self
     }
 
-    /// Counters in the shared summary (default [`DEFAULT_COUNTERS`]); the share error bound
-    /// is `1 / counters` and memory grows by about 100 bytes per counter.
+    /// Counters in each summary (default [`DEFAULT_COUNTERS`]); the share error bound is
+    /// `1 / counters` and memory grows by about 110 bytes per counter and core (see
+    /// [`Keyspace::memory_cap`]).
     pub fn counters(mut self, counters: usize) -> Self {
         self.counters = counters;
         self
@@ -263,7 +276,15 @@ impl KeyspaceBuilder {
         let shards = self.shards.unwrap_or(0);
         let enabled = self.enabled;
         // A disabled keyspace never samples, so its summary is kept minimal.
-        let counters = if enabled { self.counters } else { 1 };
+        let (counters, stripes) = if enabled {
+            (self.counters, stripe_count())
+        } else {
+            (1, 1)
+        };
+        let half_life = self
+            .half_life
+            .map(|h| h.as_nanos().min(u128::from(u64::MAX)) as u64);
+        let now = now_nanos();
         let inner = Arc::new(Inner {
             name: self.name,
             hasher: KeyHash::new(hash::seed_from(digest_key)),
@@ -275,12 +296,9 @@ impl KeyspaceBuilder {
             sample_every: self.sample_every,
             shards,
             locals: ThreadLocal::new(),
-            summary: Mutex::new(Summary::new(
-                counters,
-                self.half_life
-                    .map(|h| h.as_nanos().min(u128::from(u64::MAX)) as u64),
-                now_nanos(),
-            )),
+            summaries: (0..stripes)
+                .map(|_| CachePadded::new(Mutex::new(Summary::new(counters, half_life, now))))
+                .collect(),
             dropped: AtomicU64::new(0),
             entries: AtomicI64::new(0),
             has_entries: AtomicBool::new(false),
@@ -315,13 +333,17 @@ struct Local {
     gap: AtomicU32,
     rng: AtomicU64,
     samples: Mutex<Vec<Sample>>,
+    /// The summary this thread folds into.
+    stripe: usize,
 }
 
 impl Local {
-    fn new(shards: usize) -> Self {
+    fn new(shards: usize, stripes: usize) -> Self {
         static SEEDS: AtomicU64 = AtomicU64::new(0x2545_f491_4f6c_dd1d);
+        static THREADS: AtomicUsize = AtomicUsize::new(0);
         let seed = hash::fmix64(SEEDS.fetch_add(0x9e37_79b9_7f4a_7c15, Relaxed)) | 1;
         Self {
+            stripe: THREADS.fetch_add(1, Relaxed) % stripes.max(1),
             ops: Default::default(),
             padded_shards: (0..shards + 2 * SHARD_PAD)
                 .map(|_| AtomicU64::new(0))
@@ -373,7 +395,8 @@ struct Inner {
     sample_every: u32,
     shards: usize,
     locals: ThreadLocal<CachePadded<Local>>,
-    summary: Mutex<Summary>,
+    /// One summary per stripe of threads; readers merge them.
+    summaries: Box<[CachePadded<Mutex<Summary>>]>,
     dropped: AtomicU64,
     entries: AtomicI64,
     has_entries: AtomicBool,
@@ -632,10 +655,10 @@ impl Keyspace {
 
     #[inline]
     fn local(&self) -> &Local {
-        let shards = self.inner.shards;
+        let (shards, stripes) = (self.inner.shards, self.inner.summaries.len());
         self.inner
             .locals
-            .get_or(|| CachePadded::new(Local::new(shards)))
+            .get_or(|| CachePadded::new(Local::new(shards, stripes)))
     }
 
     /// Records `op` on a key already hashed to `fp`, unless disabled.
@@ -696,7 +719,10 @@ impl Keyspace {
         });
         if buf.len() >= FOLD_AT {
             // Never wait for the summary on the hot path: if it is busy, fold later.
-            let summary = match inner.summary.try_lock() {
+            let Some(stripe) = inner.summaries.get(local.stripe) else {
+                return;
+            };
+            let summary = match stripe.try_lock() {
                 Ok(s) => s,
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(TryLockError::WouldBlock) => return,
@@ -706,18 +732,18 @@ impl Keyspace {
         }
     }
 
-    /// Folds every thread's pending samples into the summary (done at each export).
-    fn fold_pending(&self) -> MutexGuard<'_, Summary> {
+    /// Folds every thread's pending samples into its stripe's summary, and merges what
+    /// the stripes say (done at each export).
+    fn fold_pending(&self) -> summary::View {
         let inner = &*self.inner;
-        let mut summary = lock(&inner.summary);
         let now = now_nanos();
         for local in inner.locals.iter() {
             let mut buf = lock(&local.samples);
-            if !buf.is_empty() {
-                summary.fold(buf.drain(..), now);
+            if let (false, Some(stripe)) = (buf.is_empty(), inner.summaries.get(local.stripe)) {
+                lock(stripe).fold(buf.drain(..), now);
             }
         }
-        summary
+        summary::merge(inner.summaries.iter().map(|s| lock(s).view(now)).collect())
     }
 
     /// Exact operation counts since the keyspace was built (all zero when disabled).
@@ -757,13 +783,12 @@ impl Keyspace {
     /// The `n` heaviest keys the summary tracks (hot or not, up to the counter count),
     /// heaviest first (none when disabled).
     pub fn top_keys(&self, n: usize) -> Vec<HotKey> {
-        let summary = self.fold_pending();
-        let total = summary.total();
+        let view = self.fold_pending();
+        let total = view.total;
         if total <= 0.0 {
             return Vec::new();
         }
-        summary
-            .top(n)
+        view.top(n)
             .into_iter()
             .enumerate()
             .map(|(i, e)| {
@@ -827,14 +852,17 @@ impl Keyspace {
     /// An upper bound of this keyspace's heap memory with `threads` threads recording,
     /// in bytes; the tracker stays under it whatever the keys.
     ///
-    /// Fixed part: the summary, about 110 bytes per counter (plus 80 bytes per counter
-    /// with raw keys: a label of at most [`MAX_LABEL_BYTES`]). Per recording thread: about
+    /// Fixed part: one summary per stripe (one stripe per core, at most 8), about 110
+    /// bytes per counter (plus 80 bytes per counter with raw keys: a label of at most
+    /// [`MAX_LABEL_BYTES`]), and with more than one stripe the merge a read makes, about
+    /// 230 bytes per counter and stripe while it runs. Per recording thread: about
     /// 2.5 KiB of sample buffer and cache-padded counters, plus 8 bytes per shard (and 80
     /// bytes per buffered sample with raw keys). The thread table doubles as it grows, so each
     /// thread counts twice. Threads that exit hand their slot to the next thread.
     pub fn memory_cap(&self, threads: usize) -> usize {
         memory_cap(
             self.inner.counters,
+            self.inner.summaries.len(),
             self.inner.shards,
             self.inner.raw_keys,
             threads,
@@ -842,19 +870,27 @@ impl Keyspace {
     }
 }
 
-fn memory_cap(counters: usize, shards: usize, raw: bool, threads: usize) -> usize {
+fn memory_cap(counters: usize, stripes: usize, shards: usize, raw: bool, threads: usize) -> usize {
     use std::mem::size_of;
     let label = if raw { MAX_LABEL_BYTES + 16 } else { 0 };
     // Heap entries plus a hash index sized for twice the entries: at most 4 slots
     // (fingerprint and position, plus a control byte) per entry.
     let slot = size_of::<(u64, u32)>() + 1;
-    let summary = counters * (size_of::<crate::summary::Entry>() + label + 4 * slot) + 256;
+    let entry = size_of::<crate::summary::Entry>() + label;
+    let summary = counters * (entry + 4 * slot) + 256;
+    // A read merges the stripes' views: every entry once more, in a map of twice as many
+    // slots of an entry and its floor.
+    let merge = if stripes > 1 {
+        stripes * counters * (entry + 2 * (entry + 8 + 1))
+    } else {
+        0
+    };
     let per_thread = size_of::<CachePadded<Local>>()
         + 64
         + BUFFER_CAP * (size_of::<Sample>() + label)
         + (shards + 2 * SHARD_PAD) * 8
         + 64;
-    4096 + summary + 2 * threads.max(1) * per_thread + shards * 8
+    4096 + stripes * summary + merge + 2 * threads.max(1) * per_thread + shards * 8
 }
 
 /// The busiest index and its load over the mean.
@@ -1023,7 +1059,7 @@ mod tests {
 
     #[test]
     fn gaps_average_the_sampling_period() {
-        let l = Local::new(0);
+        let l = Local::new(0, 1);
         let n = 100_000u64;
         let sum: u64 = (0..n).map(|_| u64::from(l.next_gap(32))).sum();
         let mean = sum as f64 / n as f64;

@@ -14,9 +14,11 @@
 //!   recording thread (a relaxed load and store, no shared cache line).
 //! - **Hot keys**: one access in `sample_every` (a random gap in `1..2n`, default 32) is
 //!   put, with its gap as weight, into a small per-thread buffer; every 32 samples the
-//!   buffer is folded into the keyspace's shared summary if its lock is free (never
-//!   waited for), and at each export. The summary is a weighted **Space-Saving** summary
-//!   of `m` counters (default 512) on a min-heap.
+//!   buffer is folded into its stripe's summary if that lock is free (never waited for),
+//!   and at each export. A keyspace keeps one summary per core (at most 8), so threads on
+//!   different cores never share one; each is a weighted **Space-Saving** summary of `m`
+//!   counters (default 512) on a min-heap, and reads merge them (mergeable Space-Saving:
+//!   the bounds below hold for the merged view).
 //! - **Error bound**: over a sampled weight `W`, each tracked key's count `c` and error
 //!   `e` bound its sampled weight `t` by `c − e ≤ t ≤ c` with `e ≤ W/m`, and every key
 //!   with `t > W/m` is tracked; shares are therefore within `1/m` (0.2% by default) of

@@ -1,4 +1,4 @@
-//! The shared heavy-hitter summary: weighted Space-Saving (Metwally et al., 2005) over a
+//! The heavy-hitter summaries: weighted Space-Saving (Metwally et al., 2005) over a
 //! min-heap, with forward exponential decay (Cormode et al., 2009).
 //!
 //! Guarantees, for a summary of `m` counters that has absorbed total (decayed) weight `W`:
@@ -7,6 +7,12 @@
 //! tracked. Decay multiplies every weight, past and future, by the same factor, so it never
 //! changes an order or a share: it is applied by weighting new samples up
 //! (`exp(λ (now − landmark))`) and renormalising when that factor grows large.
+
+//!
+//! A keyspace keeps one summary per stripe of threads, so that threads fold their samples
+//! without sharing memory; readers [merge](merge) what the stripes say (mergeable
+//! Space-Saving, Agarwal et al., 2012): the bounds above hold for the merged view with `W`
+//! the total over all stripes.
 
 use crate::hash::IdHasher;
 use std::collections::HashMap;
@@ -166,12 +172,43 @@ impl Summary {
         }
     }
 
+    /// What the summary says at `now`: its weights decayed to `now`, so that views of
+    /// summaries with different landmarks add up.
+    pub(crate) fn view(&self, now: u64) -> View {
+        let factor = if self.lambda == 0.0 {
+            1.0
+        } else {
+            (-self.lambda * now.saturating_sub(self.landmark) as f64).exp()
+        };
+        let full = self.heap.len() >= self.capacity;
+        View {
+            total: self.total * factor,
+            entries: self
+                .heap
+                .iter()
+                .map(|e| Entry {
+                    fingerprint: e.fingerprint,
+                    count: e.count * factor,
+                    error: e.error * factor,
+                    label: e.label.clone(),
+                })
+                .collect(),
+            // The heap's root is its smallest count.
+            floor: match self.heap.first() {
+                Some(min) if full => min.count * factor,
+                _ => 0.0,
+            },
+        }
+    }
+
     /// Total weight absorbed (decayed to the landmark's scale, like every count).
+    #[cfg(test)]
     pub(crate) fn total(&self) -> f64 {
         self.total
     }
 
     /// The `n` heaviest tracked keys, heaviest first.
+    #[cfg(test)]
     pub(crate) fn top(&self, n: usize) -> Vec<Entry> {
         let mut all: Vec<&Entry> = self.heap.iter().collect();
         all.sort_unstable_by(|a, b| b.count.total_cmp(&a.count));
@@ -179,7 +216,7 @@ impl Summary {
     }
 
     #[cfg(test)]
-    fn check(&self) {
+    pub(crate) fn check(&self) {
         for (i, e) in self.heap.iter().enumerate() {
             assert_eq!(self.index.get(&e.fingerprint), Some(&(i as u32)));
             if i > 0 {
@@ -187,6 +224,76 @@ impl Summary {
             }
         }
         assert_eq!(self.index.len(), self.heap.len());
+    }
+}
+
+/// What one summary, or several merged, say at one instant.
+#[derive(Debug, Default)]
+pub(crate) struct View {
+    /// Total weight absorbed.
+    pub(crate) total: f64,
+    /// The tracked keys, in no order.
+    pub(crate) entries: Vec<Entry>,
+    /// What a key that is not tracked may weigh at most: the smallest count of a full
+    /// summary, 0 while a counter is free (every key seen is then tracked exactly).
+    pub(crate) floor: f64,
+}
+
+impl View {
+    /// The `n` heaviest tracked keys, heaviest first.
+    pub(crate) fn top(mut self, n: usize) -> Vec<Entry> {
+        self.entries
+            .sort_unstable_by(|a, b| b.count.total_cmp(&a.count));
+        self.entries.truncate(n);
+        self.entries
+    }
+}
+
+/// Merges the views of summaries that absorbed disjoint streams. Counts and errors add; a
+/// key missing from a full summary may have weighed up to that summary's floor there, which
+/// is added to its count and its error alike, so `count − error ≤ true ≤ count` holds for
+/// the merged view and the error stays within the total over all counters of one summary.
+pub(crate) fn merge(mut views: Vec<View>) -> View {
+    if views.len() <= 1 {
+        return views.pop().unwrap_or_default();
+    }
+    let total = views.iter().map(|v| v.total).sum();
+    let floors: f64 = views.iter().map(|v| v.floor).sum();
+    // Per key: the merged entry, and the floors of the views that track it.
+    let mut merged: HashMap<u64, (Entry, f64), BuildHasherDefault<IdHasher>> = HashMap::default();
+    for view in views {
+        for e in view.entries {
+            let (m, held) = merged.entry(e.fingerprint).or_insert_with(|| {
+                (
+                    Entry {
+                        fingerprint: e.fingerprint,
+                        count: 0.0,
+                        error: 0.0,
+                        label: None,
+                    },
+                    0.0,
+                )
+            });
+            m.count += e.count;
+            m.error += e.error;
+            if m.label.is_none() {
+                m.label = e.label;
+            }
+            *held += view.floor;
+        }
+    }
+    View {
+        total,
+        entries: merged
+            .into_values()
+            .map(|(mut e, held)| {
+                let unseen = floors - held;
+                e.count += unseen;
+                e.error += unseen;
+                e
+            })
+            .collect(),
+        floor: floors,
     }
 }
 
@@ -239,5 +346,55 @@ mod tests {
         s.check();
         assert_eq!(s.top(1)[0].fingerprint, 3);
         assert!(s.total().is_finite() && s.total() > 0.0);
+    }
+
+    #[test]
+    fn merged_views_keep_the_bounds_of_each_summary() {
+        // Two summaries of 8 counters over disjoint streams with overlapping keys.
+        let (mut a, mut b) = (Summary::new(8, None, 0), Summary::new(8, None, 0));
+        let mut truth = HashMap::<u64, f64>::new();
+        let mut x = 0x9e37_79b9_u64;
+        for i in 0..4_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Key 1 and 2 heavy; the rest spread over 200 keys.
+            let key = match x % 10 {
+                0..=2 => 1,
+                3 | 4 => 2,
+                _ => 10 + x % 200,
+            };
+            *truth.entry(key).or_default() += 1.0;
+            let target = if i % 3 == 0 { &mut a } else { &mut b };
+            feed(target, &[key], 0);
+        }
+        let merged = merge(vec![a.view(0), b.view(0)]);
+        assert_eq!(merged.total, 4_000.0);
+        for e in &merged.entries {
+            let t = truth[&e.fingerprint];
+            assert!(e.count - e.error <= t + 1e-9, "{e:?} true {t}");
+            assert!(t <= e.count + 1e-9, "{e:?} true {t}");
+            assert!(e.error <= merged.total / 8.0 + 1e-9, "{e:?}");
+        }
+        let top = merged.top(2);
+        assert_eq!(
+            top.iter().map(|e| e.fingerprint).collect::<Vec<_>>(),
+            [1, 2]
+        );
+    }
+
+    #[test]
+    fn views_decay_to_the_same_instant() {
+        // The same weight, folded one half-life apart into two summaries with different
+        // landmarks, weighs half as much from the older one.
+        let half = 1_000_000_000u64;
+        let mut a = Summary::new(4, Some(half), 0);
+        let mut b = Summary::new(4, Some(half), half);
+        feed(&mut a, &[7], 0);
+        feed(&mut b, &[7], half);
+        let merged = merge(vec![a.view(half), b.view(half)]);
+        assert!((merged.total - 1.5).abs() < 1e-9, "{}", merged.total);
+        let top = merged.top(1);
+        assert!((top[0].count - 1.5).abs() < 1e-9);
     }
 }

@@ -12,6 +12,61 @@ use std::time::Instant;
 const OPS: usize = 1_000_000;
 const KEYS: usize = 100_000;
 
+/// Four threads record a quarter of the stream each: their samples land in the summaries
+/// of different stripes, which every read merges.
+#[test]
+fn zipf_top_ten_is_found_when_four_threads_record() {
+    let zipf = std::sync::Arc::new(Zipf::new(KEYS, 1.1));
+    let ks = Keyspace::builder("zipf-threads")
+        .build(&noop_meter())
+        .unwrap();
+    let handles: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (ks, zipf) = (ks.clone(), zipf.clone());
+            std::thread::spawn(move || {
+                let mut rng = XorShift::new(0x5eed + t);
+                let mut truth = vec![0u64; KEYS];
+                for _ in 0..OPS / 4 {
+                    let key = zipf.sample(&mut rng);
+                    truth[key as usize] += 1;
+                    ks.read(&key);
+                }
+                truth
+            })
+        })
+        .collect();
+    let mut truth = vec![0u64; KEYS];
+    for h in handles {
+        for (sum, n) in truth.iter_mut().zip(h.join().unwrap()) {
+            *sum += n;
+        }
+    }
+    assert_eq!(ks.operations().read, OPS as u64);
+    let mut order: Vec<usize> = (0..KEYS).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(truth[k]));
+    let true_top: Vec<String> = order[..10]
+        .iter()
+        .map(|k| ks.digest_of(&(*k as u64)))
+        .collect();
+    let reported = ks.top_keys(10);
+    assert_eq!(reported.len(), 10);
+    let mut found = 0;
+    for h in &reported {
+        let key = (0..KEYS)
+            .find(|k| ks.digest_of(&(*k as u64)) == h.digest)
+            .unwrap();
+        let share = truth[key] as f64 / OPS as f64;
+        assert!(
+            (h.share - share).abs() <= 0.02,
+            "rank {}: reported {:.4}, true {share:.4}",
+            h.rank,
+            h.share
+        );
+        found += usize::from(true_top.contains(&h.digest));
+    }
+    assert!(found >= 9, "recall {found}/10");
+}
+
 #[test]
 fn zipf_top_ten_is_found_with_shares_within_two_points() {
     let started = Instant::now();
