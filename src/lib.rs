@@ -14,6 +14,10 @@
 //! - The **pipeline** ([`init`], feature `otlp`) builds the OpenTelemetry meter and tracer
 //!   providers from the standard `OTEL_*` variables; with no collector configured it prints
 //!   a compact per-tier summary to stderr instead.
+//! - **Off means off**: every builder takes `enabled(bool)`. Pass
+//!   [`Telemetry::is_enabled`] (`false` under `OTEL_SDK_DISABLED=true`) and instrumentation
+//!   that would export nowhere also measures nothing: layers hand requests straight
+//!   through, tiers run work unwrapped, locks and keyspaces skip their accounting.
 //!
 //! # Quick start: axum
 //! ```no_run
