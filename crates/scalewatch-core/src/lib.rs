@@ -35,3 +35,18 @@ pub mod stats;
 mod tier;
 
 pub use tier::{InFlight, Instrumented, RejectionReason, Tier, TierBuilder, TierError, TierKind};
+
+/// The meter an instrument built with `enabled(enabled)` registers on: `meter` itself, or,
+/// when off, a no-op meter, so that nothing at all (not even a zero-valued series or an
+/// observer) is registered on `meter`.
+pub fn meter_when(
+    enabled: bool,
+    meter: &opentelemetry::metrics::Meter,
+) -> opentelemetry::metrics::Meter {
+    use opentelemetry::metrics::MeterProvider as _;
+    if enabled {
+        meter.clone()
+    } else {
+        opentelemetry::metrics::noop::NoopMeterProvider::new().meter("scalewatch")
+    }
+}

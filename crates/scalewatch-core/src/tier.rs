@@ -4,7 +4,7 @@
 use crate::catalog::{self, attr};
 use crate::clock::now_nanos;
 use crate::stats::{Cursor, FlightStats, Started, Window};
-use opentelemetry::metrics::{BoundCounter, BoundHistogram, Meter, MeterProvider as _};
+use opentelemetry::metrics::{BoundCounter, BoundHistogram, Meter};
 use opentelemetry::KeyValue;
 use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
@@ -210,13 +210,7 @@ impl TierBuilder {
             },
         };
         // Off: the instruments record into nothing, and no observer is kept.
-        let noop;
-        let meter = if self.enabled {
-            meter
-        } else {
-            noop = opentelemetry::metrics::noop::NoopMeterProvider::new().meter("scalewatch");
-            &noop
-        };
+        let meter = &crate::meter_when(self.enabled, meter);
         let attrs = [
             KeyValue::new(attr::TIER_NAME, self.name),
             KeyValue::new(attr::TIER_KIND, self.kind.as_str()),

@@ -12,6 +12,16 @@ use std::time::Instant;
 const OPS: usize = 1_000_000;
 const KEYS: usize = 100_000;
 
+/// The digests of the ten keys with the most accesses in `truth`.
+fn true_top_ten(ks: &Keyspace, truth: &[u64]) -> Vec<String> {
+    let mut order: Vec<usize> = (0..truth.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(truth[k]));
+    order[..10]
+        .iter()
+        .map(|k| ks.digest_of(&(*k as u64)))
+        .collect()
+}
+
 /// Four threads record a quarter of the stream each: their samples land in the summaries
 /// of different stripes, which every read merges.
 #[test]
@@ -42,12 +52,7 @@ fn zipf_top_ten_is_found_when_four_threads_record() {
         }
     }
     assert_eq!(ks.operations().read, OPS as u64);
-    let mut order: Vec<usize> = (0..KEYS).collect();
-    order.sort_by_key(|&k| std::cmp::Reverse(truth[k]));
-    let true_top: Vec<String> = order[..10]
-        .iter()
-        .map(|k| ks.digest_of(&(*k as u64)))
-        .collect();
+    let true_top = true_top_ten(&ks, &truth);
     let reported = ks.top_keys(10);
     assert_eq!(reported.len(), 10);
     let mut found = 0;
@@ -81,12 +86,7 @@ fn zipf_top_ten_is_found_with_shares_within_two_points() {
     }
     assert_eq!(ks.operations().read, OPS as u64);
 
-    let mut order: Vec<usize> = (0..KEYS).collect();
-    order.sort_by_key(|&k| std::cmp::Reverse(truth[k]));
-    let true_top: Vec<String> = order[..10]
-        .iter()
-        .map(|k| ks.digest_of(&(*k as u64)))
-        .collect();
+    let true_top = true_top_ten(&ks, &truth);
     let share_of: HashMap<String, f64> = (0..KEYS)
         .map(|k| (ks.digest_of(&(k as u64)), truth[k] as f64 / OPS as f64))
         .collect();

@@ -2,10 +2,7 @@
 
 use crate::catalog::{self, attr};
 use crate::stats::{Config, LockCounts, LockMode, LockStats};
-use opentelemetry::metrics::{
-    Meter, MeterProvider as _, NoopMeterProvider, ObservableCounter, ObservableGauge,
-    ObservableUpDownCounter,
-};
+use opentelemetry::metrics::{Meter, ObservableCounter, ObservableGauge, ObservableUpDownCounter};
 use opentelemetry::KeyValue;
 use std::collections::HashMap;
 use std::fmt;
@@ -236,13 +233,7 @@ impl LockMetrics {
     fn with_config(config: Config, meter: &Meter) -> LockMetrics {
         // Off, the instruments go to a no-op meter: nothing is registered on `meter`, so
         // its readers see no `scalewatch.lock.*` series at all (not even zeros).
-        let noop;
-        let meter = if config.enabled {
-            meter
-        } else {
-            noop = NoopMeterProvider::new().meter("scalewatch-sync");
-            &noop
-        };
+        let meter = &scalewatch_core::meter_when(config.enabled, meter);
         let names: Names = Arc::default();
         let observers = (
             observe_acquisitions(meter, names.clone()),

@@ -2,7 +2,7 @@
 //! measured like the semconv `db.client.connection.*` metrics (feature `tokio`).
 
 use crate::catalog::{self, attr};
-use opentelemetry::metrics::{BoundHistogram, Meter, MeterProvider as _, NoopMeterProvider};
+use opentelemetry::metrics::{BoundHistogram, Meter};
 use opentelemetry::KeyValue;
 use scalewatch_core::clock::{now_nanos, seconds_between};
 use scalewatch_core::stats::{Cursor, FlightStats, Started};
@@ -107,13 +107,7 @@ impl PoolBuilder {
         }
         // Off, the histograms go to a no-op meter and no observer is registered, so the
         // meter's readers see no `scalewatch.pool.*` series at all.
-        let noop;
-        let meter = if self.enabled {
-            meter
-        } else {
-            noop = NoopMeterProvider::new().meter("scalewatch-sync");
-            &noop
-        };
+        let meter = &scalewatch_core::meter_when(self.enabled, meter);
         let attrs = [KeyValue::new(attr::POOL_NAME, self.name)];
         let stats = FlightStats::new();
         let export_cursor = Mutex::new(Cursor::starting_at(stats.totals(now_nanos())));

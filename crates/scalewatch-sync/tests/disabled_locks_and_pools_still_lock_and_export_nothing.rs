@@ -3,28 +3,15 @@
 //! workload with `enabled(true)` does export, so each check can fail.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use scalewatch_otlp::{Protocol, Telemetry, TelemetryBuilder};
+mod common;
+
+use common::{flush, pipeline};
+use scalewatch_otlp::Telemetry;
 use scalewatch_sync::catalog::{self, attr};
 use scalewatch_sync::{LockCounts, LockMetrics, Mutex, RwLock};
 use scalewatch_test_support::{FakeReceiver, MetricsSnapshot};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn pipeline() -> (FakeReceiver, Telemetry) {
-    let receiver = FakeReceiver::start_blocking();
-    let telemetry = TelemetryBuilder::from_vars([])
-        .endpoint(receiver.grpc_endpoint())
-        .protocol(Protocol::Grpc)
-        .export_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    (receiver, telemetry)
-}
-
-fn flush(receiver: &FakeReceiver, telemetry: &Telemetry) -> MetricsSnapshot {
-    telemetry.force_flush().unwrap();
-    receiver.metrics()
-}
 
 /// The exported metric names that start with `prefix`.
 fn exported(m: &MetricsSnapshot, prefix: &str) -> Vec<String> {

@@ -3,29 +3,16 @@
 //! waiter and pending counts after cancelled waits, std poisoning, and the slow-wait event.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use scalewatch_otlp::{Protocol, Telemetry, TelemetryBuilder};
+mod common;
+
+use common::{flush, pipeline};
+use scalewatch_otlp::Telemetry;
 use scalewatch_sync::catalog::{self, attr};
 use scalewatch_sync::{LockMetrics, Mutex, Pool, RwLock, DEFAULT_HOLD_SAMPLE_EVERY};
-use scalewatch_test_support::{FakeReceiver, MetricsSnapshot};
+use scalewatch_test_support::MetricsSnapshot;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn pipeline() -> (FakeReceiver, Telemetry) {
-    let receiver = FakeReceiver::start_blocking();
-    let telemetry = TelemetryBuilder::from_vars([])
-        .endpoint(receiver.grpc_endpoint())
-        .protocol(Protocol::Grpc)
-        .export_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    (receiver, telemetry)
-}
-
-fn flush(receiver: &FakeReceiver, telemetry: &Telemetry) -> MetricsSnapshot {
-    telemetry.force_flush().unwrap();
-    receiver.metrics()
-}
 
 fn acquisitions(m: &MetricsSnapshot, name: &str, mode: &str, contended: &str) -> f64 {
     m.sum(

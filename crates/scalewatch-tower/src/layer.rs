@@ -268,13 +268,7 @@ impl ServerTierLayerBuilder {
             }
             None => None,
         };
-        let noop;
-        let meter = if self.enabled {
-            meter
-        } else {
-            noop = crate::noop_meter();
-            &noop
-        };
+        let meter = &scalewatch_core::meter_when(self.enabled, meter);
         let tier = Tier::builder(self.tier_name, TierKind::Server)
             .maybe_limit(self.limit.map(|l| l as u64))
             .enabled(self.enabled)

@@ -73,9 +73,3 @@ pub use layer::{
 /// never a raw path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteTemplate(pub &'static str);
-
-/// The meter of a layer that is not enabled: its instruments record into nothing.
-fn noop_meter() -> opentelemetry::metrics::Meter {
-    use opentelemetry::metrics::MeterProvider as _;
-    opentelemetry::metrics::noop::NoopMeterProvider::new().meter("scalewatch")
-}

@@ -206,13 +206,7 @@ impl ClientTierLayerBuilder {
             Some(limit) => Some(Admission::new(limit, None, None)),
             None => None,
         };
-        let noop;
-        let meter = if self.enabled {
-            meter
-        } else {
-            noop = crate::noop_meter();
-            &noop
-        };
+        let meter = &scalewatch_core::meter_when(self.enabled, meter);
         let tier = Tier::builder(self.tier_name, TierKind::Client)
             .maybe_limit(self.limit.map(|l| l as u64))
             .enabled(self.enabled)
