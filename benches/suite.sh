@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Runs every overhead bench (budgets B1 to B8 of PERFORMANCE.md) one after the other and
+# prints one report: each budget against the baseline measured in the same bench run.
+#
+#   benches/suite.sh                  # run with --warm-up-time 1 --measurement-time 3
+#   benches/suite.sh -- ARGS...       # run with these criterion arguments instead
+#   benches/suite.sh --no-run         # only print the figures of the last runs
+#
+# About 15 minutes on 2 cores. Honours CARGO_TARGET_DIR (and CRITERION_HOME); needs cargo
+# and python3. Benches on a shared machine move by tens of percent between runs: compare
+# ratios within one report, and rerun when the load warning shows.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
+    CARGO_TARGET_DIR="$(realpath -m -- "$CARGO_TARGET_DIR")"
+fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+criterion="${CRITERION_HOME:-$CARGO_TARGET_DIR/criterion}"
+out="$CARGO_TARGET_DIR/bench-suite"
+mkdir -p "$out"
+
+run=1
+args=(--warm-up-time 1 --measurement-time 3)
+case "${1:-}" in
+    --no-run) run=0 ;;
+    --) shift; args=("$@") ;;
+    "") ;;
+    *) echo "usage: $0 [--no-run | -- CRITERION_ARGS...]" >&2; exit 2 ;;
+esac
+
+# package, bench target, features: each bench's own table (if it prints one) is kept.
+benches=(
+    "scalewatch-benches server_layer -"
+    "scalewatch-tower client_layer -"
+    "scalewatch-sync locks parking_lot"
+    "scalewatch-state keyspace -"
+    "scalewatch-benches disabled -"
+    "scalewatch-benches memory -"
+    "scalewatch-benches export -"
+)
+if [[ $run == 1 ]]; then
+    for entry in "${benches[@]}"; do
+        read -r package bench features <<<"$entry"
+        feature_args=()
+        [[ $features != - ]] && feature_args=(--features "$features")
+        echo "== $package --bench $bench" >&2
+        (cd "$root" && cargo bench -p "$package" "${feature_args[@]}" --bench "$bench" \
+            -- "${args[@]}") >"$out/$bench.txt"
+    done
+fi
+
+load="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true)"
+cpu="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')"
+echo "# Overhead budgets B1 to B8"
+echo
+echo "Machine: $(nproc) cores${cpu:+, $cpu}. Command: \`benches/suite.sh${*:+ $*}\`" \
+    "(criterion: ${args[*]}). Load average at report time: ${load:-unknown}."
+echo
+echo "## B1 and B8: the server layer against its peers"
+echo
+bash "$root/benches/report.sh" --no-run | tail -n +2
+
+python3 - "$criterion" <<'PY'
+import json, os, sys
+
+base = sys.argv[1]
+
+def ns(path):
+    """Criterion's point estimate (slope when sampled linearly, else mean), in ns."""
+    try:
+        with open(os.path.join(base, path, "new", "estimates.json")) as f:
+            e = json.load(f)
+    except FileNotFoundError:
+        return None
+    return (e.get("slope") or e["mean"])["point_estimate"]
+
+def fmt(v):
+    return "n/a" if v is None else f"{v:,.1f} ns"
+
+def verdict(ok):
+    return "n/a" if ok is None else ("met" if ok else "**missed**")
+
+rows = []
+
+def added(label, subject, anchor, budget_ns):
+    s, a = ns(subject), ns(anchor)
+    d = None if s is None or a is None else s - a
+    rows.append((label, f"{fmt(s)} − {fmt(a)} = {fmt(d)}", f"≤ {budget_ns:g} ns",
+                 verdict(None if d is None else d <= budget_ns)))
+
+def ratio(label, subject, anchor, budget, at_most=True):
+    s, a = ns(subject), ns(anchor)
+    r = None if s is None or not a else s / a
+    shown = "n/a" if r is None else f"{fmt(s)} ÷ {fmt(a)} = {r:.2f}×"
+    ok = None if r is None else (r <= budget if at_most else r >= budget)
+    rows.append((label, shown, f"{'≤' if at_most else '≥'} {budget:g}×", verdict(ok)))
+
+def scaling(label, one, two, reference=False):
+    a, b = ns(one), ns(two)
+    r = None if a is None or not b else a / b
+    shown = "n/a" if r is None else f"{r:.2f} of 2 × one thread"
+    rows.append((label, shown, "≥ 0.9" if not reference else "reference",
+                 "" if reference else verdict(None if r is None else r >= 0.9)))
+
+added("B1 client layer over identity", "client/client_layer", "client/identity", 60)
+added("B1 `Tier::run` over the bare closure", "disabled/run_enabled", "disabled/run_bare", 60)
+added("B1 `Tier::instrument` over the bare future", "disabled/instrument_enabled",
+      "disabled/instrument_bare", 60)
+ratio("B3 std `Mutex`, uncontended", "uncontended/std_instrumented", "uncontended/std_bare", 1.5)
+ratio("B3 parking_lot `Mutex`, uncontended", "uncontended/parking_lot_instrumented",
+      "uncontended/parking_lot_bare", 1.5)
+ratio("B3 std `RwLock` read, uncontended", "uncontended/std-rwlock-read_instrumented",
+      "uncontended/std-rwlock-read_bare", 1.5)
+ratio("B4 keyspace access ÷ `HashMap` get", "record_one_access/keyspace_read",
+      "record_one_access/hashmap_get", 0.5)
+added("B5 `Tier::run`, off", "disabled/run_sdk_disabled", "disabled/run_bare", 1)
+added("B5 `Tier::instrument`, off", "disabled/instrument_sdk_disabled",
+      "disabled/instrument_bare", 1)
+added("B5 std `Mutex`, off", "uncontended/std_off", "uncontended/std_bare", 1)
+added("B5 parking_lot `Mutex`, off", "uncontended/parking_lot_off",
+      "uncontended/parking_lot_bare", 1)
+added("B5 std `RwLock` read, off", "uncontended/std-rwlock-read_off",
+      "uncontended/std-rwlock-read_bare", 1)
+added("B5 keyspace access, off", "record_one_access/keyspace_read_off",
+      "record_one_access/bare", 1)
+added("B5 client layer, off", "client/client_layer_off", "client/identity", 1)
+added("B5 server layer, off", "disabled/http_scalewatch_sdk_disabled",
+      "disabled/http_identity", 1)
+scaling("B8 keyspace, 2 threads", "threads_recording_into_one_keyspace/keyspace/1",
+        "threads_recording_into_one_keyspace/keyspace/2")
+scaling("B8 reference: read-only `HashMap`, 2 threads",
+        "threads_recording_into_one_keyspace/hashmap_get/1",
+        "threads_recording_into_one_keyspace/hashmap_get/2", reference=True)
+scaling("B8 reference: arithmetic only, 2 threads",
+        "threads_recording_into_one_keyspace/mix/1",
+        "threads_recording_into_one_keyspace/mix/2", reference=True)
+
+print()
+print("## B1, B3, B4, B5 and B8 on the other hot paths")
+print()
+print("| budget | measured (same bench run) | target | verdict |")
+print("|---|---|---|---|")
+for r in rows:
+    print("| " + " | ".join(r) + " |")
+PY
+
+for bench in memory export; do
+    echo
+    echo "## From \`--bench $bench\`"
+    echo
+    if [[ -f "$out/$bench.txt" ]]; then
+        sed -n '/^B[67]/,$p' "$out/$bench.txt"
+    else
+        echo "(not run)"
+    fi
+done
