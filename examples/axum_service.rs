@@ -68,6 +68,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .install_tracing_subscriber()
         .build()?;
     let meter = telemetry.meter();
+    // Under `OTEL_SDK_DISABLED=true` the tiers measure nothing (their limits still gate).
+    let on = telemetry.is_enabled();
     // Reports while alive: keep it until the server stops.
     let _runtime = RuntimeTier::builder(tokio::runtime::Handle::current())
         .name("main")
@@ -76,12 +78,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tier: Tier::builder("database", TierKind::Custom)
             .limit(8)
             .enforce_limit()
+            .enabled(on)
             .build(&meter)?,
     };
     let layer = ServerTierLayer::builder()
         .tier_name("api")
         .concurrency_limit(64)
         .queue_timeout(Duration::from_secs(2))
+        .enabled(on)
         .build(&meter)?;
     let app = Router::new()
         .route("/hello", get(hello))

@@ -34,6 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let layer = ServerTierLayer::builder()
         .tier_name("grpc")
         .concurrency_limit(128)
+        .enabled(telemetry.is_enabled()) // off under `OTEL_SDK_DISABLED=true`
         .build(&telemetry.meter())?;
     let addr = std::env::var("SCALEWATCH_ADDR").unwrap_or_else(|_| "127.0.0.1:50051".into());
     let addr = addr.parse()?;
