@@ -6,7 +6,7 @@
 #   benches/suite.sh -- ARGS...       # run with these criterion arguments instead
 #   benches/suite.sh --no-run         # only print the figures of the last runs
 #
-# About 15 minutes on 2 cores. Honours CARGO_TARGET_DIR (and CRITERION_HOME); needs cargo
+# About 10 minutes on 2 cores. Honours CARGO_TARGET_DIR (and CRITERION_HOME); needs cargo
 # and python3. Benches on a shared machine move by tens of percent between runs: compare
 # ratios within one report, and rerun when the load warning shows.
 set -euo pipefail
