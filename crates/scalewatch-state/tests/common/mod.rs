@@ -69,3 +69,8 @@ impl Zipf {
 pub fn noop_meter() -> opentelemetry::metrics::Meter {
     opentelemetry::global::meter_provider().meter("scalewatch-state-tests")
 }
+
+/// Whether the long variants run (`SCALEWATCH_LONG=1`): ten times the counts.
+pub fn long() -> bool {
+    std::env::var_os("SCALEWATCH_LONG").is_some_and(|v| !v.is_empty() && v != "0")
+}
