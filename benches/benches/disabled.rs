@@ -35,8 +35,7 @@
 use axum::Router;
 use criterion::Criterion;
 use opentelemetry::metrics::{Meter, MeterProvider as _};
-use opentelemetry::KeyValue;
-use scalewatch_benches::route::{check, drive, router, runtime, ROUTE};
+use scalewatch_benches::route::{check, drive, router, runtime, series_attributes};
 use scalewatch_benches::{aggregating_meter_provider, IdentityLayer};
 use scalewatch_core::clock::now_nanos;
 use scalewatch_core::stats::FlightStats;
@@ -63,17 +62,6 @@ fn poll_once<F: Future>(future: F) -> Option<F::Output> {
         Poll::Ready(v) => Some(v),
         Poll::Pending => None,
     }
-}
-
-/// The five attributes of a server duration series, as the OTel anchors record them.
-fn series_attributes() -> [KeyValue; 5] {
-    [
-        KeyValue::new("http.request.method", "GET"),
-        KeyValue::new("url.scheme", "http"),
-        KeyValue::new("http.route", ROUTE),
-        KeyValue::new("http.response.status_code", 200_i64),
-        KeyValue::new("network.protocol.version", "1.1"),
-    ]
 }
 
 fn custom_tier(meter: &Meter, enabled: bool) -> Tier {

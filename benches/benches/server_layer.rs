@@ -17,24 +17,12 @@
 use axum::Router;
 use criterion::Criterion;
 use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry::KeyValue;
-use scalewatch_benches::route::{check, drive, router, runtime, ROUTE};
+use scalewatch_benches::route::{check, drive, router, runtime, series_attributes};
 use scalewatch_benches::{aggregating_meter_provider, IdentityLayer};
 use scalewatch_tower::ServerTierLayer;
 use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::Duration;
-
-/// The five attributes of a server duration series, as the anchors record them.
-fn series_attributes() -> [KeyValue; 5] {
-    [
-        KeyValue::new("http.request.method", "GET"),
-        KeyValue::new("url.scheme", "http"),
-        KeyValue::new("http.route", ROUTE),
-        KeyValue::new("http.response.status_code", 200_i64),
-        KeyValue::new("network.protocol.version", "1.1"),
-    ]
-}
 
 fn server_layer(c: &mut Criterion) {
     let rt = runtime();

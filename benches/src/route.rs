@@ -6,6 +6,7 @@ use axum::routing::get;
 use axum::Router;
 use http::{Request, StatusCode, Uri};
 use http_body_util::BodyExt;
+use opentelemetry::KeyValue;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
@@ -61,4 +62,16 @@ pub fn check(rt: &Runtime, name: &str, router: &Router) {
     let (status, body) = rt.block_on(one_request(&mut router.clone()));
     assert_eq!(status, StatusCode::OK, "{name}: status");
     assert_eq!(body.as_deref(), Some(REPLY.as_bytes()), "{name}: body");
+}
+
+/// The five attributes of the route's server duration series, as the OTel SDK anchors
+/// record them.
+pub fn series_attributes() -> [KeyValue; 5] {
+    [
+        KeyValue::new("http.request.method", "GET"),
+        KeyValue::new("url.scheme", "http"),
+        KeyValue::new("http.route", ROUTE),
+        KeyValue::new("http.response.status_code", 200_i64),
+        KeyValue::new("network.protocol.version", "1.1"),
+    ]
 }

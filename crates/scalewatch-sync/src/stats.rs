@@ -363,43 +363,18 @@ impl LockStats {
     /// A utilization window of its own for another reader than the exporter (each reader
     /// closes its own windows), starting now.
     pub(crate) fn utilization_window(&self) -> Export {
-        let acquired = self
-            .acquisitions(LockMode::Exclusive, false)
-            .wrapping_add(self.acquisitions(LockMode::Exclusive, true));
-        let now = now_nanos();
-        let holding = self.sum(|c| &c.holding);
-        let busy = integral(
-            self.sum(|c| &c.held),
-            holding,
-            self.sum(|c| &c.hold_start_sum),
-            now,
-        );
+        let (totals, acquired, sampled) = self.hold_reading();
         Export {
-            cursor: Cursor::starting_at(Totals {
-                at: now,
-                in_flight: holding as i64,
-                busy,
-                ..Totals::default()
-            }),
+            cursor: Cursor::starting_at(totals),
             acquired,
-            sampled: self.sum(|c| &c.sampled_exclusive),
+            sampled,
             scale: f64::from(self.config.sample_every.max(1)),
         }
     }
 
-    /// Closes the exporter's utilization window at now; see [`Self::utilization_in`].
-    pub(crate) fn utilization(&self) -> Option<f64> {
-        let mut e = match self.export.lock() {
-            Ok(e) => e,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        self.utilization_in(&mut e)
-    }
-
-    /// Closes the window `e` at now: the fraction of it the lock was held exclusively,
-    /// estimated from the sampled holds' busy integral scaled by exclusive acquisitions per
-    /// sampled one. `None` on the first call within a nanosecond.
-    pub(crate) fn utilization_in(&self, e: &mut Export) -> Option<f64> {
+    /// What the utilization readers read together: the sampled holds' totals now, the
+    /// exclusive acquisitions and the sampled ones so far.
+    fn hold_reading(&self) -> (Totals, u64, u64) {
         let acquired = self
             .acquisitions(LockMode::Exclusive, false)
             .wrapping_add(self.acquisitions(LockMode::Exclusive, true));
@@ -418,6 +393,23 @@ impl LockStats {
             busy,
             ..Totals::default()
         };
+        (totals, acquired, sampled)
+    }
+
+    /// Closes the exporter's utilization window at now; see [`Self::utilization_in`].
+    pub(crate) fn utilization(&self) -> Option<f64> {
+        let mut e = match self.export.lock() {
+            Ok(e) => e,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        self.utilization_in(&mut e)
+    }
+
+    /// Closes the window `e` at now: the fraction of it the lock was held exclusively,
+    /// estimated from the sampled holds' busy integral scaled by exclusive acquisitions per
+    /// sampled one. `None` on the first call within a nanosecond.
+    pub(crate) fn utilization_in(&self, e: &mut Export) -> Option<f64> {
+        let (totals, acquired, sampled) = self.hold_reading();
         let window = e.cursor.advance(totals)?;
         let (da, ds) = (
             acquired.wrapping_sub(e.acquired),
