@@ -13,6 +13,10 @@ use std::sync::OnceLock;
 /// through the unbound (slower, equally correct) path.
 const BOUND_SERIES: usize = 16;
 
+/// Pre-bound series kept inline: most routes and methods only ever see one or two
+/// (a success, and one error or not-found).
+const INLINE_SERIES: usize = 2;
+
 /// Why a request failed, as far as `error.type` is concerned.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Failure {
@@ -55,17 +59,24 @@ impl Failure {
     }
 }
 
-/// Pre-bound series of one histogram for one route or method.
+/// A pre-bound series and the key it was bound for.
+type Slot = OnceLock<(u32, BoundHistogram<f64>)>;
+
+/// Pre-bound series of one histogram for one route or method: the first
+/// [`INLINE_SERIES`] inline, the rest in a block allocated when a third series appears, so
+/// that the many routes that only ever see one or two series stay small.
 pub(crate) struct SeriesCache {
-    base: Vec<KeyValue>,
-    slots: [OnceLock<(u32, BoundHistogram<f64>)>; BOUND_SERIES],
+    base: Box<[KeyValue]>,
+    inline: [Slot; INLINE_SERIES],
+    spill: OnceLock<Box<[Slot; BOUND_SERIES - INLINE_SERIES]>>,
 }
 
 impl SeriesCache {
     pub(crate) fn new(base: Vec<KeyValue>) -> Self {
         Self {
-            base,
-            slots: std::array::from_fn(|_| OnceLock::new()),
+            base: base.into_boxed_slice(),
+            inline: std::array::from_fn(|_| OnceLock::new()),
+            spill: OnceLock::new(),
         }
     }
 
@@ -80,7 +91,33 @@ impl SeriesCache {
         attrs: impl FnOnce(&[KeyValue]) -> Vec<KeyValue>,
     ) {
         let mut build = Some(attrs);
-        for slot in &self.slots {
+        if self.record_in(&self.inline, histogram, key, value, &mut build) {
+            return;
+        }
+        let spill = self
+            .spill
+            .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+        if self.record_in(&spill[..], histogram, key, value, &mut build) {
+            return;
+        }
+        // Every slot holds another series (our builder cannot have run, or its slot would
+        // have matched): the unbound path records just as exactly, only slower.
+        let attrs = build.map_or_else(Vec::new, |f| sorted(f(&self.base)));
+        histogram.record(value, &attrs);
+    }
+
+    /// Records into the slot of `key` among `slots`, binding the first empty one to it;
+    /// `false` when every slot holds another series.
+    #[inline]
+    fn record_in<F: FnOnce(&[KeyValue]) -> Vec<KeyValue>>(
+        &self,
+        slots: &[Slot],
+        histogram: &Histogram<f64>,
+        key: u32,
+        value: f64,
+        build: &mut Option<F>,
+    ) -> bool {
+        for slot in slots {
             let (k, bound) = slot.get_or_init(|| {
                 let attrs = build
                     .take()
@@ -89,13 +126,10 @@ impl SeriesCache {
             });
             if *k == key {
                 bound.record(value);
-                return;
+                return true;
             }
         }
-        // Every slot holds another series (our builder cannot have run, or its slot would
-        // have matched): the unbound path records just as exactly, only slower.
-        let attrs = build.map_or_else(Vec::new, |f| sorted(f(&self.base)));
-        histogram.record(value, &attrs);
+        false
     }
 }
 
@@ -327,5 +361,110 @@ impl RpcSignals {
                 a.extend(failure.error_type(name));
                 a
             });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
+    use opentelemetry_sdk::metrics::reader::MetricReader;
+    use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
+    use std::sync::Arc;
+
+    /// The count of every series of the one histogram, by its `k` attribute.
+    fn counts(reader: &ManualReader) -> std::collections::BTreeMap<i64, u64> {
+        let mut rm = ResourceMetrics::default();
+        reader.collect(&mut rm).expect("collects");
+        let mut out = std::collections::BTreeMap::new();
+        for metric in rm.scope_metrics().flat_map(|s| s.metrics()) {
+            let AggregatedMetrics::F64(MetricData::Histogram(h)) = metric.data() else {
+                continue;
+            };
+            for p in h.data_points() {
+                let k = p
+                    .attributes()
+                    .find(|kv| kv.key.as_str() == "k")
+                    .and_then(|kv| match kv.value {
+                        opentelemetry::Value::I64(v) => Some(v),
+                        _ => None,
+                    })
+                    .expect("every series has k");
+                out.insert(k, p.count());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn series_past_the_inline_slots_and_past_the_cache_are_all_counted() {
+        let reader = Arc::new(ManualReader::builder().build());
+        let provider = SdkMeterProvider::builder()
+            .with_reader(SharedReader(reader.clone()))
+            .build();
+        let histogram = provider.meter("t").f64_histogram("h").build();
+        let cache = SeriesCache::new(vec![KeyValue::new("base", "b")]);
+        let attrs = |k: u32| {
+            move |base: &[KeyValue]| {
+                let mut a = base.to_vec();
+                a.push(KeyValue::new("k", i64::from(k)));
+                a
+            }
+        };
+        // One series inline: no spill block yet.
+        cache.record(&histogram, 0, 0.1, attrs(0));
+        cache.record(&histogram, 0, 0.1, attrs(0));
+        cache.record(&histogram, 1, 0.1, attrs(1));
+        assert!(cache.spill.get().is_none(), "two series stay inline");
+        // Then past the inline slots, and past the whole cache (the unbound path).
+        let keys = (BOUND_SERIES + 4) as u32;
+        for round in 0..3 {
+            for k in 2..keys {
+                if round > 0 || k > 2 {
+                    cache.record(&histogram, k, 0.1, attrs(k));
+                }
+            }
+        }
+        assert!(cache.spill.get().is_some());
+        let counts = counts(&reader);
+        assert_eq!(counts.len(), keys as usize);
+        assert_eq!(counts[&0], 2);
+        assert_eq!(counts[&1], 1);
+        assert_eq!(counts[&2], 2);
+        for k in 3..i64::from(keys) {
+            assert_eq!(counts[&k], 3, "series {k}");
+        }
+    }
+
+    /// Lets the test keep a handle on the reader the provider owns.
+    #[derive(Debug, Clone)]
+    struct SharedReader(Arc<ManualReader>);
+
+    impl MetricReader for SharedReader {
+        fn register_pipeline(
+            &self,
+            pipeline: std::sync::Weak<opentelemetry_sdk::metrics::Pipeline>,
+        ) {
+            self.0.register_pipeline(pipeline);
+        }
+        fn collect(&self, rm: &mut ResourceMetrics) -> opentelemetry_sdk::error::OTelSdkResult {
+            self.0.collect(rm)
+        }
+        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+            self.0.force_flush()
+        }
+        fn shutdown_with_timeout(
+            &self,
+            timeout: std::time::Duration,
+        ) -> opentelemetry_sdk::error::OTelSdkResult {
+            self.0.shutdown_with_timeout(timeout)
+        }
+        fn temporality(
+            &self,
+            kind: opentelemetry_sdk::metrics::InstrumentKind,
+        ) -> opentelemetry_sdk::metrics::Temporality {
+            self.0.temporality(kind)
+        }
     }
 }
