@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Budget B2 of PERFORMANCE.md: end-to-end throughput of a hello-world axum service with the
 # full ServerTierLayer, as a share of the same service bare. The server runs on core 0 with
-# one tokio worker, the load generator on core 1; bare and instrumented runs alternate (the
-# order flips every round) and the medians are compared.
+# one tokio worker, the load generator on core 1; bare, identity-layer and instrumented runs
+# alternate (the order turns every round) and the medians are compared. The identity layer
+# separates what axum costs for any route layer (it clones and boxes each layered route's
+# service and future per request) from what scalewatch's own layer costs.
 #
 #   benches/b2.sh [ROUNDS [SECONDS [CONNECTIONS]]]     # defaults: 7 rounds of 5 s, 32 connections
 #
@@ -34,28 +36,36 @@ run() { # MODE -> prints requests/s
     echo "$rate"
 }
 
-bare=(); layer=()
+bare=(); identity=(); layer=()
+modes=(bare identity layer)
 for ((i = 1; i <= rounds; i++)); do
-    if (( i % 2 )); then order=(bare layer); else order=(layer bare); fi
-    for mode in "${order[@]}"; do
+    for ((j = 0; j < 3; j++)); do
+        mode="${modes[(i + j) % 3]}"
         rate="$(run "$mode")"
-        if [[ $mode == bare ]]; then bare+=("$rate"); else layer+=("$rate"); fi
+        case "$mode" in
+            bare) bare+=("$rate") ;;
+            identity) identity+=("$rate") ;;
+            layer) layer+=("$rate") ;;
+        esac
         echo "round $i: $mode $rate req/s" >&2
     done
 done
 
-python3 - "${bare[*]}" "${layer[*]}" "$rounds" "$seconds" "$connections" <<'PY'
+python3 - "${bare[*]}" "${identity[*]}" "${layer[*]}" "$rounds" "$seconds" "$connections" <<'PY'
 import statistics, sys
 bare = [float(x) for x in sys.argv[1].split()]
-layer = [float(x) for x in sys.argv[2].split()]
-rounds, seconds, connections = sys.argv[3:6]
-mb, ml = statistics.median(bare), statistics.median(layer)
+identity = [float(x) for x in sys.argv[2].split()]
+layer = [float(x) for x in sys.argv[3].split()]
+rounds, seconds, connections = sys.argv[4:7]
+mb, mi, ml = statistics.median(bare), statistics.median(identity), statistics.median(layer)
 print(f"B2: {rounds} interleaved rounds of {seconds} s, {connections} connections, server on core 0 "
       f"(1 worker), load on core 1")
 print(f"| run | median req/s | all runs |")
 print(f"|---|---:|---|")
 print(f"| bare axum | {mb:,.0f} | {', '.join(f'{x:,.0f}' for x in bare)} |")
+print(f"| with an identity layer | {mi:,.0f} | {', '.join(f'{x:,.0f}' for x in identity)} |")
 print(f"| with ServerTierLayer | {ml:,.0f} | {', '.join(f'{x:,.0f}' for x in layer)} |")
 verdict = "met" if ml / mb >= 0.98 else "missed"
 print(f"instrumented / bare = {ml / mb:.3f} (budget >= 0.98: {verdict})")
+print(f"identity layer / bare = {mi / mb:.3f}; instrumented / identity layer = {ml / mi:.3f}")
 PY
