@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every overhead bench (budgets B1 to B8 of PERFORMANCE.md) one after the other and
-# prints one report: each budget against the baseline measured in the same bench run.
+# prints one report: each budget against the baseline measured in the same bench run. Then
+# the end-to-end B2 comparison (benches/b2.sh, 15 rounds of 3 s) and, where valgrind is
+# installed, the server layer's instructions per request (benches/instructions.sh).
 #
 #   benches/suite.sh                  # run with --warm-up-time 1 --measurement-time 3
 #   benches/suite.sh -- ARGS...       # run with these criterion arguments instead
 #   benches/suite.sh --no-run         # only print the figures of the last runs
 #
-# About 10 minutes on 2 cores. Honours CARGO_TARGET_DIR (and CRITERION_HOME); needs cargo
+# About 13 minutes on 2 cores. Honours CARGO_TARGET_DIR (and CRITERION_HOME); needs cargo
 # and python3. Benches on a shared machine move by tens of percent between runs: compare
 # ratios within one report, and rerun when the load warning shows.
 set -euo pipefail
@@ -48,6 +50,14 @@ if [[ $run == 1 ]]; then
         (cd "$root" && cargo bench -p "$package" "${feature_args[@]}" --bench "$bench" \
             -- "${args[@]}") >"$out/$bench.txt"
     done
+    echo "== benches/b2.sh 15 3" >&2
+    bash "$root/benches/b2.sh" 15 3 >"$out/b2.txt"
+    if command -v valgrind >/dev/null; then
+        echo "== benches/instructions.sh" >&2
+        bash "$root/benches/instructions.sh" >"$out/instructions.txt"
+    else
+        echo "valgrind is not installed: no instruction counts" >"$out/instructions.txt"
+    fi
 fi
 
 load="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true)"
@@ -60,6 +70,14 @@ echo
 echo "## B1 and B8: the server layer against its peers"
 echo
 bash "$root/benches/report.sh" --no-run | tail -n +2
+echo
+echo "## B1 and B5: the server layer's instructions per request (\`benches/instructions.sh\`)"
+echo
+cat "$out/instructions.txt" 2>/dev/null || echo "(not run)"
+echo
+echo "## B2: end to end (\`benches/b2.sh 15 3\`)"
+echo
+cat "$out/b2.txt" 2>/dev/null || echo "(not run)"
 
 python3 - "$criterion" <<'PY'
 import json, os, sys
