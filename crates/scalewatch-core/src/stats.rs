@@ -127,13 +127,25 @@ impl FlightStats {
     }
 
     /// Work in flight now.
+    ///
+    /// The stripes are read one after the other while work goes on, and work that starts
+    /// on one thread may finish on another: a reader held up mid-scan can see a finish
+    /// without its start, so the sum is clamped at 0, as no count of work can be below.
     pub fn in_flight(&self) -> i64 {
-        self.cells.iter().map(|c| c.in_flight.load(Relaxed)).sum()
+        self.cells
+            .iter()
+            .map(|c| c.in_flight.load(Relaxed))
+            .sum::<i64>()
+            .max(0)
     }
 
-    /// Work waiting for admission now.
+    /// Work waiting for admission now (clamped at 0 as [`FlightStats::in_flight`] is).
     pub fn queued(&self) -> i64 {
-        self.cells.iter().map(|c| c.queued.load(Relaxed)).sum()
+        self.cells
+            .iter()
+            .map(|c| c.queued.load(Relaxed))
+            .sum::<i64>()
+            .max(0)
     }
 
     /// Reads the cumulative totals at `now`.
@@ -247,6 +259,22 @@ mod tests {
         assert!((w.mean_concurrency - 0.5).abs() < 1e-12, "{w:?}");
         assert!((w.mean_latency - 3e-6).abs() < 1e-15);
         assert_eq!(s.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_finish_read_before_its_start_never_shows_negative_work() {
+        // What a reader held up mid-scan can add up: a finish on a stripe it reads late,
+        // without the start on a stripe it read early.
+        let s = FlightStats::new();
+        s.finish(Started { at: 10 }, 20);
+        s.dequeue();
+        assert_eq!((s.in_flight(), s.queued()), (0, 0));
+        // The raw sums stay exact underneath: two more starts make one in flight.
+        s.start(30);
+        s.start(31);
+        s.enqueue();
+        s.enqueue();
+        assert_eq!((s.in_flight(), s.queued()), (1, 1));
     }
 
     #[test]

@@ -132,13 +132,13 @@ fn register_observers(meter: &Meter, inner: &Arc<Inner>, attrs: &[KeyValue; 1]) 
     let (weak, a) = (Arc::downgrade(inner), attrs.clone());
     catalog::POOL_USAGE.i64_observable_up_down_counter(meter, move |o| {
         if let Some(p) = weak.upgrade() {
-            o.observe(p.stats.in_flight().max(0), &a);
+            o.observe(p.stats.in_flight(), &a);
         }
     });
     let (weak, a) = (Arc::downgrade(inner), attrs.clone());
     catalog::POOL_PENDING_REQUESTS.i64_observable_up_down_counter(meter, move |o| {
         if let Some(p) = weak.upgrade() {
-            o.observe(p.stats.queued().max(0), &a);
+            o.observe(p.stats.queued(), &a);
         }
     });
     let (weak, a) = (Arc::downgrade(inner), attrs.clone());
@@ -312,11 +312,11 @@ impl Pool {
 
     /// Permits in use now (0 when the pool does not measure).
     pub fn in_use(&self) -> i64 {
-        self.inner.stats.in_flight().max(0)
+        self.inner.stats.in_flight()
     }
 
     /// Requests waiting for a permit now (0 when the pool does not measure).
     pub fn pending(&self) -> i64 {
-        self.inner.stats.queued().max(0)
+        self.inner.stats.queued()
     }
 }
