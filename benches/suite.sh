@@ -130,6 +130,8 @@ ratio("B3 parking_lot `Mutex`, uncontended", "uncontended/parking_lot_instrument
       "uncontended/parking_lot_bare", 1.5)
 ratio("B3 std `RwLock` read, uncontended", "uncontended/std-rwlock-read_instrumented",
       "uncontended/std-rwlock-read_bare", 1.5)
+ratio("B3 std `RwLock` write, uncontended", "uncontended/std-rwlock-write_instrumented",
+      "uncontended/std-rwlock-write_bare", 1.5)
 ratio("B4 keyspace access ÷ `HashMap` get", "record_one_access/keyspace_read",
       "record_one_access/hashmap_get", 0.5)
 added("B5 `Tier::run`, off", "disabled/run_sdk_disabled", "disabled/run_bare", 1)
@@ -140,6 +142,8 @@ added("B5 parking_lot `Mutex`, off", "uncontended/parking_lot_off",
       "uncontended/parking_lot_bare", 1)
 added("B5 std `RwLock` read, off", "uncontended/std-rwlock-read_off",
       "uncontended/std-rwlock-read_bare", 1)
+added("B5 std `RwLock` write, off", "uncontended/std-rwlock-write_off",
+      "uncontended/std-rwlock-write_bare", 1)
 added("B5 keyspace access, off", "record_one_access/keyspace_read_off",
       "record_one_access/bare", 1)
 added("B5 client layer, off", "client/client_layer_off", "client/identity", 1)

@@ -3,7 +3,7 @@
 //! `cargo bench -p scalewatch-sync --features parking_lot --bench locks`
 //! - uncontended lock + unlock: std bare vs instrumented (default hold sampling),
 //!   parking_lot bare vs instrumented, and instrumented with hold sampling off (the
-//!   counting alone);
+//!   counting alone); std `RwLock` reads and writes the same way;
 //! - B5, the same locks built from `LockMetrics` with `enabled(false)` (`…/off`): at most
 //!   about 1 ns above bare;
 //! - contended: 2 threads on one lock behind a barrier (`iter_custom`), bare vs instrumented;
@@ -77,6 +77,18 @@ fn uncontended(c: &mut Criterion) {
     let ours_off = scalewatch_sync::RwLock::new("bench-rw-off", 0u64, &off);
     g.bench_function("std-rwlock-read/off", |b| {
         b.iter(|| *black_box(&ours_off).read().unwrap())
+    });
+    let bare = std::sync::RwLock::new(0u64);
+    g.bench_function("std-rwlock-write/bare", |b| {
+        b.iter(|| *black_box(&bare).write().unwrap() += 1)
+    });
+    let ours = scalewatch_sync::RwLock::new("bench-rw-w", 0u64, &locks);
+    g.bench_function("std-rwlock-write/instrumented", |b| {
+        b.iter(|| *black_box(&ours).write().unwrap() += 1)
+    });
+    let ours_off = scalewatch_sync::RwLock::new("bench-rw-w-off", 0u64, &off);
+    g.bench_function("std-rwlock-write/off", |b| {
+        b.iter(|| *black_box(&ours_off).write().unwrap() += 1)
     });
     g.finish();
 }
