@@ -91,6 +91,19 @@ async fn gauges_return_to_zero_after_cancellations_and_panics() {
     }
     assert_eq!(tier.in_flight(), 4);
     assert_eq!(tier.queued(), (rounds() - 4) as i64);
+    // Exported while they wait: every request is active, 4 in the tier, the rest queued.
+    common::flush(&telemetry).await;
+    let m = receiver.metrics();
+    let tier_attrs = [(attr::TIER_NAME, "api")];
+    assert_eq!(
+        m.sum(catalog::HTTP_SERVER_ACTIVE_REQUESTS.name, &[]),
+        rounds() as f64
+    );
+    assert_eq!(m.sum(catalog::TIER_CONCURRENCY.name, &tier_attrs), 4.0);
+    assert_eq!(
+        m.sum(catalog::TIER_QUEUED.name, &tier_attrs),
+        (rounds() - 4) as f64
+    );
     drop(pending);
     assert_eq!((tier.in_flight(), tier.queued()), (0, 0));
 
