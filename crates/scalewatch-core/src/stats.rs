@@ -10,8 +10,12 @@
 //! integral fits in 2^64 ns (584 years of busy time).
 
 use crossbeam_utils::CachePadded;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::OnceLock;
+// Under `--cfg loom` (the models in `tests/loom_flight_stats.rs`) the counters are loom's.
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::Ordering::Relaxed;
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicI64, AtomicU64};
 
 #[derive(Debug, Default)]
 struct Cell {
@@ -23,14 +27,16 @@ struct Cell {
 }
 
 /// Number of stripes: a power of two of at least the core count, at most 64.
+#[cfg(not(loom))]
 fn stripe_count() -> usize {
-    static COUNT: OnceLock<usize> = OnceLock::new();
+    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *COUNT.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
         (cores * 2).next_power_of_two().clamp(2, 64)
     })
 }
 
+#[cfg(not(loom))]
 #[inline]
 fn stripe_index() -> usize {
     use std::sync::atomic::AtomicUsize;
@@ -39,6 +45,26 @@ fn stripe_index() -> usize {
         static INDEX: usize = NEXT.fetch_add(1, Relaxed);
     }
     INDEX.try_with(|i| *i).unwrap_or(0)
+}
+
+/// Two stripes in the loom models, so that work can start on one and finish on the other.
+#[cfg(loom)]
+fn stripe_count() -> usize {
+    2
+}
+
+/// A thread's stripe in the loom models: loom threads share one OS thread, so the index
+/// lives in loom's own thread-locals.
+#[cfg(loom)]
+fn stripe_index() -> usize {
+    use loom::sync::atomic::AtomicUsize;
+    loom::lazy_static! {
+        static ref NEXT: AtomicUsize = AtomicUsize::new(0);
+    }
+    loom::thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Relaxed);
+    }
+    INDEX.with(|i| *i)
 }
 
 /// In-flight statistics of one unit of work (a tier, a pool, a lock).

@@ -1,0 +1,85 @@
+//! Loom models of the in-flight statistics behind every tier, pool and queue
+//! ([`FlightStats`]), on loom's atomics under `--cfg loom`: work that starts on one thread
+//! and finishes on another (a task moved between workers), read by a third. Two stripes,
+//! so the start and the finish land on different ones. Not part of a normal `cargo test`;
+//! run with `scripts/loom`, or
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+//!     cargo test -p scalewatch-core --release --test loom_flight_stats
+//! ```
+//!
+//! `LOOM_MAX_PREEMPTIONS` overrides the preemption bound.
+#![allow(clippy::unwrap_used)] // tests may unwrap
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use scalewatch_core::stats::FlightStats;
+
+/// Preemptions per execution explored when `LOOM_MAX_PREEMPTIONS` is not set.
+const PREEMPTIONS: usize = 4;
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = builder.preemption_bound.or(Some(PREEMPTIONS));
+    builder.check(f);
+}
+
+#[test]
+fn a_reader_never_sees_negative_work_when_work_moves_between_threads() {
+    model(|| {
+        let stats = Arc::new(FlightStats::new());
+        // Spawned first, so that it may read the first stripe before the start and the
+        // second after the finish: the raw sum it adds up is then -1.
+        let reader = {
+            let stats = stats.clone();
+            thread::spawn(move || (stats.in_flight(), stats.queued()))
+        };
+        // This thread's stripe is the first; the finisher's, the second.
+        stats.enqueue();
+        let started = stats.start(10);
+        let finisher = {
+            let stats = stats.clone();
+            thread::spawn(move || {
+                stats.dequeue();
+                stats.finish(started, 30);
+            })
+        };
+        let (in_flight, queued) = reader.join().unwrap();
+        finisher.join().unwrap();
+        assert!(
+            (0..=1).contains(&in_flight),
+            "in flight read as {in_flight}"
+        );
+        assert!((0..=1).contains(&queued), "queued read as {queued}");
+        assert_eq!((stats.in_flight(), stats.queued()), (0, 0));
+    });
+}
+
+#[test]
+fn concurrent_work_on_both_stripes_sums_exactly() {
+    model(|| {
+        let stats = Arc::new(FlightStats::new());
+        let a = stats.start(10);
+        let finisher = {
+            let stats = stats.clone();
+            thread::spawn(move || stats.finish(a, 30))
+        };
+        let other = {
+            let stats = stats.clone();
+            thread::spawn(move || {
+                let b = stats.start(20);
+                stats.finish(b, 40);
+            })
+        };
+        finisher.join().unwrap();
+        other.join().unwrap();
+        let t = stats.totals(50);
+        assert_eq!((t.in_flight, t.queued), (0, 0));
+        assert_eq!(t.completions, 2);
+        // Both items were busy 20 ns: the integral is exact once nothing is in flight.
+        assert_eq!(t.completed_latency, 40);
+        assert_eq!(t.busy, 40);
+    });
+}
