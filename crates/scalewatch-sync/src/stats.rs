@@ -131,6 +131,12 @@ pub(crate) struct Hold {
 impl Hold {
     /// Not sampled: a start no clock reading reaches (584 years of uptime).
     const UNSAMPLED: Hold = Hold { started: u64::MAX };
+
+    /// Whether this hold is timed, i.e. whether [`LockStats::release`] has work to do.
+    #[inline(always)]
+    pub(crate) fn is_sampled(self) -> bool {
+        self.started != Self::UNSAMPLED.started
+    }
 }
 
 /// Counts of one lock name at one instant.
@@ -271,7 +277,7 @@ impl LockStats {
     /// Ends a hold begun by [`Self::uncontended`] or [`Waiting::acquired`].
     #[inline(always)]
     pub(crate) fn release(&self, hold: Hold, mode: LockMode) {
-        if hold.started != Hold::UNSAMPLED.started {
+        if hold.is_sampled() {
             self.end_hold(hold.started, mode);
         }
     }

@@ -4,6 +4,7 @@ use crate::metrics::LockMetrics;
 use crate::stats::{Hold, LockMode, LockStats};
 use crate::sys;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, LockResult, PoisonError, TryLockError, TryLockResult};
 
@@ -213,7 +214,8 @@ pub struct RwLockReadGuard<'a, T: ?Sized> {
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
     stats: &'a LockStats,
     hold: Hold,
-    inner: sys::RwLockWriteGuard<'a, T>,
+    /// `Some` until `drop` moves it out; see the `Drop` impl for why.
+    inner: ManuallyDrop<Option<sys::RwLockWriteGuard<'a, T>>>,
 }
 
 impl<T> RwLock<T> {
@@ -257,7 +259,7 @@ impl<T: ?Sized> RwLock<T> {
         RwLockWriteGuard {
             stats: &self.stats,
             hold,
-            inner,
+            inner: ManuallyDrop::new(Some(inner)),
         }
     }
 
@@ -407,25 +409,106 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
 impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        &self.inner
+        match &*self.inner {
+            Some(g) => g,
+            None => taken(),
+        }
     }
 }
 
 impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        &mut self.inner
+        match &mut *self.inner {
+            Some(g) => g,
+            None => taken(),
+        }
     }
 }
 
+// Why std's guard is moved out of the write guard instead of being a plain field dropped
+// after `drop`, as in the other guards: std's `RwLockWriteGuard::drop`, unlike
+// `MutexGuard::drop`, is neither `#[inline]` nor small enough to be inlined across crates
+// like the read guard's, so with several codegen units an unwind path that drops it is an
+// out-of-line call taking its address. `release` can unwind (a sampled hold records into a
+// histogram); were std's guard still in this guard then, the guard's stack slot would
+// escape, LLVM could no longer keep it in registers, and `write().unwrap()` would copy it
+// through the stack: scalar stores, then 16-byte loads, a store-forwarding stall (+15 ns an
+// acquisition in `benches/locks.rs`, measuring or not). So the inlined `drop` has no unwind
+// path: the sampled release gets std's guard by value, the field (`ManuallyDrop`) has no
+// drop glue, and `deref` cannot unwind either (`taken`).
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        self.stats.release(self.hold, LockMode::Exclusive);
+        let inner = self.inner.take();
+        if self.hold.is_sampled() {
+            release_sampled_write(self.stats, self.hold, inner);
+        }
     }
+}
+
+/// The end of a sampled write hold, out of line: counts it, then unlocks (also when
+/// counting unwinds, as std's guard is dropped then by this frame).
+#[cold]
+#[inline(never)]
+fn release_sampled_write<T: ?Sized>(
+    stats: &LockStats,
+    hold: Hold,
+    inner: Option<sys::RwLockWriteGuard<'_, T>>,
+) {
+    stats.release(hold, LockMode::Exclusive);
+    drop(inner);
+}
+
+/// A write guard whose std guard was taken out, which only its `drop` does. Cannot unwind
+/// (a panic leaving an `extern "C"` function aborts), so that this impossible branch gives
+/// the callers of `deref` no cleanup path dropping the guard by address.
+#[cold]
+#[inline(never)]
+extern "C" fn taken() -> ! {
+    unreachable!("a write guard is used after its drop")
 }
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    /// The write guard's two ways out (`drop` unlocks itself when the hold is not
+    /// sampled, `release_sampled_write` when it is), normally and while panicking.
+    #[test]
+    fn write_guards_unlock_and_poison_as_std_whether_sampled_or_not() {
+        for every in [0, 1] {
+            let meter = opentelemetry::global::meter_provider().meter("test");
+            let locks = LockMetrics::builder()
+                .hold_sample_every(every)
+                .build(&meter)
+                .expect("valid configuration");
+            let ours = RwLock::new("write-guard", 0u32, &locks);
+            let theirs = std::sync::RwLock::new(0u32);
+            for _ in 0..3 {
+                *ours.write().expect("not poisoned") += 1;
+                *ours.try_write().expect("free") += 1;
+            }
+            assert_eq!(*ours.read().expect("not poisoned"), 6);
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                let _ours = ours.write().expect("not poisoned");
+                let _theirs = theirs.write().expect("not poisoned");
+                panic!("boom while holding");
+            }));
+            assert!(r.is_err());
+            assert!(ours.is_poisoned());
+            assert_eq!(ours.is_poisoned(), theirs.is_poisoned());
+            assert!(matches!(ours.try_write(), Err(TryLockError::Poisoned(_))));
+            assert_eq!(*ours.write().unwrap_or_else(PoisonError::into_inner), 6);
+            let counts = locks.counts("write-guard").expect("declared");
+            assert_eq!(counts.exclusive_uncontended, 9, "every = {every}");
+            assert_eq!(counts.waiters, 0);
+        }
     }
 }
