@@ -1,5 +1,6 @@
-//! Key hashing: one fast, seeded 64-bit hash per access (the key's fingerprint), and a
-//! keyed digest of the fingerprint for export.
+//! Key hashing: one fast, seeded 64-bit hash per sampled access (per access in a sharded
+//! keyspace, which counts each shard's load), the key's fingerprint; and a keyed digest of
+//! the fingerprint for export.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 

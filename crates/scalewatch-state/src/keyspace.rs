@@ -608,8 +608,13 @@ impl Keyspace {
 
     #[inline]
     fn record_key<K: Hash + ?Sized>(&self, op: Operation, key: &K) {
-        let fp = self.fingerprint(key);
-        self.record_enabled(op, fp, self.shard_of_fingerprint(fp), || None);
+        if self.inner.shards > 0 {
+            let fp = self.fingerprint(key);
+            self.record_enabled(op, self.shard_of_fingerprint(fp), || (fp, None));
+        } else {
+            // Unsharded, the key is hashed only when its access is sampled.
+            self.record_enabled(op, None, || (self.fingerprint(key), None));
+        }
     }
 
     /// Records `op` on `key` in the application's own shard `shard` (taken modulo the
@@ -624,9 +629,8 @@ impl Keyspace {
 
     #[inline]
     fn record_key_in_shard<K: Hash + ?Sized>(&self, op: Operation, key: &K, shard: usize) {
-        let fp = self.fingerprint(key);
         let shard = (self.inner.shards > 0).then(|| shard % self.inner.shards);
-        self.record_enabled(op, fp, shard, || None);
+        self.record_enabled(op, shard, || (self.fingerprint(key), None));
     }
 
     /// Like [`Keyspace::record`], and when the keyspace was built with
@@ -641,11 +645,14 @@ impl Keyspace {
 
     #[inline]
     fn record_key_labeled<K: Hash + Display + ?Sized>(&self, op: Operation, key: &K) {
-        let fp = self.fingerprint(key);
         let raw = self.inner.raw_keys;
-        self.record_enabled(op, fp, self.shard_of_fingerprint(fp), || {
-            raw.then(|| label(key))
-        });
+        let label = || raw.then(|| label(key));
+        if self.inner.shards > 0 {
+            let fp = self.fingerprint(key);
+            self.record_enabled(op, self.shard_of_fingerprint(fp), || (fp, label()));
+        } else {
+            self.record_enabled(op, None, || (self.fingerprint(key), label()));
+        }
     }
 
     #[cfg(feature = "map")]
@@ -672,19 +679,19 @@ impl Keyspace {
         label: impl FnOnce() -> Option<Box<str>>,
     ) {
         if self.enabled {
-            self.record_enabled(op, fp, shard, label);
+            self.record_enabled(op, shard, || (fp, label()));
         }
     }
 
     /// The hot path: two counter bumps on this thread's cells, a countdown, and rarely a
-    /// sample.
+    /// sample, the only access that needs the key's fingerprint (and label): `sampled`
+    /// gives both, so an unsharded keyspace hashes one key in `sample_every`.
     #[inline]
     fn record_enabled(
         &self,
         op: Operation,
-        fp: u64,
         shard: Option<usize>,
-        label: impl FnOnce() -> Option<Box<str>>,
+        sampled: impl FnOnce() -> (u64, Option<Box<str>>),
     ) {
         let local = self.local();
         bump(&local.ops[op.index()]);
@@ -696,7 +703,8 @@ impl Keyspace {
             local.countdown.store(left - 1, Relaxed);
             return;
         }
-        self.sample(local, fp, label());
+        let (fp, label) = sampled();
+        self.sample(local, fp, label);
     }
 
     #[cold]
