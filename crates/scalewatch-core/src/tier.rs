@@ -378,6 +378,13 @@ impl Tier {
         }
     }
 
+    /// Counts a work item as in flight from `now`, when the tier is enabled; the caller
+    /// finishes it, as [`InFlight`] does.
+    #[inline]
+    pub(crate) fn start_at(&self, now: u64) -> Option<Started> {
+        self.inner.enabled.then(|| self.inner.stats.start(now))
+    }
+
     /// Records how long a work item waited for admission, in seconds.
     #[inline]
     pub fn record_queue_time(&self, seconds: f64) {

@@ -7,8 +7,9 @@
 //! the tier's windows (throughput X and latency R for the capacity model): the catalog has
 //! no per-tier duration histogram, so none is recorded.
 
-use super::{InFlight, Tier};
+use super::Tier;
 use crate::clock::now_nanos;
+use crate::stats::Started;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
@@ -21,11 +22,12 @@ use tokio::sync::{AcquireError, OwnedSemaphorePermit};
 #[cfg(feature = "tokio")]
 type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
 
-/// A work item's hold on the tier: the in-flight count first (its drop records the
-/// completion), then the admission permit, released after.
+/// An admitted work item of an [`Instrumented`] future: when it started (`None` for a tier
+/// that is not enabled, only gated) and its admission permit. [`Measured`] records the
+/// completion, with the tier it already holds, before the permit goes.
 #[derive(Debug)]
 struct Work {
-    _in_flight: InFlight,
+    started: Option<Started>,
     #[cfg(feature = "tokio")]
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -64,7 +66,7 @@ enum Phase {
     #[cfg(feature = "tokio")]
     Queued(Waiting),
     /// Admitted and running.
-    Running { _work: Work },
+    Running(Work),
     /// Completed; the guard has recorded.
     Done,
 }
@@ -75,7 +77,7 @@ impl fmt::Debug for Phase {
             Phase::Idle => "idle",
             #[cfg(feature = "tokio")]
             Phase::Queued(_) => "queued",
-            Phase::Running { .. } => "running",
+            Phase::Running(_) => "running",
             Phase::Done => "done",
         })
     }
@@ -97,6 +99,23 @@ pin_project! {
 struct Measured {
     tier: Tier,
     phase: Phase,
+}
+
+impl Drop for Measured {
+    /// Dropped while running (cancelled, or unwinding from a panic): the work ends here.
+    fn drop(&mut self) {
+        end(&self.tier, &mut self.phase);
+    }
+}
+
+/// Ends the work if it is running: records its completion, then releases its permit.
+fn end(tier: &Tier, phase: &mut Phase) {
+    if let Phase::Running(work) = phase {
+        if let Some(started) = work.started {
+            tier.inner.stats.finish(started, now_nanos());
+        }
+    }
+    *phase = Phase::Done;
 }
 
 impl<F> fmt::Debug for Instrumented<F> {
@@ -143,19 +162,17 @@ fn poll_measured<F: Future>(
                 };
                 let now = now_nanos();
                 tier.record_queue_time(crate::clock::seconds_between(waiting.since, now));
-                *phase = Phase::Running {
-                    _work: Work {
-                        _in_flight: tier.enter_at(now),
-                        _permit: permit,
-                    },
-                };
+                *phase = Phase::Running(Work {
+                    started: tier.start_at(now),
+                    _permit: permit,
+                });
             }
-            Phase::Running { .. } => {
+            Phase::Running(_) => {
                 let output = match future.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(output) => output,
                 };
-                *phase = Phase::Done;
+                end(tier, phase);
                 return Poll::Ready(output);
             }
             // Polled after completion: allowed to do anything but undefined behaviour;
@@ -173,23 +190,19 @@ fn arrive(tier: &Tier) -> Phase {
         return match semaphore.clone().try_acquire_owned() {
             Ok(permit) => {
                 tier.record_queue_time(0.0);
-                Phase::Running {
-                    _work: Work {
-                        _in_flight: tier.enter_at(now),
-                        _permit: Some(permit),
-                    },
-                }
+                Phase::Running(Work {
+                    started: tier.start_at(now),
+                    _permit: Some(permit),
+                })
             }
             Err(_) => Phase::Queued(Waiting::new(tier, now, semaphore)),
         };
     }
-    Phase::Running {
-        _work: Work {
-            _in_flight: tier.enter_at(now),
-            #[cfg(feature = "tokio")]
-            _permit: None,
-        },
-    }
+    Phase::Running(Work {
+        started: tier.start_at(now),
+        #[cfg(feature = "tokio")]
+        _permit: None,
+    })
 }
 
 impl Tier {
@@ -226,11 +239,17 @@ impl Tier {
     /// Not enabled, and no gate to pass: work runs as if this tier were not there.
     #[inline]
     fn passes_through(&self) -> bool {
+        !self.inner.enabled && !self.gated()
+    }
+
+    /// Whether work waits for admission ([`TierBuilder::enforce_limit`](super::TierBuilder::enforce_limit)).
+    #[inline]
+    fn gated(&self) -> bool {
         #[cfg(feature = "tokio")]
         let gated = self.inner.admission.is_some();
         #[cfg(not(feature = "tokio"))]
         let gated = false;
-        !self.inner.enabled && !gated
+        gated
     }
 
     /// Runs the blocking `work` as one work item of this tier, on this thread. When the
@@ -253,37 +272,65 @@ impl Tier {
         if self.passes_through() {
             return work();
         }
-        let _work = self.admit_blocking();
+        #[cfg(feature = "tokio")]
+        if let Some(semaphore) = &self.inner.admission {
+            // Declared first, dropped last: the completion is recorded before the permit goes.
+            let (_permit, admitted) = self.admit_blocking(semaphore);
+            let _running = Running::start_at(self, admitted);
+            return work();
+        }
+        let _running = Running::start_at(self, now_nanos());
         work()
     }
 
-    fn admit_blocking(&self) -> Work {
+    /// Waits on this thread for a permit; gives it and when it came.
+    #[cfg(feature = "tokio")]
+    fn admit_blocking(
+        &self,
+        semaphore: &std::sync::Arc<tokio::sync::Semaphore>,
+    ) -> (Option<OwnedSemaphorePermit>, u64) {
         let now = now_nanos();
-        #[cfg(feature = "tokio")]
-        if let Some(semaphore) = &self.inner.admission {
-            let (permit, admitted) = match semaphore.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    self.record_queue_time(0.0);
-                    (Some(permit), now)
-                }
-                Err(_) => {
-                    let mut waiting = Waiting::new(self, now, semaphore);
-                    let permit = block_on(waiting.acquire.as_mut()).ok();
-                    drop(waiting);
-                    let admitted = now_nanos();
-                    self.record_queue_time(crate::clock::seconds_between(now, admitted));
-                    (permit, admitted)
-                }
-            };
-            return Work {
-                _in_flight: self.enter_at(admitted),
-                _permit: permit,
-            };
+        match semaphore.clone().try_acquire_owned() {
+            Ok(permit) => {
+                self.record_queue_time(0.0);
+                (Some(permit), now)
+            }
+            Err(_) => {
+                let mut waiting = Waiting::new(self, now, semaphore);
+                let permit = block_on(waiting.acquire.as_mut()).ok();
+                drop(waiting);
+                let admitted = now_nanos();
+                self.record_queue_time(crate::clock::seconds_between(now, admitted));
+                (permit, admitted)
+            }
         }
-        Work {
-            _in_flight: self.enter_at(now),
-            #[cfg(feature = "tokio")]
-            _permit: None,
+    }
+}
+
+/// A blocking work item ([`Tier::run`]), counted for the call's length. It borrows the tier
+/// where [`InFlight`](super::InFlight) holds a clone, which would cost two more atomic
+/// read-modify-writes on the tier's reference count per call.
+struct Running<'a> {
+    tier: &'a Tier,
+    /// `None` for a tier that is not enabled, only gated.
+    started: Option<Started>,
+}
+
+impl<'a> Running<'a> {
+    #[inline]
+    fn start_at(tier: &'a Tier, now: u64) -> Self {
+        Self {
+            tier,
+            started: tier.start_at(now),
+        }
+    }
+}
+
+impl Drop for Running<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(started) = self.started {
+            self.tier.inner.stats.finish(started, now_nanos());
         }
     }
 }
