@@ -379,10 +379,18 @@ impl Tier {
     }
 
     /// Counts a work item as in flight from `now`, when the tier is enabled; the caller
-    /// finishes it, as [`InFlight`] does.
+    /// ends it with [`Self::finish`], as [`InFlight`] does.
     #[inline]
     pub(crate) fn start_at(&self, now: u64) -> Option<Started> {
         self.inner.enabled.then(|| self.inner.stats.start(now))
+    }
+
+    /// Ends, now, a work item begun by [`Self::start_at`].
+    #[inline]
+    pub(crate) fn finish(&self, started: Option<Started>) {
+        if let Some(started) = started {
+            self.inner.stats.finish(started, now_nanos());
+        }
     }
 
     /// Records how long a work item waited for admission, in seconds.

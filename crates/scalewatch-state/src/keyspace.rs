@@ -608,12 +608,23 @@ impl Keyspace {
 
     #[inline]
     fn record_key<K: Hash + ?Sized>(&self, op: Operation, key: &K) {
+        self.record_hashed(op, key, || None);
+    }
+
+    /// Records `op` on `key` in scalewatch's own shard of it. Sharded, the key is hashed
+    /// now for its shard; unsharded, only when its access is sampled.
+    #[inline]
+    fn record_hashed<K: Hash + ?Sized>(
+        &self,
+        op: Operation,
+        key: &K,
+        label: impl FnOnce() -> Option<Box<str>>,
+    ) {
         if self.inner.shards > 0 {
             let fp = self.fingerprint(key);
-            self.record_enabled(op, self.shard_of_fingerprint(fp), || (fp, None));
+            self.record_enabled(op, self.shard_of_fingerprint(fp), || (fp, label()));
         } else {
-            // Unsharded, the key is hashed only when its access is sampled.
-            self.record_enabled(op, None, || (self.fingerprint(key), None));
+            self.record_enabled(op, None, || (self.fingerprint(key), label()));
         }
     }
 
@@ -646,13 +657,7 @@ impl Keyspace {
     #[inline]
     fn record_key_labeled<K: Hash + Display + ?Sized>(&self, op: Operation, key: &K) {
         let raw = self.inner.raw_keys;
-        let label = || raw.then(|| label(key));
-        if self.inner.shards > 0 {
-            let fp = self.fingerprint(key);
-            self.record_enabled(op, self.shard_of_fingerprint(fp), || (fp, label()));
-        } else {
-            self.record_enabled(op, None, || (self.fingerprint(key), label()));
-        }
+        self.record_hashed(op, key, || raw.then(|| label(key)));
     }
 
     #[cfg(feature = "map")]

@@ -111,9 +111,7 @@ impl Drop for Measured {
 /// Ends the work if it is running: records its completion, then releases its permit.
 fn end(tier: &Tier, phase: &mut Phase) {
     if let Phase::Running(work) = phase {
-        if let Some(started) = work.started {
-            tier.inner.stats.finish(started, now_nanos());
-        }
+        tier.finish(work.started);
     }
     *phase = Phase::Done;
 }
@@ -329,9 +327,7 @@ impl<'a> Running<'a> {
 impl Drop for Running<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(started) = self.started {
-            self.tier.inner.stats.finish(started, now_nanos());
-        }
+        self.tier.finish(self.started);
     }
 }
 
