@@ -8,8 +8,10 @@
 //!   custom). Work enters it through an RAII guard, so its in-flight gauge stays exact
 //!   under cancellation and panics; its utilization is the time-averaged concurrency over
 //!   each export interval divided by its limit.
-//! - [`stats`]: the thread-striped atomics behind tiers, and [`stats::Cursor`] windows
-//!   that give time-averaged concurrency N, throughput X and latency R per interval.
+//! - [`stats`]: the per-thread cells behind tiers, and [`stats::Cursor`] windows that
+//!   give time-averaged concurrency N, throughput X and latency R per interval.
+//! - [`slot`]: the per-thread slot that lets a thread update its own cells of such
+//!   statistics without a locked instruction.
 //! - [`cardinality`]: caps for attribute values derived from request data.
 //!
 //! Instruments are created on an OpenTelemetry [`Meter`](opentelemetry::metrics::Meter)
@@ -31,6 +33,7 @@
 pub mod cardinality;
 pub mod catalog;
 pub mod clock;
+pub mod slot;
 pub mod stats;
 mod tier;
 

@@ -1,7 +1,8 @@
-//! Lock-free, thread-striped statistics of in-flight work.
+//! Lock-free statistics of in-flight work, in a cell per thread.
 //!
-//! The hot path touches only relaxed atomics in a cache-padded cell chosen per thread, so
-//! cores recording into the same tier do not share a cache line. Readers sum the stripes.
+//! The hot path touches only this thread's own cache-padded cell (see [`crate::slot`]):
+//! its owner updates it with plain loads and stores, no locked instruction, and no two
+//! cores write the same cache line. Readers sum the cells.
 //!
 //! Time-averaged concurrency comes from a cumulative "busy integral" that needs no lock:
 //! at time `t`, `busy(t) = Σ completed durations + Σ over in-flight (t − start)
@@ -9,69 +10,26 @@
 //! readings. All sums use wrapping arithmetic: differences stay exact for any window whose
 //! integral fits in 2^64 ns (584 years of busy time).
 
+use crate::slot::{self, AtomicU64};
 use crossbeam_utils::CachePadded;
-// Under `--cfg loom` (the models in `tests/loom_flight_stats.rs`) the counters are loom's.
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::atomic::Ordering::Relaxed;
-#[cfg(not(loom))]
-use std::sync::atomic::{AtomicI64, AtomicU64};
 
+/// One thread's counters. Counts that go down (in flight, queued) are kept as wrapping
+/// `u64`s, so that one add serves both directions; readers reinterpret the sum as `i64`.
 #[derive(Debug, Default)]
 struct Cell {
-    in_flight: AtomicI64,
+    in_flight: AtomicU64,
     start_sum: AtomicU64,
     completed_busy: AtomicU64,
     completions: AtomicU64,
-    queued: AtomicI64,
-}
-
-/// Number of stripes: a power of two of at least the core count, at most 64.
-#[cfg(not(loom))]
-fn stripe_count() -> usize {
-    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *COUNT.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-        (cores * 2).next_power_of_two().clamp(2, 64)
-    })
-}
-
-#[cfg(not(loom))]
-#[inline]
-fn stripe_index() -> usize {
-    use std::sync::atomic::AtomicUsize;
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static INDEX: usize = NEXT.fetch_add(1, Relaxed);
-    }
-    INDEX.try_with(|i| *i).unwrap_or(0)
-}
-
-/// Two stripes in the loom models, so that work can start on one and finish on the other.
-#[cfg(loom)]
-fn stripe_count() -> usize {
-    2
-}
-
-/// A thread's stripe in the loom models: loom threads share one OS thread, so the index
-/// lives in loom's own thread-locals.
-#[cfg(loom)]
-fn stripe_index() -> usize {
-    use loom::sync::atomic::AtomicUsize;
-    loom::lazy_static! {
-        static ref NEXT: AtomicUsize = AtomicUsize::new(0);
-    }
-    loom::thread_local! {
-        static INDEX: usize = NEXT.fetch_add(1, Relaxed);
-    }
-    INDEX.with(|i| *i)
+    queued: AtomicU64,
 }
 
 /// In-flight statistics of one unit of work (a tier, a pool, a lock).
 #[derive(Debug)]
 pub struct FlightStats {
+    /// One cell per thread slot, and the shared cell ([`slot::SHARED`]).
     cells: Box<[CachePadded<Cell>]>,
-    mask: usize,
 }
 
 /// What [`FlightStats::start`] hands back; give it to [`FlightStats::finish`].
@@ -104,74 +62,79 @@ impl Default for FlightStats {
     }
 }
 
+/// The sum of one counter over every cell, as the signed count it stands for.
+fn signed_sum<'a>(counters: impl Iterator<Item = &'a AtomicU64>) -> i64 {
+    counters.fold(0u64, |sum, c| sum.wrapping_add(c.load(Relaxed))) as i64
+}
+
 impl FlightStats {
     /// Empty statistics.
     pub fn new() -> Self {
-        let n = stripe_count();
         Self {
-            cells: (0..n).map(|_| CachePadded::new(Cell::default())).collect(),
-            mask: n - 1,
+            cells: (0..slot::cell_count())
+                .map(|_| CachePadded::new(Cell::default()))
+                .collect(),
         }
     }
 
+    /// This thread's slot and its cell.
     #[inline]
-    fn cell(&self) -> &Cell {
-        &self.cells[stripe_index() & self.mask]
+    fn cell(&self) -> (usize, &Cell) {
+        let slot = slot::current();
+        // Slots stay below `cell_count()`; the shared cell stands in should that not hold.
+        match self.cells.get(slot) {
+            Some(cell) => (slot, cell),
+            None => (slot::SHARED, &self.cells[slot::SHARED]),
+        }
     }
 
     /// Records that a work item started at `now`.
     #[inline]
     pub fn start(&self, now: u64) -> Started {
-        let c = self.cell();
-        c.in_flight.fetch_add(1, Relaxed);
-        c.start_sum.fetch_add(now, Relaxed);
+        let (slot, c) = self.cell();
+        slot::add(slot, &c.in_flight, 1);
+        slot::add(slot, &c.start_sum, now);
         Started { at: now }
     }
 
     /// Records that the work item begun by `started` ended at `now`.
-    /// May run on another thread than `start`; the stripes still sum right.
+    /// May run on another thread than `start`; the cells still sum right.
     #[inline]
     pub fn finish(&self, started: Started, now: u64) {
-        let c = self.cell();
+        let (slot, c) = self.cell();
         let elapsed = now.saturating_sub(started.at);
-        c.in_flight.fetch_sub(1, Relaxed);
-        c.start_sum.fetch_sub(started.at, Relaxed);
-        c.completed_busy.fetch_add(elapsed, Relaxed);
-        c.completions.fetch_add(1, Relaxed);
+        slot::add(slot, &c.in_flight, 1u64.wrapping_neg());
+        slot::add(slot, &c.start_sum, started.at.wrapping_neg());
+        slot::add(slot, &c.completed_busy, elapsed);
+        slot::add(slot, &c.completions, 1);
     }
 
     /// Records that a work item started waiting for admission.
     #[inline]
     pub fn enqueue(&self) {
-        self.cell().queued.fetch_add(1, Relaxed);
+        let (slot, c) = self.cell();
+        slot::add(slot, &c.queued, 1);
     }
 
     /// Records that a waiting work item left the queue (admitted, rejected or cancelled).
     #[inline]
     pub fn dequeue(&self) {
-        self.cell().queued.fetch_sub(1, Relaxed);
+        let (slot, c) = self.cell();
+        slot::add(slot, &c.queued, 1u64.wrapping_neg());
     }
 
     /// Work in flight now.
     ///
-    /// The stripes are read one after the other while work goes on, and work that starts
+    /// The cells are read one after the other while work goes on, and work that starts
     /// on one thread may finish on another: a reader held up mid-scan can see a finish
     /// without its start, so the sum is clamped at 0, as no count of work can be below.
     pub fn in_flight(&self) -> i64 {
-        self.cells
-            .iter()
-            .map(|c| c.in_flight.load(Relaxed))
-            .sum::<i64>()
-            .max(0)
+        signed_sum(self.cells.iter().map(|c| &c.in_flight)).max(0)
     }
 
     /// Work waiting for admission now (clamped at 0 as [`FlightStats::in_flight`] is).
     pub fn queued(&self) -> i64 {
-        self.cells
-            .iter()
-            .map(|c| c.queued.load(Relaxed))
-            .sum::<i64>()
-            .max(0)
+        signed_sum(self.cells.iter().map(|c| &c.queued)).max(0)
     }
 
     /// Reads the cumulative totals at `now`.
@@ -182,16 +145,18 @@ impl FlightStats {
         };
         let mut start_sum = 0u64;
         let mut completed_busy = 0u64;
+        let (mut in_flight, mut queued) = (0u64, 0u64);
         for c in self.cells.iter() {
-            t.in_flight += c.in_flight.load(Relaxed);
-            t.queued += c.queued.load(Relaxed);
+            in_flight = in_flight.wrapping_add(c.in_flight.load(Relaxed));
+            queued = queued.wrapping_add(c.queued.load(Relaxed));
             start_sum = start_sum.wrapping_add(c.start_sum.load(Relaxed));
             completed_busy = completed_busy.wrapping_add(c.completed_busy.load(Relaxed));
             t.completions = t.completions.wrapping_add(c.completions.load(Relaxed));
         }
+        (t.in_flight, t.queued) = (in_flight as i64, queued as i64);
         t.completed_latency = completed_busy;
         t.busy = completed_busy
-            .wrapping_add((t.in_flight as u64).wrapping_mul(now))
+            .wrapping_add(in_flight.wrapping_mul(now))
             .wrapping_sub(start_sum);
         t
     }
@@ -289,8 +254,8 @@ mod tests {
 
     #[test]
     fn a_finish_read_before_its_start_never_shows_negative_work() {
-        // What a reader held up mid-scan can add up: a finish on a stripe it reads late,
-        // without the start on a stripe it read early.
+        // What a reader held up mid-scan can add up: a finish in a cell it reads late,
+        // without the start in a cell it read early.
         let s = FlightStats::new();
         s.finish(Started { at: 10 }, 20);
         s.dequeue();

@@ -1,7 +1,9 @@
 //! Loom models of the in-flight statistics behind every tier, pool and queue
 //! ([`FlightStats`]), on loom's atomics under `--cfg loom`: work that starts on one thread
-//! and finishes on another (a task moved between workers), read by a third. Two stripes,
-//! so the start and the finish land on different ones. Not part of a normal `cargo test`;
+//! and finishes on another (a task moved between workers), read by a third. The models
+//! have one owned slot: the first thread to record owns its cell and writes it with plain
+//! loads and stores, the others add to the shared cell atomically, so the start and the
+//! finish land on different cells. Not part of a normal `cargo test`;
 //! run with `scripts/loom`, or
 //!
 //! ```text
@@ -30,13 +32,13 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 fn a_reader_never_sees_negative_work_when_work_moves_between_threads() {
     model(|| {
         let stats = Arc::new(FlightStats::new());
-        // Spawned first, so that it may read the first stripe before the start and the
-        // second after the finish: the raw sum it adds up is then -1.
+        // Spawned first, so that it may read the owned cell before the start and the
+        // shared one after the finish: the raw sum it adds up is then -1.
         let reader = {
             let stats = stats.clone();
             thread::spawn(move || (stats.in_flight(), stats.queued()))
         };
-        // This thread's stripe is the first; the finisher's, the second.
+        // This thread owns the one slot; the finisher counts in the shared cell.
         stats.enqueue();
         let started = stats.start(10);
         let finisher = {
@@ -58,7 +60,7 @@ fn a_reader_never_sees_negative_work_when_work_moves_between_threads() {
 }
 
 #[test]
-fn concurrent_work_on_both_stripes_sums_exactly() {
+fn concurrent_work_on_owned_and_shared_cells_sums_exactly() {
     model(|| {
         let stats = Arc::new(FlightStats::new());
         let a = stats.start(10);

@@ -173,11 +173,7 @@ impl LockStats {
         hold: Histogram<f64>,
     ) -> Self {
         let now = now_nanos();
-        let cells = if config.enabled {
-            sys::slot_count() + 1
-        } else {
-            0
-        };
+        let cells = if config.enabled { sys::cell_count() } else { 0 };
         Self {
             cells: (0..cells).map(|_| CachePadded::new(Cell::new())).collect(),
             config,

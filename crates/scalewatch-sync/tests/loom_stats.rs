@@ -62,8 +62,8 @@ fn mutex_counts_every_acquisition_once_and_waiters_return_to_zero() {
 }
 
 /// Three threads read at once (shared holds do not order each other's counting). The
-/// models have one owned slot (see `sys::slot_count`), so two of the readers count in the
-/// shared cell: neither may lose the other's update.
+/// models have one owned slot (see `scalewatch_core::slot::slot_count`), so two of the
+/// readers count in the shared cell: neither may lose the other's update.
 #[test]
 fn concurrent_reads_lose_no_count_in_owned_or_shared_cells() {
     model(|| {
