@@ -144,7 +144,10 @@ async fn gauges_return_to_zero_after_cancellations_and_panics() {
     let tier_attrs = [(attr::TIER_NAME, "api")];
     assert_eq!(m.sum(catalog::TIER_CONCURRENCY.name, &tier_attrs), 0.0);
     assert_eq!(m.sum(catalog::TIER_QUEUED.name, &tier_attrs), 0.0);
-    assert_eq!(m.sum(catalog::HTTP_SERVER_ACTIVE_REQUESTS.name, &[]), 0.0);
+    // Reported, and at zero: a series that went quiet is still exported.
+    let active = catalog::HTTP_SERVER_ACTIVE_REQUESTS.name;
+    assert_eq!(m.series(active), 1, "one method (GET) had requests");
+    assert_eq!(m.sum(active, &[(attr::HTTP_REQUEST_METHOD, "GET")]), 0.0);
     let d = catalog::HTTP_SERVER_REQUEST_DURATION.name;
     assert_eq!(
         m.histogram_count(d, &[(attr::ERROR_TYPE, "panic")]),

@@ -3,11 +3,14 @@
 //! lock-free cache of pre-bound histogram series.
 
 use crate::classify::{GRPC_CODES, METHODS};
-use opentelemetry::metrics::{BoundHistogram, BoundUpDownCounter, Histogram, Meter};
+use crossbeam_utils::CachePadded;
+use opentelemetry::metrics::{BoundHistogram, Histogram, Meter};
 use opentelemetry::KeyValue;
 use scalewatch_core::cardinality::{CappedTable, Overflow};
 use scalewatch_core::catalog::{self, attr, Signal};
-use std::sync::OnceLock;
+use scalewatch_core::slot::{self, AtomicU64};
+use std::sync::atomic::{AtomicU16, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
 /// Distinct series one route or method keeps pre-bound; rarer combinations are recorded
 /// through the unbound (slower, equally correct) path.
@@ -151,10 +154,79 @@ fn rpc_series(method: &str) -> SeriesCache {
     ])
 }
 
+/// `http.server.active_requests` by method: a cell per thread slot, which its thread
+/// updates without a locked instruction (see [`scalewatch_core::slot`]), summed at
+/// collection by an observer.
+pub(crate) struct ActiveRequests {
+    cells: Box<[CachePadded<[AtomicU64; METHODS.len()]>]>,
+    /// Methods that have had a request: their series keep reporting, 0 when idle, as a
+    /// synchronous up-down counter's would.
+    seen: AtomicU16,
+}
+
+impl ActiveRequests {
+    /// Counters for `meter`, observed with `url.scheme` = `scheme`.
+    fn register(meter: &Meter, scheme: &'static str) -> Arc<Self> {
+        let active = Arc::new(Self {
+            cells: (0..slot::cell_count())
+                .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
+                .collect(),
+            seen: AtomicU16::new(0),
+        });
+        let attrs: Vec<[KeyValue; 2]> = METHODS
+            .iter()
+            .map(|m| {
+                [
+                    KeyValue::new(attr::HTTP_REQUEST_METHOD, *m),
+                    KeyValue::new(attr::URL_SCHEME, scheme),
+                ]
+            })
+            .collect();
+        let weak = Arc::downgrade(&active);
+        catalog::HTTP_SERVER_ACTIVE_REQUESTS.i64_observable_up_down_counter(meter, move |o| {
+            let Some(active) = weak.upgrade() else { return };
+            let seen = active.seen.load(Relaxed);
+            for (method, attrs) in attrs.iter().enumerate() {
+                if seen & (1 << method) != 0 {
+                    o.observe(active.get(method), attrs);
+                }
+            }
+        });
+        active
+    }
+
+    /// Adds `delta` to the requests in flight with method index `method`.
+    #[inline]
+    fn add(&self, method: u8, delta: i64) {
+        let method = usize::from(method);
+        let slot = slot::current();
+        let (Some(cell), Some(bit)) = (self.cells.get(slot), 1u16.checked_shl(method as u32))
+        else {
+            return;
+        };
+        let Some(counter) = cell.get(method) else {
+            return;
+        };
+        if self.seen.load(Relaxed) & bit == 0 {
+            self.seen.fetch_or(bit, Relaxed);
+        }
+        slot::add(slot, counter, delta as u64);
+    }
+
+    /// Requests in flight with method index `method` (clamped at 0: a reader can see a
+    /// request's end, on one thread's cell, before its start on another's).
+    fn get(&self, method: usize) -> i64 {
+        let sum = self.cells.iter().fold(0u64, |sum, cell| {
+            sum.wrapping_add(cell.get(method).map_or(0, |c| c.load(Relaxed)))
+        });
+        (sum as i64).max(0)
+    }
+}
+
 /// HTTP semconv instruments of one server layer.
 pub(crate) struct HttpSignals {
     duration: Histogram<f64>,
-    active: Vec<BoundUpDownCounter<i64>>,
+    active: Arc<ActiveRequests>,
     routes: CappedTable<SeriesCache>,
     no_route: SeriesCache,
     scheme: &'static str,
@@ -166,19 +238,10 @@ pub(crate) const NO_ROUTE: u32 = u32::MAX;
 
 impl HttpSignals {
     pub(crate) fn new(meter: &Meter, scheme: &'static str, route_cap: usize) -> Self {
-        let active = catalog::HTTP_SERVER_ACTIVE_REQUESTS.i64_up_down_counter(meter);
         let route_overflow = Overflow::new(meter, attr::HTTP_ROUTE);
         Self {
             duration: catalog::HTTP_SERVER_REQUEST_DURATION.f64_histogram(meter),
-            active: METHODS
-                .iter()
-                .map(|m| {
-                    active.bind(&[
-                        KeyValue::new(attr::HTTP_REQUEST_METHOD, *m),
-                        KeyValue::new(attr::URL_SCHEME, scheme),
-                    ])
-                })
-                .collect(),
+            active: ActiveRequests::register(meter, scheme),
             routes: CappedTable::new(route_cap, route_overflow, route_series),
             no_route: SeriesCache::new(Vec::new()),
             scheme,
@@ -193,9 +256,7 @@ impl HttpSignals {
 
     #[inline]
     pub(crate) fn active(&self, method: u8, delta: i64) {
-        if let Some(c) = self.active.get(method as usize) {
-            c.add(delta);
-        }
+        self.active.add(method, delta);
     }
 
     #[inline]
@@ -435,6 +496,59 @@ mod tests {
         for k in 3..i64::from(keys) {
             assert_eq!(counts[&k], 3, "series {k}");
         }
+    }
+
+    /// `http.server.active_requests` by method, as the reader last collected it.
+    fn active_by_method(reader: &ManualReader) -> std::collections::BTreeMap<String, i64> {
+        let mut rm = ResourceMetrics::default();
+        reader.collect(&mut rm).expect("collects");
+        let mut out = std::collections::BTreeMap::new();
+        for metric in rm.scope_metrics().flat_map(|s| s.metrics()) {
+            let AggregatedMetrics::I64(MetricData::Sum(sum)) = metric.data() else {
+                continue;
+            };
+            for p in sum.data_points() {
+                let method = p
+                    .attributes()
+                    .find(|kv| kv.key.as_str() == attr::HTTP_REQUEST_METHOD)
+                    .map(|kv| kv.value.to_string())
+                    .expect("every series has a method");
+                out.insert(method, p.value());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn active_requests_sum_over_threads_and_stay_reported_at_zero() {
+        let reader = Arc::new(ManualReader::builder().build());
+        let provider = SdkMeterProvider::builder()
+            .with_reader(SharedReader(reader.clone()))
+            .build();
+        let active = ActiveRequests::register(&provider.meter("t"), "http");
+        let (get, post) = (0, 2);
+        assert_eq!(crate::classify::METHODS[post as usize], "POST");
+        assert!(
+            active_by_method(&reader).is_empty(),
+            "no request, no series"
+        );
+        active.add(get, 1);
+        active.add(get, 1);
+        active.add(post, 1);
+        // Requests that end on another thread than they started on.
+        std::thread::scope(|s| {
+            s.spawn(|| active.add(get, -1));
+        });
+        let seen = active_by_method(&reader);
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!((seen["GET"], seen["POST"]), (1, 1));
+        active.add(get, -1);
+        active.add(post, -1);
+        let seen = active_by_method(&reader);
+        assert_eq!((seen["GET"], seen["POST"]), (0, 0), "quiet series stay");
+        // A method index outside the table is ignored, never a panic.
+        active.add(200, 1);
+        assert_eq!(active_by_method(&reader).len(), 2);
     }
 
     /// Lets the test keep a handle on the reader the provider owns.
