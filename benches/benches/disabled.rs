@@ -199,7 +199,7 @@ fn disabled(c: &mut Criterion) {
         b.iter(|| bound.record(black_box(0.000_123)));
     });
     // What every measured point does whatever the meter: read the clock, and move the
-    // tier's striped statistics (start, then finish).
+    // tier's per-thread statistics (start, then finish).
     group.bench_function("clock_now_nanos", |b| b.iter(now_nanos));
     let stats = FlightStats::new();
     group.bench_function("stats_start_finish", |b| {

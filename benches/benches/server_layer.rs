@@ -144,7 +144,7 @@ fn parallel(router: &Router, threads: usize, iters: u64) -> Duration {
                 s.spawn(move || {
                     let rt = runtime();
                     let svc = router.clone();
-                    // Warm this thread's runtime and stripe before the clock starts.
+                    // Warm this thread's runtime and statistics slot before the clock starts.
                     rt.block_on(drive(&svc, 16));
                     barrier.wait();
                     rt.block_on(drive(&svc, iters))
