@@ -318,6 +318,53 @@ mod tests {
         assert!(w.littles_law_error() < 1e-9);
     }
 
+    #[test]
+    fn threads_beyond_the_owned_slots_and_threads_reusing_slots_count_exactly() {
+        let stats = FlightStats::new();
+        // All alive at once, so the last four find every slot taken and share one cell;
+        // the second batch reuses the slots the first gave back.
+        let threads = slot::slot_count() + 4;
+        let mut held = Vec::new();
+        for batch in 0..2u64 {
+            let barrier = std::sync::Barrier::new(threads);
+            held.extend(std::thread::scope(|s| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|_| {
+                        let (stats, barrier) = (&stats, &barrier);
+                        s.spawn(move || {
+                            barrier.wait();
+                            for i in 0..1_000u64 {
+                                let started = stats.start(i);
+                                stats.finish(started, i + 10);
+                            }
+                            stats.enqueue();
+                            let left = stats.start(batch);
+                            barrier.wait();
+                            left
+                        })
+                    })
+                    .collect::<Vec<_>>();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().expect("worker"))
+                    .collect::<Vec<_>>()
+            }));
+        }
+        let n = 2 * threads as u64;
+        let t = stats.totals(100);
+        assert_eq!(t.completions, n * 1_000);
+        assert_eq!(t.completed_latency, n * 1_000 * 10);
+        assert_eq!((t.in_flight, t.queued), (n as i64, n as i64));
+        // Each held item started at 0 or 1 and is in flight until 100.
+        let held_busy: u64 = held.iter().map(|h| 100 - h.at).sum();
+        assert_eq!(t.busy, n * 1_000 * 10 + held_busy);
+        for h in held {
+            stats.finish(h, 100);
+            stats.dequeue();
+        }
+        assert_eq!((stats.in_flight(), stats.queued()), (0, 0));
+    }
+
     proptest::proptest! {
         #[test]
         fn integral_matches_a_reference_model(events in proptest::collection::vec((0u64..1000, 1u64..1000), 1..200)) {
