@@ -8,8 +8,9 @@
 //! atomically. A slot goes back to the pool when its thread exits; the pool's mutex orders
 //! the old owner's last store before the new owner's first load, so no count is lost.
 //!
-//! The same thread-local also keeps a sampling countdown ([`local`]), so that instruments
-//! that sample (lock hold times) learn their slot and their sampling decision in one read.
+//! The same thread-local also keeps a sampling countdown ([`current_sampled`]), so that
+//! instruments that sample (lock hold times) learn their slot and their sampling decision
+//! in one read.
 
 #[cfg(loom)]
 pub use loom::sync::atomic::AtomicU64;
@@ -26,8 +27,8 @@ pub const SHARED: usize = 0;
 const UNCLAIMED: usize = usize::MAX;
 
 /// Adds `n` (wrapping) to a counter of the cell at `slot`, which must be this thread's
-/// ([`current`] or [`local`]). The owner of a slot is its only writer, so a load and a
-/// store are exact there and cost far less than `fetch_add`; the shared cell adds
+/// ([`current`] or [`current_sampled`]). The owner of a slot is its only writer, so a load
+/// and a store are exact there and cost far less than `fetch_add`; the shared cell adds
 /// atomically.
 #[inline(always)]
 pub fn add(slot: usize, counter: &AtomicU64, n: u64) {
@@ -151,7 +152,7 @@ fn restart_countdown(local: &Local, every: u32) -> bool {
 /// `every`-th event of the thread is (the first one included), never when `every` is 0.
 /// Deterministic, no clock, no shared write.
 #[inline(always)]
-pub fn local(every: u32) -> (usize, bool) {
+pub fn current_sampled(every: u32) -> (usize, bool) {
     LOCAL
         .try_with(|l| {
             let mut slot = l.slot.get();

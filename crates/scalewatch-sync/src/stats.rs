@@ -244,7 +244,7 @@ impl LockStats {
         if !self.enabled() {
             return Hold::UNSAMPLED;
         }
-        let (slot, sampled) = sys::local(self.config.sample_every);
+        let (slot, sampled) = sys::current_sampled(self.config.sample_every);
         sys::add(slot, &self.cells[slot].acquired[mode as usize * 2], 1);
         if sampled {
             self.start_sampled(slot, mode)
@@ -284,7 +284,7 @@ impl LockStats {
         let now = now_nanos();
         if mode == LockMode::Exclusive {
             // The guard may have moved to another thread (tokio): this thread's cell.
-            let (slot, _) = sys::local(0);
+            let slot = sys::current();
             let cell = &self.cells[slot];
             sys::add(slot, &cell.holding, 1u64.wrapping_neg());
             sys::add(slot, &cell.hold_start_sum, started.wrapping_neg());
@@ -307,7 +307,7 @@ impl LockStats {
             };
         }
         let now = now_nanos();
-        let (slot, _) = sys::local(0);
+        let slot = sys::current();
         let cell = &self.cells[slot];
         sys::add(slot, &cell.waiting, 1);
         sys::add(slot, &cell.wait_start_sum, now);
@@ -321,7 +321,7 @@ impl LockStats {
 
     /// Ends a wait on the current thread's cell (a task may have moved); returns the slot.
     fn end_wait(&self, started: u64, now: u64) -> usize {
-        let (slot, _) = sys::local(0);
+        let slot = sys::current();
         let cell = &self.cells[slot];
         sys::add(slot, &cell.waiting, 1u64.wrapping_neg());
         sys::add(slot, &cell.wait_start_sum, started.wrapping_neg());
@@ -458,7 +458,7 @@ impl Waiting<'_> {
         if waited >= stats.config.slow_wait_nanos {
             slow_wait(stats.name, self.mode, waited);
         }
-        if sys::local(stats.config.sample_every).1 {
+        if sys::current_sampled(stats.config.sample_every).1 {
             stats.start_hold(slot, self.mode, now)
         } else {
             Hold::UNSAMPLED
