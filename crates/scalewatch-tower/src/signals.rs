@@ -199,7 +199,12 @@ impl ActiveRequests {
     #[inline]
     fn add(&self, method: u8, delta: i64) {
         let method = usize::from(method);
-        let slot = slot::current();
+        let mut slot = slot::current();
+        // Slots stay below `cell_count()`; the shared cell stands in should that not hold,
+        // so that a request's end always lands where its start could be summed with it.
+        if slot >= self.cells.len() {
+            slot = slot::SHARED;
+        }
         let (Some(cell), Some(bit)) = (self.cells.get(slot), 1u16.checked_shl(method as u32))
         else {
             return;
