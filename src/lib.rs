@@ -10,7 +10,9 @@
 //!   rejections under the same names (the signal [`catalog`]).
 //! - The **server layer** ([`ServerTierLayer`], feature `tower`) is one tower layer for axum
 //!   and tonic: HTTP and gRPC semconv latency plus the server tier's saturation, exact under
-//!   cancellation, panics and streaming bodies.
+//!   cancellation, panics and streaming bodies. Its client twin ([`ClientTierLayer`])
+//!   measures outbound HTTP and gRPC calls (hyper, reqwest through tower-reqwest, a tonic
+//!   `Channel`) as client tiers.
 //! - The **pipeline** ([`init`], feature `otlp`) builds the OpenTelemetry meter and tracer
 //!   providers from the standard `OTEL_*` variables; with no collector configured it prints
 //!   a compact per-tier summary to stderr instead.
@@ -80,7 +82,7 @@
 //! # Features
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `tower` | yes | [`ServerTierLayer`]: the server-tier middleware ([`scalewatch_tower`]) |
+//! | `tower` | yes | [`ServerTierLayer`] and [`ClientTierLayer`]: the server and client tier middleware ([`scalewatch_tower`]) |
 //! | `otlp` | yes | [`init`] and [`TelemetryBuilder`]: the OTLP pipeline and console reporter ([`scalewatch_otlp`]) |
 //! | `axum` | no | `http.route` from axum's `MatchedPath` |
 //! | `metrics-bridge` | no | a `metrics` recorder that forwards into OpenTelemetry ([`scalewatch_metrics_bridge`]) |
@@ -100,7 +102,10 @@ pub use scalewatch_core::{
 pub use scalewatch_core as core;
 
 #[cfg(feature = "tower")]
-pub use scalewatch_tower::{BuildError, RouteTemplate, ServerTierLayer, ServerTierLayerBuilder};
+pub use scalewatch_tower::{
+    BuildError, ClientTierLayer, ClientTierLayerBuilder, RouteTemplate, ServerTierLayer,
+    ServerTierLayerBuilder,
+};
 
 /// The server-tier middleware crate.
 #[cfg(feature = "tower")]

@@ -41,7 +41,10 @@ async fn admission_measures_queue_time_and_rejections() {
         .concurrency_limit(2)
         .build(&meter)
         .unwrap();
-    let addr = common::serve_axum(Router::new().route("/work", get(slow)).layer(queueing)).await;
+    let addr = scalewatch_test_support::serve_axum(
+        Router::new().route("/work", get(slow)).layer(queueing),
+    )
+    .await;
     assert_eq!(burst(addr, 6).await, vec![200; 6]);
 
     // Shedding: 1 admitted, the other 4 refused at once.
@@ -51,7 +54,10 @@ async fn admission_measures_queue_time_and_rejections() {
         .load_shed()
         .build(&meter)
         .unwrap();
-    let addr = common::serve_axum(Router::new().route("/work", get(slow)).layer(shedding)).await;
+    let addr = scalewatch_test_support::serve_axum(
+        Router::new().route("/work", get(slow)).layer(shedding),
+    )
+    .await;
     assert_eq!(burst(addr, 5).await, vec![200, 503, 503, 503, 503]);
 
     // Timing out: 1 admitted, 2 give up after 50 ms in the queue.
@@ -61,7 +67,10 @@ async fn admission_measures_queue_time_and_rejections() {
         .queue_timeout(Duration::from_millis(50))
         .build(&meter)
         .unwrap();
-    let addr = common::serve_axum(Router::new().route("/work", get(slow)).layer(timing_out)).await;
+    let addr = scalewatch_test_support::serve_axum(
+        Router::new().route("/work", get(slow)).layer(timing_out),
+    )
+    .await;
     assert_eq!(burst(addr, 3).await, vec![200, 503, 503]);
 
     common::flush(&telemetry).await;

@@ -22,7 +22,7 @@ async fn axum_requests_are_counted_exactly_by_route_template() {
         .route("/hello", get(|| async { "hello" }))
         .route("/users/{id}", get(|| async { "user" }))
         .layer(layer.clone());
-    let addr = common::serve_axum(app).await;
+    let addr = scalewatch_test_support::serve_axum(app).await;
     let client = common::client();
 
     for i in 0..50 {

@@ -90,7 +90,7 @@ fn a_collector_outage_never_slows_requests_nor_grows_memory_and_the_count_is_exa
         .tier_name("r1")
         .build(&telemetry.meter())
         .unwrap();
-    let addr = server.block_on(common::serve_axum(
+    let addr = server.block_on(scalewatch_test_support::serve_axum(
         Router::new()
             .route("/ping", get(|| async { "pong" }))
             .layer(layer),

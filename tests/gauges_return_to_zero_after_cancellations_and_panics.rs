@@ -119,7 +119,7 @@ async fn gauges_return_to_zero_after_cancellations_and_panics() {
     assert_eq!((tier.in_flight(), tier.queued()), (0, 0));
 
     // Handler panics inside a real server: the connection dies, the gauge does not leak.
-    let addr = common::serve_axum(app.clone()).await;
+    let addr = scalewatch_test_support::serve_axum(app.clone()).await;
     let client = common::client();
     for _ in 0..rounds() {
         let req = http::Request::get(format!("http://{addr}/panic"))

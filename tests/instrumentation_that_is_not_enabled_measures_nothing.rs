@@ -40,8 +40,8 @@ async fn instrumentation_that_is_not_enabled_measures_nothing() {
             .build(&meter)
             .unwrap()
     };
-    let on = common::serve_axum(app(server("on", true))).await;
-    let off = common::serve_axum(app(server("off", false))).await;
+    let on = scalewatch_test_support::serve_axum(app(server("on", true))).await;
+    let off = scalewatch_test_support::serve_axum(app(server("off", false))).await;
     let gate_layer = ServerTierLayer::builder()
         .tier_name("gate")
         .concurrency_limit(1)
@@ -49,7 +49,7 @@ async fn instrumentation_that_is_not_enabled_measures_nothing() {
         .enabled(false)
         .build(&meter)
         .unwrap();
-    let gate = common::serve_axum(app(gate_layer)).await;
+    let gate = scalewatch_test_support::serve_axum(app(gate_layer)).await;
     let client = common::client();
 
     for _ in 0..20 {

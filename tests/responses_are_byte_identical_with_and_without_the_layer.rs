@@ -93,8 +93,8 @@ async fn responses_are_byte_identical_with_and_without_the_layer() {
         .concurrency_limit(64)
         .build(&telemetry.meter())
         .unwrap();
-    let bare = common::serve_axum(app()).await;
-    let instrumented = common::serve_axum(app().layer(layer.clone())).await;
+    let bare = scalewatch_test_support::serve_axum(app()).await;
+    let instrumented = scalewatch_test_support::serve_axum(app().layer(layer.clone())).await;
 
     let long_uri = format!("/echo/{}", "a".repeat(64 * 1024));
     let many_headers: String = (0..100)

@@ -47,7 +47,7 @@ async fn secrets_never_reach_telemetry() {
     let layer = ServerTierLayer::builder()
         .build(&telemetry.meter())
         .unwrap();
-    let addr = common::serve_axum(
+    let addr = scalewatch_test_support::serve_axum(
         Router::new()
             .route("/login", get(|| async { "ok" }))
             .layer(layer.clone()),

@@ -34,7 +34,7 @@ async fn exports_through(protocol: Protocol) {
         .concurrency_limit(8)
         .build(&telemetry.meter())
         .unwrap();
-    let addr = common::serve_axum(
+    let addr = scalewatch_test_support::serve_axum(
         Router::new()
             .route("/orders/{id}", get(|| async { "order" }))
             .layer(layer),

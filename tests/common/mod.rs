@@ -43,18 +43,6 @@ pub(crate) async fn flush(telemetry: &Telemetry) {
         .expect("flush succeeds");
 }
 
-/// Serves `app` on an ephemeral loopback port until the test ends.
-pub(crate) async fn serve_axum(app: axum::Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
-}
-
 /// A plain HTTP/1 client.
 pub(crate) fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()

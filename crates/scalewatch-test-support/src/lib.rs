@@ -16,6 +16,7 @@
 //!   on two free loopback ports with everything it receives printed, and can stop and restart
 //!   it on the same ports for outage tests. It fails with an explanatory [`HarnessError`],
 //!   never skips.
+//! - [`serve_axum`] and [`closed_port`]: a real server on loopback, and a port that refuses.
 //!
 //! # Example
 //!
@@ -42,10 +43,12 @@
 //! None: everything is always built.
 #![allow(clippy::unwrap_used)]
 
+mod loopback;
 mod receiver;
 mod rotel;
 mod snapshot;
 
+pub use loopback::{closed_port, serve_axum};
 pub use receiver::{FakeReceiver, Fault, ReceivedLog, Signal};
 pub use rotel::{
     ensure_installed, rotel_printed_metric, rotel_printed_span, target_dir, HarnessError, Rotel,

@@ -30,14 +30,7 @@ async fn serve() -> std::net::SocketAddr {
                 "slow"
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
+    scalewatch_test_support::serve_axum(app).await
 }
 
 fn request(method: &str, uri: String) -> http::Request<Full<Bytes>> {
@@ -88,10 +81,7 @@ async fn outbound_http_calls_are_recorded_per_server_and_status() {
         res.into_body().collect().await.unwrap();
     }
     // A port nothing listens on: the client's own error.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = scalewatch_test_support::closed_port();
     let err = client
         .clone()
         .oneshot(request("GET", format!("http://127.0.0.1:{closed}/ok")))
