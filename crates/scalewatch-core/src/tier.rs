@@ -191,6 +191,9 @@ impl TierBuilder {
     }
 
     /// Validates the configuration and registers the tier's instruments on `meter`.
+    ///
+    /// Build it once and clone the handle: each build registers observers on `meter`
+    /// that live as long as its meter provider.
     pub fn build(self, meter: &Meter) -> Result<Tier, TierError> {
         if self.name.is_empty() {
             return Err(TierError::EmptyName);

@@ -86,6 +86,9 @@ pub struct JobBuilder {
 
 impl JobBuilder {
     /// Validates the configuration and registers the job's instruments on `meter`.
+    ///
+    /// Build it once and clone the handle: each build registers observers on `meter`
+    /// that live as long as its meter provider.
     pub fn build(self, meter: &Meter) -> Result<Job, JobError> {
         if self.name.is_empty() {
             return Err(JobError::EmptyName);

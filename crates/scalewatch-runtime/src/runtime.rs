@@ -79,6 +79,9 @@ impl RuntimeTierBuilder {
     }
 
     /// Validates the configuration and registers the runtime's instruments on `meter`.
+    ///
+    /// Build it once and clone the handle: each build registers observers on `meter`
+    /// that live as long as its meter provider.
     pub fn build(self, meter: &Meter) -> Result<RuntimeTier, RuntimeTierError> {
         if self.name.is_empty() {
             return Err(RuntimeTierError::EmptyName);

@@ -98,6 +98,9 @@ impl PoolBuilder {
     }
 
     /// Validates the configuration and registers the pool's instruments on `meter`.
+    ///
+    /// Build it once and clone the handle: each build registers observers on `meter`
+    /// that live as long as its meter provider.
     pub fn build(self, meter: &Meter) -> Result<Pool, PoolError> {
         if self.name.is_empty() {
             return Err(PoolError::EmptyName);

@@ -283,6 +283,9 @@ impl ServerTierLayerBuilder {
     }
 
     /// Validates the configuration and creates the layer's instruments on `meter`.
+    ///
+    /// Build it once and clone the handle: each build registers observers on `meter`
+    /// that live as long as its meter provider.
     pub fn build(self, meter: &Meter) -> Result<ServerTierLayer, BuildError> {
         self.shared(meter).map(ServerTierLayer::from_shared)
     }

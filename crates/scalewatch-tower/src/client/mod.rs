@@ -192,6 +192,9 @@ impl ClientTierLayerBuilder {
     }
 
     /// Validates the configuration and creates the layer's instruments on `meter`.
+    ///
+    /// Build it once and clone the handle: each build registers observers on `meter`
+    /// that live as long as its meter provider.
     pub fn build(self, meter: &Meter) -> Result<ClientTierLayer, BuildError> {
         if self.server_cap == 0 {
             return Err(BuildError::ZeroCap("server_cap"));
