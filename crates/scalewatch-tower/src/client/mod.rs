@@ -1,6 +1,6 @@
 //! The client side: [`ClientTierLayer`] measures calls to a dependency made through any
-//! tower service over `http::Request` (a hyper client, a tonic `Channel`) as a tier of kind
-//! `client`.
+//! tower service over `http::Request` (a hyper client, reqwest through tower-reqwest's
+//! `HttpClientLayer`, a tonic `Channel`) as a tier of kind `client`.
 //!
 //! - HTTP calls get `http.client.request.duration` with `http.request.method`,
 //!   `server.address` and `server.port` (from the request URI's authority, capped per
@@ -63,9 +63,10 @@ pub(crate) struct ClientShared {
 /// queue (`scalewatch.tier.kind` = `client`).
 ///
 /// Wrap an HTTP client (any `Service<http::Request<B>>`, such as hyper-util's legacy
-/// `Client`) with `layer.layer(client)`; wrap a tonic `Channel` with
-/// `tower::ServiceBuilder::new().layer(layer).service(channel)` and build the generated
-/// client on the result.
+/// `Client`) with `layer.layer(client)`; reqwest with
+/// `ServiceBuilder::new().layer(layer).layer(tower_reqwest::HttpClientLayer).service(client)`;
+/// a tonic `Channel` with `tower::ServiceBuilder::new().layer(layer).service(channel)`,
+/// building the generated client on the result.
 ///
 /// ```
 /// use opentelemetry::metrics::MeterProvider as _;
