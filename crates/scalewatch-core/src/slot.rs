@@ -184,6 +184,18 @@ pub fn current() -> usize {
         .unwrap_or(SHARED)
 }
 
+/// This thread's slot and its cell among `cells`, a block of [`cell_count`] cells (one per
+/// slot, and the shared one). Slots stay below [`cell_count`]; should `cells` be shorter,
+/// the shared cell stands in, so that no count is ever dropped. `None` only for no cells.
+#[inline(always)]
+pub fn current_cell<T>(cells: &[T]) -> Option<(usize, &T)> {
+    let slot = current();
+    match cells.get(slot) {
+        Some(cell) => Some((slot, cell)),
+        None => cells.get(SHARED).map(|cell| (SHARED, cell)),
+    }
+}
+
 /// Number of owned slots; every statistics block has one more cell, [`SHARED`]. A power of
 /// two of at least four per core, between 16 and 256, so the threads of a usual runtime
 /// (workers and a few blocking threads) each own one.

@@ -77,23 +77,13 @@ impl FlightStats {
         }
     }
 
-    /// This thread's slot and its cell.
-    #[inline]
-    fn cell(&self) -> (usize, &Cell) {
-        let slot = slot::current();
-        // Slots stay below `cell_count()`; the shared cell stands in should that not hold.
-        match self.cells.get(slot) {
-            Some(cell) => (slot, cell),
-            None => (slot::SHARED, &self.cells[slot::SHARED]),
-        }
-    }
-
     /// Records that a work item started at `now`.
     #[inline]
     pub fn start(&self, now: u64) -> Started {
-        let (slot, c) = self.cell();
-        slot::add(slot, &c.in_flight, 1);
-        slot::add(slot, &c.start_sum, now);
+        if let Some((slot, c)) = slot::current_cell(&self.cells) {
+            slot::add(slot, &c.in_flight, 1);
+            slot::add(slot, &c.start_sum, now);
+        }
         Started { at: now }
     }
 
@@ -101,26 +91,29 @@ impl FlightStats {
     /// May run on another thread than `start`; the cells still sum right.
     #[inline]
     pub fn finish(&self, started: Started, now: u64) {
-        let (slot, c) = self.cell();
-        let elapsed = now.saturating_sub(started.at);
-        slot::add(slot, &c.in_flight, 1u64.wrapping_neg());
-        slot::add(slot, &c.start_sum, started.at.wrapping_neg());
-        slot::add(slot, &c.completed_busy, elapsed);
-        slot::add(slot, &c.completions, 1);
+        if let Some((slot, c)) = slot::current_cell(&self.cells) {
+            let elapsed = now.saturating_sub(started.at);
+            slot::add(slot, &c.in_flight, 1u64.wrapping_neg());
+            slot::add(slot, &c.start_sum, started.at.wrapping_neg());
+            slot::add(slot, &c.completed_busy, elapsed);
+            slot::add(slot, &c.completions, 1);
+        }
     }
 
     /// Records that a work item started waiting for admission.
     #[inline]
     pub fn enqueue(&self) {
-        let (slot, c) = self.cell();
-        slot::add(slot, &c.queued, 1);
+        if let Some((slot, c)) = slot::current_cell(&self.cells) {
+            slot::add(slot, &c.queued, 1);
+        }
     }
 
     /// Records that a waiting work item left the queue (admitted, rejected or cancelled).
     #[inline]
     pub fn dequeue(&self) {
-        let (slot, c) = self.cell();
-        slot::add(slot, &c.queued, 1u64.wrapping_neg());
+        if let Some((slot, c)) = slot::current_cell(&self.cells) {
+            slot::add(slot, &c.queued, 1u64.wrapping_neg());
+        }
     }
 
     /// Work in flight now.

@@ -199,19 +199,14 @@ impl ActiveRequests {
     #[inline]
     fn add(&self, method: u8, delta: i64) {
         let method = usize::from(method);
-        let mut slot = slot::current();
-        // Slots stay below `cell_count()`; the shared cell stands in should that not hold,
-        // so that a request's end always lands where its start could be summed with it.
-        if slot >= self.cells.len() {
-            slot = slot::SHARED;
-        }
-        let (Some(cell), Some(bit)) = (self.cells.get(slot), 1u16.checked_shl(method as u32))
-        else {
+        let Some((slot, cell)) = slot::current_cell(&self.cells) else {
             return;
         };
         let Some(counter) = cell.get(method) else {
             return;
         };
+        // `method` indexes one of the ten methods, so its bit fits.
+        let bit = 1u16 << method;
         if self.seen.load(Relaxed) & bit == 0 {
             self.seen.fetch_or(bit, Relaxed);
         }
