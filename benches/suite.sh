@@ -101,9 +101,12 @@ def verdict(ok):
 
 rows = []
 
-def added(label, subject, anchor, budget_ns):
+def added(label, subject, anchor, budget_ns=None):
     s, a = ns(subject), ns(anchor)
     d = None if s is None or a is None else s - a
+    if budget_ns is None:
+        rows.append((label, f"{fmt(s)} − {fmt(a)} = {fmt(d)}", "reference", ""))
+        return
     rows.append((label, f"{fmt(s)} − {fmt(a)} = {fmt(d)}", f"≤ {budget_ns:g} ns",
                  verdict(None if d is None else d <= budget_ns)))
 
@@ -122,6 +125,10 @@ def scaling(label, one, two, reference=False):
                  "" if reference else verdict(None if r is None else r >= 0.9)))
 
 added("B1 client layer over identity", "client/client_layer", "client/identity", 60)
+added("B1 reference: a layer that only wraps the future", "client/floor_passthrough",
+      "client/identity")
+added("B1 reference: wrap, two clock reads, one bound SDK histogram record",
+      "client/floor_sdk_record", "client/identity")
 added("B1 `Tier::run` over the bare closure", "disabled/run_enabled", "disabled/run_bare", 60)
 added("B1 `Tier::instrument` over the bare future", "disabled/instrument_enabled",
       "disabled/instrument_bare", 60)

@@ -1,5 +1,7 @@
 //! Per-call overhead of the client tier layer and of a custom tier, in one run:
 //! - `client/identity`: an in-process service behind tower's identity layer (the anchor);
+//! - `client/floor_*`: the least any layer adds (see [`floor`]): a pass-through future, two
+//!   clock reads, and one record into a bound OpenTelemetry SDK histogram;
 //! - `client/client_layer`: the same service behind [`ClientTierLayer`] (duration histogram,
 //!   tier concurrency and utilization), without and with a concurrency limit (queue time);
 //! - `custom_tier/bare`: a ready future polled once; `custom_tier/instrument`: the same
@@ -9,9 +11,11 @@
 //! exports. Run: `cargo bench -p scalewatch-tower --bench client_layer`
 
 use bytes::Bytes;
-use criterion::{criterion_main, Criterion};
+use criterion::{criterion_main, BatchSize, Criterion};
+use floor::Floor;
 use http_body_util::Empty;
 use opentelemetry::metrics::{Meter, MeterProvider as _};
+use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
 use scalewatch_core::{Tier, TierKind};
 use scalewatch_tower::ClientTierLayer;
@@ -46,14 +50,19 @@ fn request() -> http::Request<Empty<Bytes>> {
         .expect("valid request")
 }
 
-fn call<S>(service: &mut S)
+/// Times calls through `service`, each with a request built before the timed part (URI
+/// parsing alone costs several times the layer's overhead, and its noise would hide it).
+fn bench_calls<S>(b: &mut criterion::Bencher<'_>, service: &mut S)
 where
     S: Service<http::Request<Empty<Bytes>>>,
     S::Error: std::fmt::Debug,
 {
-    // The response (and so the guard in its body) drops inside the timed call.
-    let response = ready(service.call(black_box(request())));
-    black_box(response.is_ok());
+    b.iter_batched(
+        request,
+        // The response (and so the guard in its body) drops inside the timed call.
+        |request| black_box(ready(service.call(request)).is_ok()),
+        BatchSize::SmallInput,
+    );
 }
 
 fn inner() -> impl Service<
@@ -71,20 +80,35 @@ fn client_layer(c: &mut Criterion) {
     let (_provider, meter) = meter();
     let mut group = c.benchmark_group("client");
     let mut identity = Identity::new().layer(inner());
-    group.bench_function("identity", |b| b.iter(|| call(&mut identity)));
+    group.bench_function("identity", |b| bench_calls(b, &mut identity));
+    let histogram = meter.f64_histogram("floor.duration").build();
+    let bound: &'static _ = Box::leak(Box::new(histogram.bind(&[
+        KeyValue::new("http.request.method", "GET"),
+        KeyValue::new("http.response.status_code", 200),
+        KeyValue::new("server.address", "users.internal"),
+        KeyValue::new("server.port", 8080),
+    ])));
+    for (name, floor) in [
+        ("floor_passthrough", Floor::Passthrough),
+        ("floor_clocks", Floor::Clocks),
+        ("floor_sdk_record", Floor::Record(bound)),
+    ] {
+        let mut service = floor.layer(inner());
+        group.bench_function(name, |b| bench_calls(b, &mut service));
+    }
     let layer = ClientTierLayer::builder()
         .tier_name("users-api")
         .build(&meter)
         .expect("valid layer");
     let mut measured = layer.layer(inner());
-    group.bench_function("client_layer", |b| b.iter(|| call(&mut measured)));
+    group.bench_function("client_layer", |b| bench_calls(b, &mut measured));
     let limited = ClientTierLayer::builder()
         .tier_name("users-api-limited")
         .concurrency_limit(64)
         .build(&meter)
         .expect("valid layer");
     let mut measured = limited.layer(inner());
-    group.bench_function("client_layer_limited", |b| b.iter(|| call(&mut measured)));
+    group.bench_function("client_layer_limited", |b| bench_calls(b, &mut measured));
     // B5: the layer built with `enabled(false)`, as under `OTEL_SDK_DISABLED=true`.
     let off = ClientTierLayer::builder()
         .tier_name("users-api-off")
@@ -92,7 +116,7 @@ fn client_layer(c: &mut Criterion) {
         .build(&meter)
         .expect("valid layer");
     let mut unmeasured = off.layer(inner());
-    group.bench_function("client_layer_off", |b| b.iter(|| call(&mut unmeasured)));
+    group.bench_function("client_layer_off", |b| bench_calls(b, &mut unmeasured));
     group.finish();
 }
 
@@ -127,3 +151,93 @@ mod group {
     criterion::criterion_group!(benches, client_layer, custom_tier);
 }
 criterion_main!(group::benches);
+
+/// The least a client layer can add, as anchors for `client_layer` in the same run: a
+/// future that passes the inner one through ([`Floor::Passthrough`]), with two clock reads
+/// around the call ([`Floor::Clocks`]), and with their difference recorded into a bound
+/// SDK histogram ([`Floor::Record`]), the one per-call record every layer that exports
+/// durations through the OpenTelemetry SDK makes.
+mod floor {
+    #![allow(missing_docs, unreachable_pub, missing_debug_implementations)]
+    use opentelemetry::metrics::BoundHistogram;
+    use pin_project::pin_project;
+    use scalewatch_core::clock::{now_nanos, seconds_between};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{ready, Context, Poll};
+    use tower::{Layer, Service};
+
+    #[derive(Clone, Copy)]
+    pub enum Floor {
+        Passthrough,
+        Clocks,
+        /// Leaked by the bench, so that no reference count is paid per call: a lower bound.
+        Record(&'static BoundHistogram<f64>),
+    }
+
+    impl<S> Layer<S> for Floor {
+        type Service = FloorService<S>;
+
+        fn layer(&self, inner: S) -> FloorService<S> {
+            FloorService {
+                inner,
+                floor: *self,
+            }
+        }
+    }
+
+    #[derive(Clone)]
+    pub struct FloorService<S> {
+        inner: S,
+        floor: Floor,
+    }
+
+    #[pin_project]
+    pub struct FloorFuture<F> {
+        #[pin]
+        inner: F,
+        floor: Floor,
+        sent: u64,
+    }
+
+    impl<S: Service<R>, R> Service<R> for FloorService<S> {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = FloorFuture<S::Future>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+            self.inner.poll_ready(cx)
+        }
+
+        fn call(&mut self, request: R) -> Self::Future {
+            let sent = match self.floor {
+                Floor::Passthrough => 0,
+                Floor::Clocks | Floor::Record(_) => now_nanos(),
+            };
+            FloorFuture {
+                inner: self.inner.call(request),
+                floor: self.floor,
+                sent,
+            }
+        }
+    }
+
+    impl<F: Future> Future for FloorFuture<F> {
+        type Output = F::Output;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            let this = self.project();
+            let output = ready!(this.inner.poll(cx));
+            match this.floor {
+                Floor::Passthrough => {}
+                Floor::Clocks => {
+                    std::hint::black_box(now_nanos());
+                }
+                Floor::Record(histogram) => {
+                    histogram.record(seconds_between(*this.sent, now_nanos()));
+                }
+            }
+            Poll::Ready(output)
+        }
+    }
+}
