@@ -129,6 +129,8 @@ added("B1 reference: a layer that only wraps the future", "client/floor_passthro
       "client/identity")
 added("B1 reference: wrap, two clock reads, one bound SDK histogram record",
       "client/floor_sdk_record", "client/identity")
+added("B1 reference: the same, holding the histogram by reference count",
+      "client/floor_sdk_record_owned", "client/identity")
 added("B1 `Tier::run` over the bare closure", "disabled/run_enabled", "disabled/run_bare", 60)
 added("B1 `Tier::instrument` over the bare future", "disabled/instrument_enabled",
       "disabled/instrument_bare", 60)

@@ -1,7 +1,8 @@
 //! Per-call overhead of the client tier layer and of a custom tier, in one run:
 //! - `client/identity`: an in-process service behind tower's identity layer (the anchor);
 //! - `client/floor_*`: the least any layer adds (see [`floor`]): a pass-through future, two
-//!   clock reads, and one record into a bound OpenTelemetry SDK histogram;
+//!   clock reads, and one record into a bound OpenTelemetry SDK histogram, without and with
+//!   a reference count per call;
 //! - `client/client_layer`: the same service behind [`ClientTierLayer`] (duration histogram,
 //!   tier concurrency and utilization), without and with a concurrency limit (queue time);
 //! - `custom_tier/bare`: a ready future polled once; `custom_tier/instrument`: the same
@@ -23,6 +24,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use tower::layer::util::Identity;
 use tower::{service_fn, Layer, Service};
@@ -82,16 +84,18 @@ fn client_layer(c: &mut Criterion) {
     let mut identity = Identity::new().layer(inner());
     group.bench_function("identity", |b| bench_calls(b, &mut identity));
     let histogram = meter.f64_histogram("floor.duration").build();
-    let bound: &'static _ = Box::leak(Box::new(histogram.bind(&[
+    let bound = Arc::new(histogram.bind(&[
         KeyValue::new("http.request.method", "GET"),
         KeyValue::new("http.response.status_code", 200),
         KeyValue::new("server.address", "users.internal"),
         KeyValue::new("server.port", 8080),
-    ])));
+    ]));
+    let leaked: &'static _ = Box::leak(Box::new(Arc::clone(&bound)));
     for (name, floor) in [
         ("floor_passthrough", Floor::Passthrough),
         ("floor_clocks", Floor::Clocks),
-        ("floor_sdk_record", Floor::Record(bound)),
+        ("floor_sdk_record", Floor::Record(leaked)),
+        ("floor_sdk_record_owned", Floor::RecordOwned(bound)),
     ] {
         let mut service = floor.layer(inner());
         group.bench_function(name, |b| bench_calls(b, &mut service));
@@ -156,7 +160,8 @@ criterion_main!(group::benches);
 /// future that passes the inner one through ([`Floor::Passthrough`]), with two clock reads
 /// around the call ([`Floor::Clocks`]), and with their difference recorded into a bound
 /// SDK histogram ([`Floor::Record`]), the one per-call record every layer that exports
-/// durations through the OpenTelemetry SDK makes.
+/// durations through the OpenTelemetry SDK makes; [`Floor::RecordOwned`] also holds the
+/// histogram by reference count, as a `'static` future that does not leak it must.
 mod floor {
     #![allow(missing_docs, unreachable_pub, missing_debug_implementations)]
     use opentelemetry::metrics::BoundHistogram;
@@ -164,15 +169,18 @@ mod floor {
     use scalewatch_core::clock::{now_nanos, seconds_between};
     use std::future::Future;
     use std::pin::Pin;
+    use std::sync::Arc;
     use std::task::{ready, Context, Poll};
     use tower::{Layer, Service};
 
-    #[derive(Clone, Copy)]
+    #[derive(Clone)]
     pub enum Floor {
         Passthrough,
         Clocks,
         /// Leaked by the bench, so that no reference count is paid per call: a lower bound.
         Record(&'static BoundHistogram<f64>),
+        /// Cloned into each call's future.
+        RecordOwned(Arc<BoundHistogram<f64>>),
     }
 
     impl<S> Layer<S> for Floor {
@@ -181,7 +189,7 @@ mod floor {
         fn layer(&self, inner: S) -> FloorService<S> {
             FloorService {
                 inner,
-                floor: *self,
+                floor: self.clone(),
             }
         }
     }
@@ -212,11 +220,11 @@ mod floor {
         fn call(&mut self, request: R) -> Self::Future {
             let sent = match self.floor {
                 Floor::Passthrough => 0,
-                Floor::Clocks | Floor::Record(_) => now_nanos(),
+                Floor::Clocks | Floor::Record(_) | Floor::RecordOwned(_) => now_nanos(),
             };
             FloorFuture {
                 inner: self.inner.call(request),
-                floor: self.floor,
+                floor: self.floor.clone(),
                 sent,
             }
         }
@@ -234,6 +242,9 @@ mod floor {
                     std::hint::black_box(now_nanos());
                 }
                 Floor::Record(histogram) => {
+                    histogram.record(seconds_between(*this.sent, now_nanos()));
+                }
+                Floor::RecordOwned(histogram) => {
                     histogram.record(seconds_between(*this.sent, now_nanos()));
                 }
             }
