@@ -58,6 +58,15 @@ pub const RESOURCE_UTILIZATION: Signal = Signal::new(
     "1",
     "Utilization of a resource (tier, lock, pool, queue, shard, runtime, job), 0..1.",
 );
+/// `scalewatch.resource.saturation_throughput`: the throughput of a tier at which a
+/// resource would be fully used, by the utilization law (U = U₀ + X·D, saturating at
+/// (1 − U₀) / D), for resources whose use tracks the tier's throughput.
+pub const RESOURCE_SATURATION_THROUGHPUT: Signal = Signal::new(
+    "scalewatch.resource.saturation_throughput",
+    Gauge,
+    "{request}/s",
+    "Tier throughput at which the resource would be fully used, by the utilization law.",
+);
 
 /// Every signal this crate defines, in catalog order.
 pub const ALL: &[Signal] = &[
@@ -68,6 +77,7 @@ pub const ALL: &[Signal] = &[
     CAPACITY_HEADROOM,
     CAPACITY_FIT_R_SQUARED,
     RESOURCE_UTILIZATION,
+    RESOURCE_SATURATION_THROUGHPUT,
 ];
 
 /// Attribute keys.

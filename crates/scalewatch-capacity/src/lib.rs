@@ -67,20 +67,28 @@
 //! use opentelemetry::metrics::MeterProvider as _;
 //! use scalewatch_capacity::{CapacityModel, ResourceKind, Window};
 //! use scalewatch_core::{Tier, TierKind};
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use std::sync::Arc;
 //!
 //! let meter = opentelemetry::global::meter_provider().meter("example");
 //! let model = CapacityModel::new(&meter);
 //! let api = Tier::builder("api", TierKind::Server).build(&meter)?;
 //! model.watch(&api)?;
-//! model.register_resource(ResourceKind::Lock, "sessions", || Some(0.97))?;
+//! // Each request holds the `sessions` lock for 1/850 s: it is full at 850 requests/s.
+//! let held = Arc::new(AtomicU64::new(0));
+//! let reading = held.clone();
+//! model.register_resource(ResourceKind::Lock, "sessions", move || {
+//!     Some(f64::from_bits(reading.load(Ordering::Relaxed)))
+//! })?;
 //!
 //! // A service lets a thread sample: `let _sampler = model.spawn_sampler(interval)?;`.
-//! // Here one sample reads the resources, then we replay the windows a load test
-//! // would close, from a system with σ = 0.05, κ = 0.001 and λ = 100/s.
-//! model.sample();
+//! // Here each sample reads the resources, then we replay the window a load test would
+//! // close, from a system with σ = 0.05, κ = 0.001 and λ = 100/s.
 //! let usl = scalewatch_usl::Model::new(0.05, 0.001, 100.0);
-//! for n in [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0] {
+//! for n in [1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0] {
 //!     let x = usl.throughput_at(n);
+//!     held.store((x / 850.0).to_bits(), Ordering::Relaxed);
+//!     model.sample();
 //!     let window = Window {
 //!         seconds: 5.0,
 //!         mean_concurrency: n,
@@ -98,9 +106,13 @@
 //! let fit = tier.trusted_fit().expect("7 levels of clean data");
 //! assert!((fit.fit.model.sigma - 0.05).abs() < 1e-6);
 //! assert!((fit.peak.unwrap().concurrency - 30.8).abs() < 0.1);
-//! // At N = 64, past the peak, throughput fell: the lock is the first bottleneck.
+//! // At N = 64, past the peak, throughput fell while the lock, whose use tracks the
+//! // tier's throughput, is full: it is the first bottleneck, and the utilization law
+//! // puts the wall at 850/s.
 //! assert!(tier.throughput_plateaued);
 //! assert_eq!(report.first_bottleneck.as_ref().unwrap().name, "sessions");
+//! let wall = report.first_to_saturate.as_ref().unwrap();
+//! assert!((wall.saturation_throughput - 850.0).abs() < 1.0);
 //! println!("{report}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -116,6 +128,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod catalog;
+mod demand;
 mod history;
 #[cfg(feature = "http")]
 mod http;
@@ -129,12 +142,14 @@ pub use history::WindowVerdict;
 #[cfg(feature = "http")]
 pub use http::{ReportService, REPORT_PATH};
 pub use model::{CapacityModel, RegisterError};
-pub use options::{BuildError, CapacityModelBuilder, MAX_RESOURCES, MAX_TIERS};
-pub use report::{
-    Bottleneck, CapacityReport, FitReport, Level, Load, NoFitReason, Peak, Prediction,
-    ResourceUtilization, TierReport, WindowCounts,
+pub use options::{
+    BuildError, CapacityModelBuilder, DEFAULT_DEMAND_DECAY, MAX_RESOURCES, MAX_TIERS,
 };
-pub use resource::{busy_fraction, ResourceKind};
+pub use report::{
+    Bottleneck, CapacityReport, Demand, FitReport, Level, Load, NoFitReason, Peak, Prediction,
+    ResourceUtilization, TierReport, Wall, WindowCounts,
+};
+pub use resource::{busy_fraction, Reading, ResourceKind, ResourceSource, Saturable};
 pub use sampler::{Sampler, SpawnError};
 pub use scalewatch_core::stats::Window;
 pub use scalewatch_core::Tier;

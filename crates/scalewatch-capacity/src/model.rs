@@ -2,13 +2,14 @@
 //! resource ranking and the gauges that export them.
 
 use crate::catalog::{self, attr};
+use crate::demand::{DemandFit, DemandSums};
 use crate::history::{classify, LoadHistory, WindowVerdict};
 use crate::options::{CapacityModelBuilder, Options, MAX_RESOURCES, MAX_TIERS};
 use crate::report::{
-    Bottleneck, CapacityReport, FitReport, Level, Load, NoFitReason, Prediction,
-    ResourceUtilization, TierReport, WindowCounts,
+    Bottleneck, CapacityReport, Demand, FitReport, Level, Load, NoFitReason, Prediction,
+    ResourceUtilization, TierReport, Wall, WindowCounts,
 };
-use crate::resource::ResourceKind;
+use crate::resource::{Reading, ResourceKind, Saturable};
 use opentelemetry::metrics::{AsyncInstrument, Meter};
 use opentelemetry::KeyValue;
 use scalewatch_core::catalog::Signal;
@@ -43,7 +44,7 @@ pub enum RegisterError {
     },
 }
 
-type Source = Arc<dyn Fn() -> Option<f64> + Send + Sync>;
+type Source = Arc<dyn Fn() -> Option<Reading> + Send + Sync>;
 
 struct Resource {
     kind: ResourceKind,
@@ -231,6 +232,8 @@ fn clamp_unit(value: f64) -> Option<f64> {
 struct Published {
     fits: Vec<PublishedFit>,
     resources: Vec<(ResourceKind, &'static str, f64)>,
+    /// Kind, name, tier and saturation throughput of every resource with a demand.
+    saturation: Vec<(ResourceKind, &'static str, &'static str, f64)>,
 }
 
 struct PublishedFit {
@@ -242,12 +245,36 @@ struct PublishedFit {
     headroom: Option<f64>,
 }
 
+/// A resource's latest reading: kind, name, reading.
+type Named = (ResourceKind, &'static str, Reading);
+
 #[derive(Default)]
 struct State {
     tiers: Vec<TierState>,
     samples: u64,
     /// The latest reading of every registered resource (tiers excluded).
-    readings: Vec<(ResourceKind, &'static str, f64)>,
+    readings: Vec<Named>,
+    /// The utilization-law sums of every resource (tiers with a limit included) against
+    /// every watched tier.
+    demands: Vec<DemandTrack>,
+}
+
+/// One resource against one tier: the windows below saturation, and all of them.
+struct DemandTrack {
+    kind: ResourceKind,
+    name: &'static str,
+    tier: &'static str,
+    below: DemandSums,
+    all: DemandSums,
+}
+
+impl DemandTrack {
+    /// The fit of the windows where the resource was not saturated (where its busy time
+    /// per request is its own, not inflated by queueing behind something else), else of
+    /// all windows.
+    fn fit(&self) -> Option<DemandFit> {
+        self.below.fit().or_else(|| self.all.fit())
+    }
 }
 
 pub(crate) struct Inner {
@@ -341,9 +368,11 @@ impl CapacityModel {
     }
 
     /// Adds a resource to the ranking. `source` is read at each [`sample`](Self::sample)
-    /// (never on an export or a request) and returns its utilization, clamped to 0..1, or
-    /// `None` when it has nothing to say (`busy_fraction` turns a cumulative busy time
-    /// into one). A source that panics counts as `None`.
+    /// (never on an export or a request) and returns its utilization, or `None` when it
+    /// has nothing to say (`busy_fraction` turns a cumulative busy time into one). A value
+    /// above 1 reads as full with the excess waiting. A source that panics counts as
+    /// `None`. Handles that implement [`Saturable`] (locks, semaphores, pools, queues, the
+    /// runtime, jobs) are added with [`register`](Self::register) instead.
     pub fn register_resource<F>(
         &self,
         kind: ResourceKind,
@@ -353,6 +382,35 @@ impl CapacityModel {
     where
         F: Fn() -> Option<f64> + Send + Sync + 'static,
     {
+        self.add_resource(
+            kind,
+            name,
+            Arc::new(move || {
+                source().filter(|u| u.is_finite()).map(|u| Reading {
+                    utilization: u.min(1.0),
+                    waiting: (u - 1.0).max(0.0),
+                })
+            }),
+        )
+    }
+
+    /// Adds a lock, semaphore, pool, queue, the runtime or a job to the ranking: the one
+    /// call for any handle that implements [`Saturable`]. Its readings carry waiters as
+    /// well, which order resources past full.
+    ///
+    /// # Errors
+    /// A resource of the same kind and name is already registered, or the model is full.
+    pub fn register(&self, resource: &impl Saturable) -> Result<(), RegisterError> {
+        let source = resource.resource();
+        self.add_resource(source.kind, source.name, source.read)
+    }
+
+    fn add_resource(
+        &self,
+        kind: ResourceKind,
+        name: &'static str,
+        source: Source,
+    ) -> Result<(), RegisterError> {
         let duplicate_tier = kind == ResourceKind::Tier
             && lock(&self.inner.state)
                 .tiers
@@ -368,11 +426,7 @@ impl CapacityModel {
                 max: MAX_RESOURCES,
             });
         }
-        resources.push(Resource {
-            kind,
-            name,
-            source: Arc::new(source),
-        });
+        resources.push(Resource { kind, name, source });
         Ok(())
     }
 
@@ -384,12 +438,16 @@ impl CapacityModel {
         let readings = self.read_resources();
         let options = &self.inner.options;
         let mut state = lock(&self.inner.state);
+        let mut closed = Vec::with_capacity(state.tiers.len());
         for t in &mut state.tiers {
             if let Some(window) = t.tier.advance(&mut t.cursor) {
-                t.record(&window, options);
+                if tells_demand(t.record(&window, options)) {
+                    closed.push((t.tier.name(), window.throughput));
+                }
             }
         }
         state.readings = readings;
+        track_demands(&mut state, &closed, options);
         state.samples += 1;
         if options.refit_every > 0 && state.samples.is_multiple_of(options.refit_every) {
             for t in &mut state.tiers {
@@ -410,8 +468,9 @@ impl CapacityModel {
     }
 
     /// Records a window closed elsewhere as if [`sample`](Self::sample) had closed it for
-    /// `tier` (a load ramp with its own cursors, replayed measurements, tests). `None` when
-    /// the tier is not watched. Does not refit.
+    /// `tier` (a load ramp with its own cursors, replayed measurements, tests), paired
+    /// with the resources' readings of the latest sample for their demand fits. `None`
+    /// when the tier is not watched. Does not refit.
     pub fn record_window(&self, tier: &Tier, window: &Window) -> Option<WindowVerdict> {
         let mut state = lock(&self.inner.state);
         let t = state
@@ -419,6 +478,14 @@ impl CapacityModel {
             .iter_mut()
             .find(|t| t.tier.name() == tier.name())?;
         let verdict = t.record(window, &self.inner.options);
+        let name = t.tier.name();
+        if tells_demand(verdict) {
+            track_demands(
+                &mut state,
+                &[(name, window.throughput)],
+                &self.inner.options,
+            );
+        }
         self.publish(&state);
         Some(verdict)
     }
@@ -433,37 +500,25 @@ impl CapacityModel {
     }
 
     /// A snapshot of every tier's fit (as of the latest refit), the ranked resources (as
-    /// of the latest sample) and the first bottleneck.
+    /// of the latest sample) with their demands, the first bottleneck and the first
+    /// resource to saturate.
     pub fn report(&self) -> CapacityReport {
         let options = &self.inner.options;
         let state = lock(&self.inner.state);
         let resources = rank(&state, options);
-        let plateaued: Vec<String> = state
-            .tiers
-            .iter()
-            .filter(|t| t.plateaued(options))
-            .map(|t| t.tier.name().to_owned())
-            .collect();
-        let first_bottleneck = resources
-            .iter()
-            .find(|r| r.saturated)
-            .filter(|_| !plateaued.is_empty())
-            .map(|r| Bottleneck {
-                kind: r.kind,
-                name: r.name.clone(),
-                utilization: r.utilization,
-                plateaued_tiers: plateaued.clone(),
-                hint: r.kind.hint().to_owned(),
-            });
+        let tiers: Vec<TierReport> = state.tiers.iter().map(|t| t.report(options)).collect();
+        let first_bottleneck = first_bottleneck(&resources, &tiers);
+        let first_to_saturate = first_to_saturate(&resources, &tiers);
         CapacityReport {
             samples: state.samples,
-            tiers: state.tiers.iter().map(|t| t.report(options)).collect(),
+            tiers,
             resources,
             first_bottleneck,
+            first_to_saturate,
         }
     }
 
-    fn read_resources(&self) -> Vec<(ResourceKind, &'static str, f64)> {
+    fn read_resources(&self) -> Vec<Named> {
         // Sources run with no lock held: they may take their own locks, or read the model.
         let sources: Vec<(ResourceKind, &'static str, Source)> = lock(&self.inner.resources)
             .iter()
@@ -473,7 +528,15 @@ impl CapacityModel {
             .into_iter()
             .filter_map(|(kind, name, source)| {
                 let value = catch_unwind(AssertUnwindSafe(|| source())).ok().flatten()?;
-                Some((kind, name, clamp_unit(value)?))
+                let reading = Reading {
+                    utilization: clamp_unit(value.utilization)?,
+                    waiting: if value.waiting.is_finite() {
+                        value.waiting.max(0.0)
+                    } else {
+                        0.0
+                    },
+                };
+                Some((kind, name, reading))
             })
             .collect()
     }
@@ -494,14 +557,19 @@ impl CapacityModel {
                 })
             })
             .collect();
-        let mut resources = state.readings.clone();
-        resources.extend(
-            state
-                .tiers
-                .iter()
-                .filter_map(|t| Some((ResourceKind::Tier, t.tier.name(), t.utilization()?))),
-        );
-        *lock(&self.inner.published) = Published { fits, resources };
+        let resources = all_readings(state)
+            .map(|(kind, name, r)| (kind, name, r.utilization))
+            .collect();
+        let saturation = state
+            .demands
+            .iter()
+            .filter_map(|d| Some((d.kind, d.name, d.tier, d.fit()?.saturation_throughput)))
+            .collect();
+        *lock(&self.inner.published) = Published {
+            fits,
+            resources,
+            saturation,
+        };
     }
 
     /// A reference that does not keep the model alive (for the sampler thread).
@@ -515,31 +583,150 @@ impl CapacityModel {
     }
 }
 
-/// Every resource with a reading, highest utilization first; ties by kind, then name.
+/// Every reading: the registered resources', then the tiers with a limit.
+fn all_readings(state: &State) -> impl Iterator<Item = Named> + '_ {
+    let tiers = state.tiers.iter().filter_map(|t| {
+        let utilization = t.utilization()?;
+        Some((
+            ResourceKind::Tier,
+            t.tier.name(),
+            Reading::utilization(utilization),
+        ))
+    });
+    state.readings.iter().copied().chain(tiers)
+}
+
+/// Whether a window's throughput says something about demand: it carried load and its
+/// values are sound (an idle window's throughput is noise around 0).
+fn tells_demand(verdict: WindowVerdict) -> bool {
+    !matches!(verdict, WindowVerdict::Invalid | WindowVerdict::Idle)
+}
+
+/// Folds the windows just closed into every resource's sums against every tier.
+fn track_demands(state: &mut State, closed: &[(&'static str, f64)], options: &Options) {
+    let readings: Vec<Named> = all_readings(state).collect();
+    for &(tier, throughput) in closed {
+        for &(kind, name, reading) in &readings {
+            let i = match state
+                .demands
+                .iter()
+                .position(|d| d.kind == kind && d.name == name && d.tier == tier)
+            {
+                Some(i) => i,
+                // Bounded: at most one track per registered resource or tier and tier.
+                None if state.demands.len() < (MAX_RESOURCES + MAX_TIERS) * MAX_TIERS => {
+                    state.demands.push(DemandTrack {
+                        kind,
+                        name,
+                        tier,
+                        below: DemandSums::default(),
+                        all: DemandSums::default(),
+                    });
+                    state.demands.len() - 1
+                }
+                None => continue,
+            };
+            let track = &mut state.demands[i];
+            let u = reading.utilization;
+            track.all.add(throughput, u, options.demand_decay);
+            if u < options.saturation {
+                track.below.add(throughput, u, options.demand_decay);
+            }
+        }
+    }
+}
+
+/// Every resource with a reading, with its demand on the tier it tracks best; ordered by
+/// how soon it saturates: the highest utilization plus waiters first, ties by the lower
+/// saturation throughput relative to its tier's load, then by name.
 fn rank(state: &State, options: &Options) -> Vec<ResourceUtilization> {
-    let tiers = state
-        .tiers
-        .iter()
-        .filter_map(|t| Some((ResourceKind::Tier, t.tier.name(), t.utilization()?)));
-    let mut ranked: Vec<ResourceUtilization> = state
-        .readings
-        .iter()
-        .copied()
-        .chain(tiers)
-        .map(|(kind, name, utilization)| ResourceUtilization {
-            kind,
-            name: name.to_owned(),
-            utilization,
-            saturated: utilization >= options.saturation,
+    let current = |tier: &str| {
+        state
+            .tiers
+            .iter()
+            .find(|t| t.tier.name() == tier)
+            .and_then(|t| t.current)
+            .map(|c| c.throughput)
+    };
+    let mut ranked: Vec<ResourceUtilization> = all_readings(state)
+        .map(|(kind, name, reading)| {
+            // The tier whose throughput this resource's use follows most closely.
+            let demand = state
+                .demands
+                .iter()
+                .filter(|d| d.kind == kind && d.name == name)
+                .filter_map(|d| Some((d.tier, d.fit()?)))
+                .max_by(|a, b| a.1.r_squared.total_cmp(&b.1.r_squared))
+                .map(|(tier, fit)| Demand::new(tier, &fit, current(tier)));
+            ResourceUtilization {
+                kind,
+                name: name.to_owned(),
+                utilization: reading.utilization,
+                waiting: reading.waiting,
+                saturated: reading.utilization >= options.saturation,
+                demand,
+            }
         })
         .collect();
     ranked.sort_by(|a, b| {
-        b.utilization
-            .total_cmp(&a.utilization)
-            .then(a.kind.cmp(&b.kind))
+        b.pressure()
+            .total_cmp(&a.pressure())
+            .then_with(|| a.load_factor().total_cmp(&b.load_factor()))
             .then_with(|| a.name.cmp(&b.name))
+            .then(a.kind.cmp(&b.kind))
     });
     ranked
+}
+
+/// The saturated resource that tracks a tier whose throughput stopped rising, the one
+/// with the least room relative to that tier's load first (then the most waiters): a
+/// saturated resource with no evidence of being what the tier waits on is not blamed.
+fn first_bottleneck(resources: &[ResourceUtilization], tiers: &[TierReport]) -> Option<Bottleneck> {
+    let plateaued = |tier: &str| {
+        tiers
+            .iter()
+            .any(|t| t.name == tier && t.throughput_plateaued)
+    };
+    resources
+        .iter()
+        .filter(|r| r.saturated)
+        .filter_map(|r| Some((r, r.demand.as_ref().filter(|d| plateaued(&d.tier))?)))
+        .min_by(|(a, _), (b, _)| {
+            a.load_factor()
+                .total_cmp(&b.load_factor())
+                .then_with(|| b.pressure().total_cmp(&a.pressure()))
+                .then_with(|| a.name.cmp(&b.name))
+        })
+        .map(|(r, d)| Bottleneck {
+            kind: r.kind,
+            name: r.name.clone(),
+            utilization: r.utilization,
+            plateaued_tiers: vec![d.tier.clone()],
+            tier: d.tier.clone(),
+            saturation_throughput: Some(d.saturation_throughput),
+            hint: r.kind.hint().to_owned(),
+        })
+}
+
+/// The resource with the least room relative to its tier's load: what saturates first as
+/// load grows, named while it is still far from full.
+fn first_to_saturate(resources: &[ResourceUtilization], tiers: &[TierReport]) -> Option<Wall> {
+    let (r, d) = resources
+        .iter()
+        .filter_map(|r| Some((r, r.demand.as_ref()?)))
+        .filter(|(_, d)| d.load_factor.is_some())
+        .min_by(|(a, _), (b, _)| {
+            a.load_factor()
+                .total_cmp(&b.load_factor())
+                .then_with(|| b.pressure().total_cmp(&a.pressure()))
+                .then_with(|| a.name.cmp(&b.name))
+        })?;
+    let usl_capacity = tiers
+        .iter()
+        .find(|t| t.name == d.tier)
+        .and_then(|t| t.trusted_fit())
+        .and_then(|f| f.capacity);
+    Some(Wall::new(r, d, usl_capacity))
 }
 
 fn register_gauges(meter: &Meter, inner: &Arc<Inner>) {
@@ -567,6 +754,20 @@ fn register_gauges(meter: &Meter, inner: &Arc<Inner>) {
             }
         });
     }
+    let weak = Arc::downgrade(inner);
+    catalog::RESOURCE_SATURATION_THROUGHPUT.f64_observable_gauge(meter, move |o| {
+        let Some(inner) = weak.upgrade() else { return };
+        for &(kind, name, tier, value) in &lock(&inner.published).saturation {
+            o.observe(
+                value,
+                &[
+                    KeyValue::new(attr::RESOURCE_KIND, kind.as_str()),
+                    KeyValue::new(attr::RESOURCE_NAME, name),
+                    KeyValue::new(attr::TIER_NAME, tier),
+                ],
+            );
+        }
+    });
     let weak = Arc::downgrade(inner);
     catalog::RESOURCE_UTILIZATION.f64_observable_gauge(meter, move |o| {
         let Some(inner) = weak.upgrade() else { return };

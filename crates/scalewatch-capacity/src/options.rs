@@ -15,6 +15,9 @@ pub const MAX_TIERS: usize = 64;
 /// Most resources one model ranks besides its tiers.
 pub const MAX_RESOURCES: usize = 256;
 
+/// The default weight each demand fit keeps of its past per window ([`CapacityModelBuilder::demand_decay`]).
+pub const DEFAULT_DEMAND_DECAY: f64 = 0.99;
+
 /// The validated settings every part of the model reads.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Options {
@@ -29,6 +32,7 @@ pub(crate) struct Options {
     pub(crate) saturation: f64,
     pub(crate) plateau_efficiency: f64,
     pub(crate) confidence_level: f64,
+    pub(crate) demand_decay: f64,
 }
 
 impl Default for Options {
@@ -44,6 +48,7 @@ impl Default for Options {
             refit_every: 4,
             saturation: 0.9,
             plateau_efficiency: 0.25,
+            demand_decay: DEFAULT_DEMAND_DECAY,
             confidence_level: 0.95,
         }
     }
@@ -146,6 +151,15 @@ impl CapacityModelBuilder {
         self
     }
 
+    /// How much of its past each resource's demand fit keeps per new window, in (0, 1):
+    /// the utilization law is fitted to the (tier throughput, utilization) pairs of the
+    /// windows with weights 1, d, d², ... Default [`DEFAULT_DEMAND_DECAY`] (0.99: about
+    /// the last 100 windows).
+    pub fn demand_decay(mut self, decay: f64) -> Self {
+        self.options.demand_decay = decay;
+        self
+    }
+
     /// Confidence level of the fit's intervals and significance tests, in (0, 1); default
     /// 0.95.
     pub fn confidence_level(mut self, level: f64) -> Self {
@@ -189,6 +203,9 @@ impl CapacityModelBuilder {
         })?;
         check("plateau_efficiency", o.plateau_efficiency, "[0, 1]", |v| {
             (0.0..=1.0).contains(&v)
+        })?;
+        check("demand_decay", o.demand_decay, "(0, 1)", |v| {
+            v > 0.0 && v < 1.0
         })?;
         check("confidence_level", o.confidence_level, "(0, 1)", |v| {
             v > 0.0 && v < 1.0

@@ -1,6 +1,7 @@
 //! The snapshot [`CapacityModel::report`](crate::CapacityModel::report) returns: plain
 //! data, printable as a short summary.
 
+use crate::demand::DemandFit;
 use crate::history::WindowVerdict;
 use crate::resource::ResourceKind;
 use scalewatch_usl::{Fit, Limit};
@@ -18,8 +19,12 @@ pub struct CapacityReport {
     pub tiers: Vec<TierReport>,
     /// Every resource with a utilization, highest first.
     pub resources: Vec<ResourceUtilization>,
-    /// The first saturated resource while some tier's throughput has stopped rising.
+    /// The saturated resource that tracks a tier whose throughput stopped rising.
     pub first_bottleneck: Option<Bottleneck>,
+    /// The resource that saturates first as load grows, by the utilization law: named
+    /// before it is full.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub first_to_saturate: Option<Wall>,
 }
 
 impl CapacityReport {
@@ -295,8 +300,76 @@ pub struct ResourceUtilization {
     pub name: String,
     /// Utilization, 0..1.
     pub utilization: f64,
+    /// Mean waiters per unit of capacity in the latest window: how far past full.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub waiting: f64,
     /// Whether the utilization reaches the saturation threshold.
     pub saturated: bool,
+    /// Its busy time per request of the tier its use tracks best, when the windows are
+    /// evidence of one.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub demand: Option<Demand>,
+}
+
+impl ResourceUtilization {
+    /// Utilization plus waiters: orders resources past full instead of tying them at 1.
+    pub fn pressure(&self) -> f64 {
+        self.utilization + self.waiting
+    }
+
+    /// Saturation throughput / current throughput of its tier; infinite without a demand.
+    pub fn load_factor(&self) -> f64 {
+        self.demand
+            .as_ref()
+            .and_then(|d| d.load_factor)
+            .unwrap_or(f64::INFINITY)
+    }
+}
+
+/// A resource's service demand on a tier, by the utilization law U = U₀ + X·D fitted to
+/// the windows seen: evidence that the resource is what the tier's requests use, and the
+/// tier throughput at which it would be full.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Demand {
+    /// The tier whose throughput the resource's use tracks.
+    pub tier: String,
+    /// D: seconds of the resource's capacity each request of the tier uses.
+    pub seconds_per_request: f64,
+    /// Standard error of D.
+    pub seconds_per_request_error: f64,
+    /// U₀: the utilization the tier's load does not explain.
+    pub background: f64,
+    /// Share of the utilization's variation the tier's throughput explains.
+    pub r_squared: f64,
+    /// Windows' worth of data behind the fit.
+    pub windows: f64,
+    /// (1 − U₀) / D: the tier throughput at which the resource is full, requests/s.
+    pub saturation_throughput: f64,
+    /// Half-width of its 95% interval, requests/s.
+    pub saturation_throughput_error: f64,
+    /// Saturation throughput / the tier's current throughput: how many times today's load
+    /// it takes to fill the resource.
+    pub load_factor: Option<f64>,
+}
+
+impl Demand {
+    pub(crate) fn new(tier: &str, fit: &DemandFit, current: Option<f64>) -> Self {
+        Self {
+            tier: tier.to_owned(),
+            seconds_per_request: fit.demand,
+            seconds_per_request_error: fit.demand_error,
+            background: fit.background,
+            r_squared: fit.r_squared,
+            windows: fit.windows,
+            saturation_throughput: fit.saturation_throughput,
+            saturation_throughput_error: fit.saturation_error,
+            load_factor: current
+                .filter(|x| *x > 0.0)
+                .map(|x| fit.saturation_throughput / x),
+        }
+    }
 }
 
 /// The resource to fix first.
@@ -310,10 +383,94 @@ pub struct Bottleneck {
     pub name: String,
     /// Its utilization, 0..1.
     pub utilization: f64,
-    /// The tiers whose throughput stopped rising while it saturated.
+    /// The tiers whose throughput stopped rising while it saturated and whose throughput
+    /// its use tracks.
     pub plateaued_tiers: Vec<String>,
+    /// The tier whose throughput its use tracks (the evidence for blaming it).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub tier: String,
+    /// The tier throughput at which it is full, by the utilization law.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub saturation_throughput: Option<f64>,
     /// What to fix first, for its kind ([`ResourceKind::hint`]).
     pub hint: String,
+}
+
+/// The first resource to saturate as load grows: the wall, seen from below.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Wall {
+    /// Its kind.
+    pub kind: ResourceKind,
+    /// Its name.
+    pub name: String,
+    /// The tier whose throughput its use tracks.
+    pub tier: String,
+    /// Its utilization now, 0..1.
+    pub utilization: f64,
+    /// The tier throughput at which it is full, requests/s.
+    pub saturation_throughput: f64,
+    /// Half-width of the 95% interval of that throughput, requests/s.
+    pub saturation_throughput_error: f64,
+    /// The tier's throughput now, requests/s.
+    pub current_throughput: Option<f64>,
+    /// Saturation throughput / current throughput.
+    pub load_factor: Option<f64>,
+    /// The capacity the tier's trusted USL fit gives (its peak, else its ceiling).
+    pub usl_capacity: Option<f64>,
+    /// Whether the two capacities agree: within the utilization law's interval, or 20%.
+    pub usl_agrees: Option<bool>,
+    /// What to fix first, for its kind ([`ResourceKind::hint`]).
+    pub hint: String,
+}
+
+impl Wall {
+    pub(crate) fn new(r: &ResourceUtilization, d: &Demand, usl_capacity: Option<f64>) -> Self {
+        let x = d.saturation_throughput;
+        let usl_agrees =
+            usl_capacity.map(|c| (c - x).abs() <= d.saturation_throughput_error.max(0.2 * x));
+        Self {
+            kind: r.kind,
+            name: r.name.clone(),
+            tier: d.tier.clone(),
+            utilization: r.utilization,
+            saturation_throughput: x,
+            saturation_throughput_error: d.saturation_throughput_error,
+            current_throughput: d.load_factor.map(|f| x / f),
+            load_factor: d.load_factor,
+            usl_capacity,
+            usl_agrees,
+            hint: r.kind.hint().to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Wall {
+    /// One line: "the wall: pool `db` at about 800/s (± 40), 4.2× today's load".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the wall: {} `{}` at about {:.0}/s (± {:.0}) of `{}`",
+            self.kind,
+            self.name,
+            self.saturation_throughput,
+            self.saturation_throughput_error,
+            self.tier
+        )?;
+        if let Some(factor) = self.load_factor {
+            write!(f, ", {factor:.1}× today's load")?;
+        }
+        write!(f, " ({:.0}% used now)", self.utilization * 100.0)?;
+        match (self.usl_capacity, self.usl_agrees) {
+            (Some(c), Some(true)) => write!(f, "; the USL fit's capacity {c:.0}/s agrees"),
+            (Some(c), _) => write!(
+                f,
+                "; the USL fit says {c:.0}/s: they disagree, so another limit comes first or the fit is off"
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl fmt::Display for CapacityReport {
@@ -342,20 +499,23 @@ impl fmt::Display for CapacityReport {
         match &self.first_bottleneck {
             Some(b) => writeln!(
                 f,
-                "first bottleneck: {} `{}` at {:.0}% while throughput stopped rising in {}: {}",
+                "first bottleneck: {} `{}` at {:.0}% while throughput stopped rising in `{}`, whose load its use tracks: {}",
                 b.kind,
                 b.name,
                 b.utilization * 100.0,
-                b.plateaued_tiers
-                    .iter()
-                    .map(|t| format!("`{t}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                b.tier,
                 b.hint
-            ),
+            )?,
             None => writeln!(
                 f,
-                "first bottleneck: none saturated while throughput stalls"
+                "first bottleneck: none saturated that tracks a tier whose throughput stalls"
+            )?,
+        }
+        match &self.first_to_saturate {
+            Some(w) => writeln!(f, "{w}"),
+            None => writeln!(
+                f,
+                "the wall: not in sight yet (no resource's use tracks a tier's load over the windows seen)"
             ),
         }
     }

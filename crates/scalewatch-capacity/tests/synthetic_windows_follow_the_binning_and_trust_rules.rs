@@ -167,7 +167,12 @@ fn noisy_usl_windows_recover_sigma_and_kappa_and_export_the_gauges() {
         value(catalog::CAPACITY_FIT_R_SQUARED.name),
         fit.fit.r_squared
     );
-    for signal in catalog::ALL {
+    // Every gauge with data carries its catalog unit (no resource here tracks the tier's
+    // throughput, so there is no saturation throughput to export).
+    for signal in catalog::ALL
+        .iter()
+        .filter(|s| s.name != catalog::RESOURCE_SATURATION_THROUGHPUT.name)
+    {
         assert_eq!(
             m.unit(signal.name).as_deref(),
             Some(signal.unit),
@@ -383,17 +388,38 @@ fn nearby_loads_share_a_decaying_level_and_stale_levels_expire() {
     );
 }
 
+/// A resource reading the test sets: an f64 behind an atomic.
+#[derive(Clone, Default)]
+struct Dial(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Dial {
+    fn set(&self, value: f64) {
+        self.0
+            .store(value.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn source(&self) -> impl Fn() -> Option<f64> + Send + Sync + 'static {
+        let dial = self.clone();
+        move || {
+            Some(f64::from_bits(
+                dial.0.load(std::sync::atomic::Ordering::Relaxed),
+            ))
+        }
+    }
+}
+
 #[test]
-fn ranking_orders_and_clamps_and_names_a_bottleneck_only_once_throughput_stalls() {
+fn ranking_orders_by_pressure_and_names_a_bottleneck_only_once_throughput_stalls_on_it() {
     let meter = noop_meter();
     let model = CapacityModel::new(&meter);
     let api = tier(&meter, "api", Some(40));
     model.watch(&api).unwrap();
+    let cache = Dial::default();
     model
         .register_resource(ResourceKind::Pool, "db", || Some(0.5))
         .unwrap();
     model
-        .register_resource(ResourceKind::Lock, "cache", || Some(1.7))
+        .register_resource(ResourceKind::Lock, "cache", cache.source())
         .unwrap();
     model
         .register_resource(ResourceKind::Queue, "jobs", || None)
@@ -407,11 +433,19 @@ fn ranking_orders_and_clamps_and_names_a_bottleneck_only_once_throughput_stalls(
             Some(empty[3])
         })
         .unwrap();
-    model.sample();
+    // Each request of `api` holds the lock 2 ms: it is full at 500/s, and past that the
+    // excess waits (a reading above 1).
+    let step = |n: f64, x: f64| {
+        cache.set(0.002 * x);
+        model.sample();
+        model.record_window(&api, &window(n, x)).unwrap();
+    };
 
     // Throughput still rising: the saturated lock is ranked first but not yet named.
     for n in [1.0, 2.0, 4.0, 8.0] {
-        model.record_window(&api, &window(n, 100.0 * n)).unwrap();
+        for _ in 0..3 {
+            step(n, 100.0 * n);
+        }
     }
     let report = model.report();
     let ranked: Vec<_> = report
@@ -427,12 +461,30 @@ fn ranking_orders_and_clamps_and_names_a_bottleneck_only_once_throughput_stalls(
             (ResourceKind::Tier, "api", 0.2, false),
         ]
     );
+    // Past full, the excess waits: 1.6 of demand on a lock of 1.
+    assert!((report.resources[0].waiting - 0.6).abs() < 1e-9);
     assert!(!report.tiers[0].throughput_plateaued);
     assert_eq!(report.tiers[0].scaling_efficiency, Some(1.0));
     assert_eq!(report.first_bottleneck, None);
+    // The lock's demand: 2 ms a request, full at 500/s, from the windows below full.
+    let demand = report.resources[0]
+        .demand
+        .clone()
+        .expect("the lock tracks `api`");
+    assert_eq!(demand.tier, "api");
+    assert!(
+        (demand.seconds_per_request - 0.002).abs() < 1e-9,
+        "{demand:?}"
+    );
+    assert!(
+        (demand.saturation_throughput - 500.0).abs() < 1e-6,
+        "{demand:?}"
+    );
+    // The pool is busy but does not follow the load: no demand, never blamed.
+    assert_eq!(report.resources[1].demand, None);
 
     // Doubling the load again buys 10 % more throughput: efficiency 0.1, a plateau.
-    model.record_window(&api, &window(16.0, 880.0)).unwrap();
+    step(16.0, 880.0);
     let report = model.report();
     assert!(report.tiers[0].throughput_plateaued);
     assert!((report.tiers[0].scaling_efficiency.unwrap() - 0.1).abs() < 1e-12);
@@ -441,10 +493,54 @@ fn ranking_orders_and_clamps_and_names_a_bottleneck_only_once_throughput_stalls(
         (bottleneck.kind, bottleneck.name.as_str()),
         (ResourceKind::Lock, "cache")
     );
+    assert_eq!(bottleneck.tier, "api");
     assert_eq!(bottleneck.plateaued_tiers, ["api"]);
     assert_eq!(bottleneck.hint, ResourceKind::Lock.hint());
     assert_eq!(report.resources[1].name, "db");
     assert_eq!(report.resources[2].utilization, 0.4);
+    let wall = report.first_to_saturate.unwrap();
+    assert_eq!((wall.name.as_str(), wall.tier.as_str()), ("cache", "api"));
+}
+
+#[test]
+fn a_saturated_resource_that_does_not_track_the_stalled_tier_is_not_blamed() {
+    let meter = noop_meter();
+    let model = CapacityModel::new(&meter);
+    let api = tier(&meter, "api", None);
+    model.watch(&api).unwrap();
+    // A job's lock, busy 95% whatever `api` does; the pool is what `api` waits on.
+    let (pool, unrelated) = (Dial::default(), Dial::default());
+    model
+        .register_resource(ResourceKind::Pool, "db", pool.source())
+        .unwrap();
+    model
+        .register_resource(ResourceKind::Lock, "batch", unrelated.source())
+        .unwrap();
+    let mut i = 0u32;
+    for (n, x) in [
+        (1.0, 100.0),
+        (2.0, 200.0),
+        (4.0, 350.0),
+        (8.0, 390.0),
+        (16.0, 400.0),
+    ] {
+        for _ in 0..4 {
+            i += 1;
+            pool.set(x / 400.0);
+            unrelated.set(0.93 + 0.01 * f64::from(i % 5));
+            model.sample();
+            model.record_window(&api, &window(n, x)).unwrap();
+        }
+    }
+    let report = model.report();
+    assert!(report.tiers[0].throughput_plateaued);
+    let batch = report.resources.iter().find(|r| r.name == "batch").unwrap();
+    assert!(batch.saturated && batch.demand.is_none(), "{batch:?}");
+    let bottleneck = report.first_bottleneck.expect("the pool");
+    assert_eq!(
+        (bottleneck.kind, bottleneck.name.as_str()),
+        (ResourceKind::Pool, "db")
+    );
 }
 
 #[test]
@@ -573,18 +669,18 @@ fn the_report_round_trips_through_json_and_prints_a_summary() {
     let db = tier(&meter, "db", None);
     model.watch(&api).unwrap();
     model.watch(&db).unwrap();
+    // Each request of `api` holds the lock 1/850 s: full at 850/s.
+    let sessions = Dial::default();
     model
-        .register_resource(ResourceKind::Lock, "sessions", || Some(0.95))
+        .register_resource(ResourceKind::Lock, "sessions", sessions.source())
         .unwrap();
-    model.sample();
-    feed(
-        &model,
-        &api,
-        scalewatch_usl::Model::new(0.05, 0.001, 100.0),
-        &LEVELS,
-        1,
-        0.0,
-    );
+    let usl = scalewatch_usl::Model::new(0.05, 0.001, 100.0);
+    for n in LEVELS {
+        let x = usl.throughput_at(n);
+        sessions.set(x / 850.0);
+        model.sample();
+        model.record_window(&api, &window(n, x)).unwrap();
+    }
     model.refit();
     let report = model.report();
     #[cfg(feature = "serde")]
@@ -611,7 +707,11 @@ fn the_report_round_trips_through_json_and_prints_a_summary() {
     assert!(text.contains("tier `db`: N=0.00"), "{text}");
     assert!(text.contains("no trusted fit:"), "{text}");
     assert!(
-        text.contains("first bottleneck: lock `sessions` at 95%"),
+        text.contains("first bottleneck: lock `sessions` at 92%"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the wall: lock `sessions` at about 850/s"),
         "{text}"
     );
 }

@@ -33,6 +33,7 @@
 pub mod cardinality;
 pub mod catalog;
 pub mod clock;
+pub mod resource;
 pub mod slot;
 pub mod stats;
 mod tier;

@@ -1,18 +1,21 @@
 //! [`LockMetrics`]: the handle every instrumented lock records through.
 
 use crate::catalog::{self, attr};
-use crate::stats::{Config, LockCounts, LockMode, LockStats};
+use crate::stats::{Config, LockCounts, LockMode, LockStats, Occupancy};
 use opentelemetry::metrics::{Meter, ObservableCounter, ObservableGauge, ObservableUpDownCounter};
 use opentelemetry::KeyValue;
+use scalewatch_core::resource::{Reading, ResourceKind, ResourceSource};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The default hold-time sampling: one acquisition in 64 per thread. A sampled hold costs
-/// two clock reads and a histogram record (tens of nanoseconds); one in 64 keeps that
-/// around 1 ns per acquisition, so an uncontended lock stays within 1.5x of the bare one.
-pub const DEFAULT_HOLD_SAMPLE_EVERY: u32 = 64;
+/// The default cap on hold-time sampling: a thread times at most one hold in 1024. A timed
+/// hold costs two clock reads and a histogram record (tens of nanoseconds). Threads time
+/// holds by time, not count: at most one every 64 µs each, and every hold when they take
+/// the lock less often than that, so this cap only matters for threads taking a lock
+/// millions of times a second, where it keeps the cost well under 1 ns per acquisition.
+pub const DEFAULT_HOLD_SAMPLE_EVERY: u32 = 1024;
 /// The default wait beyond which a tracing event is added to the current span.
 pub const DEFAULT_SLOW_WAIT: Duration = Duration::from_millis(10);
 
@@ -124,9 +127,14 @@ impl LockMetricsBuilder {
         self
     }
 
-    /// Times the hold of one acquisition in `n` per thread (a countdown per thread, so the
-    /// choice is deterministic and costs no clock read). `1` times every hold, `0` none
-    /// (then `scalewatch.lock.hold.duration` and `scalewatch.lock.utilization` stay empty).
+    /// Caps hold-time sampling at one acquisition in `n` per thread (rounded down to a
+    /// power of two, at most 2^30). Each thread times at most one hold every 64 µs of its
+    /// own acquisitions and every hold when it takes the lock less often than that; each
+    /// timed hold counts for the holds it stands for, so utilization is exact at low rates
+    /// and estimated from thousands of holds a second at high ones. The choice needs no
+    /// clock read on the untimed path (a countdown per thread and lock, with random gaps so
+    /// periodic patterns do not bias it). `1` times every hold, `0` none (then
+    /// `scalewatch.lock.hold.duration` and `scalewatch.lock.utilization` stay empty).
     /// Default [`DEFAULT_HOLD_SAMPLE_EVERY`].
     pub fn hold_sample_every(mut self, n: u32) -> Self {
         self.sample_every = n;
@@ -202,7 +210,7 @@ fn observe_waiters(meter: &Meter, names: Names) -> ObservableUpDownCounter<i64> 
 fn observe_utilization(meter: &Meter, names: Names) -> ObservableGauge<f64> {
     catalog::LOCK_UTILIZATION.f64_observable_gauge(meter, move |o| {
         each(&names, |s| {
-            if !s.has(LockMode::Exclusive) {
+            if !s.has_utilization() {
                 return;
             }
             if let Some(u) = s.utilization() {
@@ -210,6 +218,38 @@ fn observe_utilization(meter: &Meter, names: Names) -> ObservableGauge<f64> {
             }
         });
     })
+}
+
+/// The resource a capacity model ranks for the locks of one name: a reader of its own.
+pub(crate) fn lock_resource(stats: &Arc<LockStats>) -> ResourceSource {
+    let occupancy = occupancy_reader(stats.clone());
+    ResourceSource {
+        kind: ResourceKind::Lock,
+        name: stats.name(),
+        read: Arc::new(move || {
+            occupancy().map(|o| Reading {
+                utilization: o.utilization,
+                waiting: o.waiting,
+            })
+        }),
+    }
+}
+
+/// A reader with windows of its own over `stats`; `None` when measuring is off.
+pub(crate) fn occupancy_reader(
+    stats: Arc<LockStats>,
+) -> impl Fn() -> Option<Occupancy> + Send + Sync + 'static {
+    let window = Mutex::new(stats.utilization_window());
+    move || {
+        if !stats.enabled() {
+            return None;
+        }
+        let mut window = match window.lock() {
+            Ok(w) => w,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        stats.occupancy_in(&mut window)
+    }
 }
 
 impl LockMetrics {
@@ -282,7 +322,8 @@ impl LockMetrics {
 
     /// A utilization reader of the locks named `name`, for a consumer of its own (such as
     /// a capacity model's resource ranking): each call closes a window and returns the
-    /// fraction of it the lock was held exclusively, estimated from the sampled holds like
+    /// fraction of it the lock was held exclusively (for a semaphore: the share of its
+    /// permits in use), from the timed holds like
     /// `scalewatch.lock.utilization` (the exporter keeps its own windows, so the two never
     /// disturb each other). `None` when no lock of that name was created through this
     /// handle; the reader itself yields `None` for a window shorter than a nanosecond, and
@@ -294,7 +335,7 @@ impl LockMetrics {
     /// use scalewatch_sync::{LockMetrics, Mutex};
     ///
     /// let meter = opentelemetry::global::meter_provider().meter("example");
-    /// let locks = LockMetrics::builder().hold_sample_every(1).build(&meter)?;
+    /// let locks = LockMetrics::new(&meter);
     /// let inventory = Mutex::new("inventory", 0u64, &locks);
     /// let utilization = locks.utilization_source("inventory").expect("a lock of that name");
     /// {
@@ -317,17 +358,25 @@ impl LockMetrics {
             };
             names.get(name)?.clone()
         };
-        let window = Mutex::new(stats.utilization_window());
-        Some(move || {
-            if !stats.enabled() {
-                return None;
-            }
-            let mut window = match window.lock() {
-                Ok(w) => w,
+        let occupancy = occupancy_reader(stats);
+        Some(move || occupancy().map(|o| o.utilization))
+    }
+
+    /// Like [`utilization_source`](Self::utilization_source), with the mean number of
+    /// waiters per unit of capacity in each window as well: a capacity model orders
+    /// saturated resources by it.
+    pub fn occupancy_source(
+        &self,
+        name: &str,
+    ) -> Option<impl Fn() -> Option<Occupancy> + Send + Sync + 'static> {
+        let stats = {
+            let names = match self.inner.names.lock() {
+                Ok(n) => n,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            stats.utilization_in(&mut window)
-        })
+            names.get(name)?.clone()
+        };
+        Some(occupancy_reader(stats))
     }
 
     /// Whether the locks of this handle measure at all; see [`LockMetricsBuilder::enabled`].
@@ -335,7 +384,8 @@ impl LockMetrics {
         self.inner.config.enabled
     }
 
-    /// The hold sampling rate: one acquisition in this many per thread (0: none).
+    /// The cap on hold sampling: at most one acquisition in this many per thread is timed
+    /// (0: none).
     pub fn hold_sample_every(&self) -> u32 {
         self.inner.config.sample_every
     }

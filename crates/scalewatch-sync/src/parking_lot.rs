@@ -312,3 +312,19 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
         fmt::Debug::fmt(&**self, f)
     }
 }
+
+impl<T: ?Sized> scalewatch_core::resource::Saturable for Mutex<T> {
+    /// The locks of this one's name, for `CapacityModel::register`: the fraction of time
+    /// they were held exclusively, and their mean waiters.
+    fn resource(&self) -> scalewatch_core::resource::ResourceSource {
+        crate::metrics::lock_resource(&self.stats)
+    }
+}
+
+impl<T: ?Sized> scalewatch_core::resource::Saturable for RwLock<T> {
+    /// The locks of this one's name, for `CapacityModel::register`: the fraction of time
+    /// they were held exclusively, and their mean waiters.
+    fn resource(&self) -> scalewatch_core::resource::ResourceSource {
+        crate::metrics::lock_resource(&self.stats)
+    }
+}

@@ -323,3 +323,23 @@ impl Pool {
         self.inner.stats.queued()
     }
 }
+
+impl scalewatch_core::resource::Saturable for Pool {
+    /// This pool, for `CapacityModel::register`: its members in use out of its limit, and
+    /// its pending requests per member, with windows of its own.
+    fn resource(&self) -> scalewatch_core::resource::ResourceSource {
+        let inner = self.inner.clone();
+        let utilization = self.utilization_source();
+        scalewatch_core::resource::ResourceSource {
+            kind: scalewatch_core::resource::ResourceKind::Pool,
+            name: self.inner.name,
+            read: Arc::new(move || {
+                Some(scalewatch_core::resource::Reading {
+                    utilization: utilization()?,
+                    // Pending now, per member: the queue behind a full pool.
+                    waiting: inner.stats.queued().max(0) as f64 / f64::from(inner.limit),
+                })
+            }),
+        }
+    }
+}

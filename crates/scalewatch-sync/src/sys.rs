@@ -3,6 +3,6 @@
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-pub(crate) use scalewatch_core::slot::{add, cell_count, current, current_sampled, AtomicU64};
+pub(crate) use scalewatch_core::slot::{add, cell_count, current, AtomicU64};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};

@@ -9,6 +9,7 @@ use crate::metrics::LockMetrics;
 use crate::stats::{Hold, LockMode, LockStats};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use tokio::sync::{AcquireError, TryAcquireError, TryLockError};
 
@@ -305,22 +306,30 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
 pub struct Semaphore {
     stats: Arc<LockStats>,
     inner: tokio::sync::Semaphore,
+    /// The permits this semaphore counts in its name's capacity (made, added, less
+    /// forgotten), taken back out when it drops.
+    permits: AtomicU64,
 }
 
 /// Permits from a [`Semaphore`]; given back when dropped.
 #[must_use = "the permits are given back when this drops"]
 pub struct SemaphorePermit<'a> {
-    stats: &'a LockStats,
+    semaphore: &'a Semaphore,
     hold: Hold,
+    units: u64,
     inner: Option<tokio::sync::SemaphorePermit<'a>>,
 }
 
 impl Semaphore {
-    /// A semaphore named `name` with `permits` permits, recording into `metrics`.
+    /// A semaphore named `name` with `permits` permits, recording into `metrics`. Its
+    /// utilization (`scalewatch.lock.utilization`) is the share of its permits in use.
     pub fn new(name: &'static str, permits: usize, metrics: &LockMetrics) -> Self {
+        let stats = metrics.stats(name, LockMode::Shared);
+        stats.add_permits(permits as u64);
         Self {
-            stats: metrics.stats(name, LockMode::Shared),
+            stats,
             inner: tokio::sync::Semaphore::new(permits),
+            permits: AtomicU64::new(permits as u64),
         }
     }
 
@@ -328,12 +337,20 @@ impl Semaphore {
         &'a self,
         p: tokio::sync::SemaphorePermit<'a>,
         hold: Hold,
+        units: u32,
     ) -> SemaphorePermit<'a> {
         SemaphorePermit {
-            stats: &self.stats,
+            semaphore: self,
             hold,
+            units: u64::from(units),
             inner: Some(p),
         }
+    }
+
+    /// Counts `n` (wrapping: negative to take away) permits in the name's capacity.
+    fn count_permits(&self, n: u64) {
+        self.permits.fetch_add(n, Relaxed);
+        self.stats.add_permits(n);
     }
 
     /// Acquires one permit, waiting (FIFO) while none is free. Cancel-safe.
@@ -350,17 +367,21 @@ impl Semaphore {
     /// When the semaphore is closed.
     pub async fn acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, AcquireError> {
         match self.inner.try_acquire_many(n) {
-            Ok(p) => return Ok(self.permit(p, self.stats.uncontended(LockMode::Shared))),
+            Ok(p) => return Ok(self.permit(p, self.uncontended(n), n)),
             Err(TryAcquireError::Closed) => {
                 // Let tokio produce the `AcquireError`: on a closed semaphore it fails at once.
                 let p = self.inner.acquire_many(n).await?;
-                return Ok(self.permit(p, self.stats.uncontended(LockMode::Shared)));
+                return Ok(self.permit(p, self.uncontended(n), n));
             }
             Err(TryAcquireError::NoPermits) => {}
         }
-        let wait = self.stats.begin_wait(LockMode::Shared);
+        let wait = self.stats.begin_wait_units(LockMode::Shared, u64::from(n));
         let p = self.inner.acquire_many(n).await?;
-        Ok(self.permit(p, wait.acquired()))
+        Ok(self.permit(p, wait.acquired(), n))
+    }
+
+    fn uncontended(&self, n: u32) -> Hold {
+        self.stats.uncontended_units(LockMode::Shared, u64::from(n))
     }
 
     /// One permit if one is free now.
@@ -377,12 +398,13 @@ impl Semaphore {
     /// Tokio's [`TryAcquireError`]: closed, or not enough permits.
     pub fn try_acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, TryAcquireError> {
         let p = self.inner.try_acquire_many(n)?;
-        Ok(self.permit(p, self.stats.uncontended(LockMode::Shared)))
+        Ok(self.permit(p, self.uncontended(n), n))
     }
 
     /// Adds `n` permits.
     pub fn add_permits(&self, n: usize) {
         self.inner.add_permits(n);
+        self.count_permits(n as u64);
     }
 
     /// Permits free now.
@@ -424,6 +446,8 @@ impl SemaphorePermit<'_> {
     /// Forgets the permits without giving them back (tokio's `forget`); the hold ends now.
     pub fn forget(mut self) {
         if let Some(p) = self.inner.take() {
+            self.semaphore
+                .count_permits((p.num_permits() as u64).wrapping_neg());
             p.forget();
         }
     }
@@ -431,15 +455,48 @@ impl SemaphorePermit<'_> {
 
 impl Drop for SemaphorePermit<'_> {
     fn drop(&mut self) {
-        self.stats.release(self.hold, LockMode::Shared);
+        self.semaphore
+            .stats
+            .release_units(self.hold, LockMode::Shared, self.units);
+    }
+}
+
+impl Drop for Semaphore {
+    fn drop(&mut self) {
+        self.stats
+            .add_permits(self.permits.load(Relaxed).wrapping_neg());
     }
 }
 
 impl fmt::Debug for SemaphorePermit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SemaphorePermit")
-            .field("name", &self.stats.name())
+            .field("name", &self.semaphore.stats.name())
             .field("permits", &self.num_permits())
             .finish()
+    }
+}
+
+impl<T: ?Sized> scalewatch_core::resource::Saturable for Mutex<T> {
+    /// The locks of this one's name, for `CapacityModel::register`: the fraction of time
+    /// they were held exclusively, and their mean waiters.
+    fn resource(&self) -> scalewatch_core::resource::ResourceSource {
+        crate::metrics::lock_resource(&self.stats)
+    }
+}
+
+impl<T: ?Sized> scalewatch_core::resource::Saturable for RwLock<T> {
+    /// The locks of this one's name, for `CapacityModel::register`: the fraction of time
+    /// they were held exclusively, and their mean waiters.
+    fn resource(&self) -> scalewatch_core::resource::ResourceSource {
+        crate::metrics::lock_resource(&self.stats)
+    }
+}
+
+impl scalewatch_core::resource::Saturable for Semaphore {
+    /// The semaphores of this one's name, for `CapacityModel::register`: the share of
+    /// their permits in use, and their mean waiters per permit.
+    fn resource(&self) -> scalewatch_core::resource::ResourceSource {
+        crate::metrics::lock_resource(&self.stats)
     }
 }

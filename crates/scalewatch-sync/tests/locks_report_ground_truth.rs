@@ -229,18 +229,25 @@ fn an_uncontended_workload_reports_no_contention() {
         1.0
     );
     assert_eq!(m.histogram_count(catalog::LOCK_WAIT_DURATION.name, &[]), 0);
-    // One hold in DEFAULT_HOLD_SAMPLE_EVERY per thread is timed, across both locks (the
-    // countdown starts at 0, so the first acquisition is sampled).
-    assert_eq!(
+    // Holds are timed by time, per thread and lock: the first of each lock and mode is,
+    // then at most one per 64 µs of this thread's acquisitions, and at least one in
+    // DEFAULT_HOLD_SAMPLE_EVERY.
+    let timed = |name: &str, mode: &str| {
         m.histogram_count(
             catalog::LOCK_HOLD_DURATION.name,
-            &[(attr::LOCK_NAME, "quiet")]
-        ) + m.histogram_count(
-            catalog::LOCK_HOLD_DURATION.name,
-            &[(attr::LOCK_NAME, "config")]
-        ),
-        20_001_u64.div_ceil(u64::from(DEFAULT_HOLD_SAMPLE_EVERY))
-    );
+            &[(attr::LOCK_NAME, name), (attr::LOCK_MODE, mode)],
+        )
+    };
+    for (name, mode, acquired) in [
+        ("quiet", catalog::MODE_EXCLUSIVE, 10_000u64),
+        ("config", catalog::MODE_SHARED, 10_000),
+    ] {
+        let n = timed(name, mode);
+        assert!(
+            n >= acquired / u64::from(DEFAULT_HOLD_SAMPLE_EVERY) && n <= acquired,
+            "{name}: {n} timed holds of {acquired}"
+        );
+    }
     assert_eq!(m.sum(catalog::LOCK_WAITERS.name, &[]), 0.0);
     // A mutex exports no shared-mode series.
     assert!(m

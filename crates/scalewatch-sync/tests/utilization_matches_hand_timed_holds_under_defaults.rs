@@ -1,0 +1,302 @@
+//! Lock and semaphore utilization, with the default configuration, against an independent
+//! oracle: every hold is timed by hand (`Instant` around the critical section) and the
+//! oracle's busy time per window is the overlap of those holds with the window.
+//!
+//! Every reading of a window of 0.5 s must be within ±5 percentage points of the oracle,
+//! and a lock busy for 10% of a window or more never reads 0. Covered: thread-per-request
+//! (`spawn_blocking`), async tasks and a fixed thread pool; from about 10 acquisitions a
+//! second to about 100,000; std, parking_lot and tokio mutexes and a tokio semaphore.
+//! Holds are sleeps where they can be (so that a 2-core machine measures the plant, not
+//! its own load), and short spins only for the high-rate case.
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use opentelemetry::metrics::MeterProvider as _;
+use scalewatch_sync::{LockMetrics, Occupancy};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, Instant};
+
+const WINDOW: Duration = Duration::from_millis(500);
+const TOLERANCE: f64 = 0.05;
+
+/// Hand-timed holds: (start, end) of each.
+#[derive(Clone, Default)]
+struct Oracle {
+    holds: Arc<StdMutex<Vec<(Instant, Instant)>>>,
+}
+
+impl Oracle {
+    fn record(&self, start: Instant, end: Instant) {
+        self.holds.lock().unwrap().push((start, end));
+    }
+
+    /// The fraction of `from..to` covered by holds, per unit of `capacity`.
+    fn busy(&self, from: Instant, to: Instant, capacity: f64) -> f64 {
+        let holds = self.holds.lock().unwrap();
+        let busy: f64 = holds
+            .iter()
+            .map(|&(s, e)| {
+                let (s, e) = (s.max(from), e.min(to));
+                e.saturating_duration_since(s).as_secs_f64()
+            })
+            .sum();
+        busy / (to - from).as_secs_f64() / capacity
+    }
+}
+
+fn metrics() -> (opentelemetry_sdk::metrics::SdkMeterProvider, LockMetrics) {
+    let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
+    let locks = match std::env::var("SW_EVERY") {
+        Ok(v) => LockMetrics::builder()
+            .hold_sample_every(v.parse().unwrap())
+            .build(&provider.meter("u"))
+            .unwrap(),
+        Err(_) => LockMetrics::new(&provider.meter("utilization")),
+    };
+    (provider, locks)
+}
+
+/// Reads `reader` every [`WINDOW`] for `windows` windows while the workload runs, then
+/// checks every window against the oracle.
+fn check_windows(
+    what: &str,
+    windows: usize,
+    capacity: f64,
+    oracle: &Oracle,
+    reader: impl Fn() -> Option<Occupancy>,
+) {
+    // Let the workload reach its steady state, then open the first window.
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = reader();
+    let mut from = Instant::now();
+    let mut readings = Vec::new();
+    for _ in 0..windows {
+        std::thread::sleep(WINDOW);
+        let reading = reader().expect("a window").utilization;
+        let to = Instant::now();
+        readings.push((reading, from, to));
+        from = to;
+    }
+    // Let holds in progress at the last window's end finish before the oracle reads them.
+    std::thread::sleep(Duration::from_millis(100));
+    for (i, (measured, from, to)) in readings.into_iter().enumerate() {
+        let truth = oracle.busy(from, to, capacity);
+        eprintln!("{what}: window {i}: measured {measured:.3}, hand-timed {truth:.3}");
+        assert!(
+            (measured - truth).abs() <= TOLERANCE,
+            "{what}: window {i} reads {measured:.3}, the hand-timed holds say {truth:.3}"
+        );
+        if truth >= 0.1 {
+            assert!(measured > 0.0, "{what}: window {i} busy {truth:.3} reads 0");
+        }
+    }
+}
+
+/// Runs `body` on `threads` threads until `stop`, each call one acquisition.
+fn thread_pool(threads: usize, stop: &Arc<AtomicBool>, body: impl Fn() + Send + Sync + 'static) {
+    let body = Arc::new(body);
+    for _ in 0..threads {
+        let (stop, body) = (stop.clone(), body.clone());
+        std::thread::spawn(move || {
+            // Bounded whatever happens: the tests stop it after a few seconds.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                body();
+            }
+        });
+    }
+}
+
+#[test]
+fn a_lock_taken_ten_times_a_second_reads_its_hand_timed_share() {
+    let (_p, locks) = metrics();
+    let lock = Arc::new(scalewatch_sync::Mutex::new("slow", (), &locks));
+    let reader = locks.occupancy_source("slow").unwrap();
+    let (oracle, stop) = (Oracle::default(), Arc::new(AtomicBool::new(false)));
+    {
+        let (lock, oracle) = (lock.clone(), oracle.clone());
+        thread_pool(1, &stop, move || {
+            let guard = lock.lock().unwrap();
+            let start = Instant::now();
+            std::thread::sleep(Duration::from_millis(20));
+            let end = Instant::now();
+            drop(guard);
+            oracle.record(start, end);
+            std::thread::sleep(Duration::from_millis(80));
+        });
+    }
+    check_windows("10/s, one thread", 6, 1.0, &oracle, reader);
+    stop.store(true, Ordering::Relaxed);
+}
+
+#[test]
+fn a_saturated_lock_behind_spawn_blocking_reads_near_full() {
+    let (_p, locks) = metrics();
+    let lock = Arc::new(scalewatch_sync::Mutex::new("ledger", (), &locks));
+    let reader = locks.occupancy_source("ledger").unwrap();
+    let oracle = Oracle::default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // 32 "requests" at a time, each a blocking task holding the lock for 4 ms.
+    for _ in 0..32 {
+        let (lock, oracle, stop) = (lock.clone(), oracle.clone(), stop.clone());
+        rt.spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let (lock, oracle) = (lock.clone(), oracle.clone());
+                tokio::task::spawn_blocking(move || {
+                    let guard = lock.lock().unwrap();
+                    let start = Instant::now();
+                    std::thread::sleep(Duration::from_millis(4));
+                    let end = Instant::now();
+                    drop(guard);
+                    oracle.record(start, end);
+                })
+                .await
+                .unwrap();
+            }
+        });
+    }
+    check_windows("spawn_blocking, 32 at a time", 6, 1.0, &oracle, reader);
+    stop.store(true, Ordering::Relaxed);
+    rt.shutdown_timeout(Duration::from_secs(5));
+}
+
+#[test]
+fn a_parking_lot_lock_in_a_fixed_pool_reads_its_hand_timed_share() {
+    let (_p, locks) = metrics();
+    let lock = Arc::new(scalewatch_sync::parking_lot::Mutex::new("pl", (), &locks));
+    let reader = locks.occupancy_source("pl").unwrap();
+    let (oracle, stop) = (Oracle::default(), Arc::new(AtomicBool::new(false)));
+    {
+        let (lock, oracle) = (lock.clone(), oracle.clone());
+        // 4 threads, each holding 1 ms then resting 6 ms: about 4/7 busy.
+        thread_pool(4, &stop, move || {
+            let guard = lock.lock();
+            let start = Instant::now();
+            std::thread::sleep(Duration::from_millis(1));
+            let end = Instant::now();
+            drop(guard);
+            oracle.record(start, end);
+            std::thread::sleep(Duration::from_millis(6));
+        });
+    }
+    check_windows("parking_lot, fixed pool of 4", 6, 1.0, &oracle, reader);
+    stop.store(true, Ordering::Relaxed);
+}
+
+#[test]
+fn a_lock_taken_a_hundred_thousand_times_a_second_reads_its_hand_timed_share() {
+    let (_p, locks) = metrics();
+    let lock = Arc::new(scalewatch_sync::Mutex::new("hot", (), &locks));
+    let reader = locks.occupancy_source("hot").unwrap();
+    let (oracle, stop) = (Oracle::default(), Arc::new(AtomicBool::new(false)));
+    {
+        let (lock, oracle) = (lock.clone(), oracle.clone());
+        // One thread: hold about 2 µs, rest about 8 µs (spins: sleeps are too coarse).
+        thread_pool(1, &stop, move || {
+            let guard = lock.lock().unwrap();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_micros(2) {
+                std::hint::spin_loop();
+            }
+            let end = Instant::now();
+            drop(guard);
+            oracle.record(start, end);
+            let rest = Instant::now();
+            while rest.elapsed() < Duration::from_micros(8) {
+                std::hint::spin_loop();
+            }
+        });
+    }
+    check_windows("about 100k/s, spinning", 4, 1.0, &oracle, reader);
+    stop.store(true, Ordering::Relaxed);
+    let rate = lock_rate(&locks, "hot");
+    eprintln!("hot: {rate} acquisitions in all");
+}
+
+fn lock_rate(locks: &LockMetrics, name: &str) -> u64 {
+    let c = locks.counts(name).unwrap();
+    c.exclusive_uncontended + c.exclusive_contended
+}
+
+#[test]
+fn a_tokio_mutex_held_across_awaits_by_tasks_reads_its_hand_timed_share() {
+    let (_p, locks) = metrics();
+    let lock = Arc::new(scalewatch_sync::tokio::Mutex::new("session", (), &locks));
+    let reader = locks.occupancy_source("session").unwrap();
+    let oracle = Oracle::default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // 8 tasks, each holding 2 ms across an await and resting 20 ms.
+    for _ in 0..8 {
+        let (lock, oracle, stop) = (lock.clone(), oracle.clone(), stop.clone());
+        rt.spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let guard = lock.lock().await;
+                let start = Instant::now();
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let end = Instant::now();
+                drop(guard);
+                oracle.record(start, end);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
+    check_windows("tokio mutex, 8 tasks", 6, 1.0, &oracle, reader);
+    stop.store(true, Ordering::Relaxed);
+    rt.shutdown_timeout(Duration::from_secs(5));
+}
+
+#[test]
+fn a_semaphore_reads_the_hand_timed_share_of_its_permits_in_use() {
+    let (_p, locks) = metrics();
+    let permits = 4;
+    let sem = Arc::new(scalewatch_sync::tokio::Semaphore::new(
+        "workers", permits, &locks,
+    ));
+    let reader = locks.occupancy_source("workers").unwrap();
+    let oracle = Oracle::default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // 6 tasks on 4 permits, each holding one 5 ms and resting 5 ms: about 6/8 of the
+    // permits in use, some waiting.
+    for _ in 0..6 {
+        let (sem, oracle, stop) = (sem.clone(), oracle.clone(), stop.clone());
+        rt.spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let permit = sem.acquire().await.unwrap();
+                let start = Instant::now();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let end = Instant::now();
+                drop(permit);
+                oracle.record(start, end);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+    }
+    check_windows(
+        "semaphore of 4, 6 tasks",
+        6,
+        permits as f64,
+        &oracle,
+        reader,
+    );
+    stop.store(true, Ordering::Relaxed);
+    rt.shutdown_timeout(Duration::from_secs(5));
+}
