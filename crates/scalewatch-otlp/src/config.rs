@@ -98,8 +98,8 @@ impl fmt::Debug for Config {
             .field("metrics", &self.metrics)
             .field("traces", &self.traces)
             .field("protocol", &self.protocol)
-            .field("metrics_endpoint", &self.metrics_endpoint)
-            .field("traces_endpoint", &self.traces_endpoint)
+            .field("metrics_endpoint", &redact_url(&self.metrics_endpoint))
+            .field("traces_endpoint", &redact_url(&self.traces_endpoint))
             .field("headers", &headers)
             .field("service_name", &self.service_name)
             .field("resource_attributes", &self.resource_attributes)
@@ -262,11 +262,13 @@ fn parse_millis(var: &'static str, v: &str) -> Result<Duration, ConfigError> {
     }
 }
 
+/// Checks an endpoint URL. Errors show it with its userinfo (credentials) as `***`.
 pub(crate) fn validate_url(var: &'static str, v: &str) -> Result<(), ConfigError> {
+    let shown = redact_url(v.trim());
     let uri: http::Uri = v.trim().parse().map_err(|e| {
         ConfigError::new(
             var,
-            format!("`{v}` is not a URL ({e}): use e.g. http://localhost:4317"),
+            format!("`{shown}` is not a URL ({e}): use e.g. http://localhost:4317"),
         )
     })?;
     match uri.scheme_str() {
@@ -274,14 +276,50 @@ pub(crate) fn validate_url(var: &'static str, v: &str) -> Result<(), ConfigError
         _ => {
             return Err(ConfigError::new(
                 var,
-                format!("`{v}` needs an http:// or https:// scheme"),
+                format!("`{shown}` needs an http:// or https:// scheme"),
             ))
         }
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(ConfigError::new(var, format!("`{v}` has no host")));
+        return Err(ConfigError::new(var, format!("`{shown}` has no host")));
+    }
+    // A port that is not a number: often a password with a `/` in it, which ends the
+    // authority early (`http://user:pa/ss@host`) and would send part of it as the host.
+    let host_port = uri
+        .authority()
+        .and_then(|a| a.as_str().rsplit('@').next())
+        .unwrap_or_default();
+    if let Some((_, port)) = host_port.rsplit_once(':') {
+        if !port.is_empty() && !port.contains(']') && port.parse::<u16>().is_err() {
+            return Err(ConfigError::new(
+                var,
+                format!("`{shown}` has a port that is not a number (percent-encode `/`, `?` and `#` in credentials)"),
+            ));
+        }
     }
     Ok(())
+}
+
+/// `url` fit to print, valid or not: everything between the scheme and the last `@` (the
+/// userinfo, where URLs carry credentials) becomes `***`. A path with an `@` is shortened
+/// too, which a message can afford.
+fn redact_url(url: &str) -> String {
+    let Some(at) = url.rfind('@') else {
+        return url.to_owned();
+    };
+    let start = url
+        .find("://")
+        .filter(|&i| {
+            i > 0
+                && url[..i]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        })
+        .map_or(0, |i| i + 3);
+    if start > at {
+        return url.to_owned();
+    }
+    format!("{}***{}", &url[..start], &url[at..])
 }
 
 /// `key=value,key2=value2`, percent-decoded (W3C baggage-like, as the spec says).
@@ -405,6 +443,36 @@ mod tests {
         assert!(!format!("{c:?}").contains("s3cret"));
         let err = config(&[("OTEL_EXPORTER_OTLP_HEADERS", "tokens3cret")]).unwrap_err();
         assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn urls_are_shown_without_their_userinfo() {
+        assert_eq!(redact_url("http://u:p@h:4318/x"), "http://***@h:4318/x");
+        assert_eq!(redact_url("http://u:p@ss@h/"), "http://***@h/");
+        assert_eq!(redact_url("u:p@h"), "***@h");
+        assert_eq!(redact_url("u:p://x@h"), "***@h");
+        assert_eq!(redact_url("http://h:4317"), "http://h:4317");
+    }
+
+    #[test]
+    fn endpoints_need_a_numeric_port_when_they_give_one() {
+        for ok in [
+            "http://user:pass@collector/",
+            "http://user:pass@collector:4318",
+            "http://[::1]/",
+            "http://[::1]:4317",
+            "http://collector:/",
+        ] {
+            assert!(validate_url("V", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://user:pa/ss@collector/",
+            "http://collector:port/",
+            "http://collector:70000/",
+        ] {
+            let err = validate_url("V", bad).unwrap_err();
+            assert!(err.reason.contains("not a number"), "{err}");
+        }
     }
 
     #[test]
