@@ -41,8 +41,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // Usage errors exit with 2 from inside clap.
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version.
+        Err(err) if !err.use_stderr() => err.exit(),
+        // Usage errors exit with 2, as clap's own do; clap quotes stray arguments, so
+        // credentials in URLs among them are shown as `***`.
+        Err(err) => {
+            eprint!("{}", ramp::redact_words(&err.render().to_string()));
+            return ExitCode::from(2);
+        }
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result = match &cli.command {

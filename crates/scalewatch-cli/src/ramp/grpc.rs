@@ -4,23 +4,34 @@
 use super::engine::{Failure, Target};
 use bytes::{Buf, BufMut, Bytes};
 use http::uri::PathAndQuery;
+use http::HeaderMap;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
 use tonic::Status;
 
-/// Calls `path` (`/package.Service/Method`) with the same encoded message each time.
+/// Calls `path` (`/package.Service/Method`) with the same encoded message and metadata
+/// each time. Answers are decoded up to tonic's default limit (4 MiB a message); the
+/// caller bounds the time.
 #[derive(Clone, Debug)]
 pub(crate) struct GrpcTarget {
     grpc: tonic::client::Grpc<Channel>,
     path: PathAndQuery,
+    metadata: HeaderMap,
     message: Bytes,
 }
 
 impl GrpcTarget {
-    pub(crate) fn new(channel: Channel, path: PathAndQuery, message: Bytes) -> Self {
+    pub(crate) fn new(
+        channel: Channel,
+        path: PathAndQuery,
+        metadata: HeaderMap,
+        message: Bytes,
+    ) -> Self {
         Self {
             grpc: tonic::client::Grpc::new(channel),
             path,
+            metadata,
             message,
         }
     }
@@ -32,14 +43,15 @@ impl Target for GrpcTarget {
         grpc.ready()
             .await
             .map_err(|e| Failure::Transport(e.to_string()))?;
-        grpc.unary(
-            tonic::Request::new(self.message.clone()),
-            self.path.clone(),
-            RawCodec,
-        )
-        .await
-        .map(drop)
-        .map_err(|status| Failure::Grpc(status.code()))
+        let request = tonic::Request::from_parts(
+            MetadataMap::from_headers(self.metadata.clone()),
+            tonic::Extensions::default(),
+            self.message.clone(),
+        );
+        grpc.unary(request, self.path.clone(), RawCodec)
+            .await
+            .map(drop)
+            .map_err(|status| Failure::Grpc(status.code()))
     }
 }
 

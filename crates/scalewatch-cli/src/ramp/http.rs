@@ -1,9 +1,11 @@
-//! Plain-HTTP requests over a pooled keep-alive client.
+//! Plain-HTTP requests over a pooled keep-alive client, with bodies read up to a cap.
 
 use super::engine::{Failure, Target};
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode, Uri};
+use bytes::{Bytes, BytesMut};
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -11,6 +13,10 @@ use std::time::Duration;
 
 /// The client every HTTP request of the ramp goes through.
 pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// The most bytes of an answer kept in memory (the target's report is read up to this);
+/// bytes beyond it are counted and dropped as they arrive.
+pub(crate) const MAX_BODY: usize = 1 << 20;
 
 /// A keep-alive HTTP/1.1 client with Nagle off, so small requests go out at once.
 pub(crate) fn client() -> HttpClient {
@@ -22,27 +28,64 @@ pub(crate) fn client() -> HttpClient {
         .build(connector)
 }
 
-/// Sends `request` and reads the whole answer; a status outside 2xx is a failure.
-pub(crate) async fn send(
+/// An answer's body, read up to a cap.
+#[derive(Debug, Default)]
+pub(crate) struct Capped {
+    /// The first bytes, up to the cap.
+    pub bytes: Bytes,
+    /// How many bytes came beyond the cap (counted, not kept).
+    pub dropped: u64,
+}
+
+/// Reads `body` to its end, keeping at most `cap` bytes: memory stays flat however much
+/// the peer sends. The caller bounds the time.
+async fn read_capped(mut body: Incoming, cap: usize) -> Result<Capped, hyper::Error> {
+    let mut kept = BytesMut::new();
+    let mut dropped = 0u64;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue; // trailers
+        };
+        let take = cap.saturating_sub(kept.len()).min(data.len());
+        kept.extend_from_slice(&data[..take]);
+        dropped += (data.len() - take) as u64;
+    }
+    Ok(Capped {
+        bytes: kept.freeze(),
+        dropped,
+    })
+}
+
+/// Sends `request` and reads the answer, keeping at most `cap` bytes of it; a status
+/// outside 2xx is a failure (its body is still read, so the connection can be reused).
+async fn exchange(
     client: &HttpClient,
     request: Request<Full<Bytes>>,
-) -> Result<Bytes, Failure> {
+    cap: usize,
+) -> Result<Capped, Failure> {
     let response = client
         .request(request)
         .await
         .map_err(|e| Failure::Transport(chain(&e)))?;
     let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
+    let body = read_capped(response.into_body(), cap)
         .await
-        .map_err(|e| Failure::Transport(chain(&e)))?
-        .to_bytes();
+        .map_err(|e| Failure::Transport(chain(&e)))?;
     if status.is_success() {
         Ok(body)
     } else {
         Err(Failure::Status(status.as_u16()))
     }
+}
+
+/// Sends `request` and reads the whole answer without keeping any of it (`dropped` is its
+/// length); a status outside 2xx is a failure. Unbounded in time: callers put a deadline
+/// on it.
+pub(crate) async fn send(
+    client: &HttpClient,
+    request: Request<Full<Bytes>>,
+) -> Result<Capped, Failure> {
+    exchange(client, request, 0).await
 }
 
 /// An error with its causes on one line (hyper's own message alone says little).
@@ -89,12 +132,21 @@ impl Target for HttpTarget {
     }
 }
 
-/// `GET uri`, for the server's own report: `Ok(None)` when the target has no such route.
-pub(crate) async fn get_optional(client: &HttpClient, uri: Uri) -> Result<Option<Bytes>, Failure> {
-    let request = Request::get(uri)
+/// `GET uri`, for the target's own report, keeping at most [`MAX_BODY`] bytes of the
+/// answer: `Ok(None)` when the target has no such route. Unbounded in time: callers put a
+/// deadline on it.
+pub(crate) async fn get_optional(
+    client: &HttpClient,
+    uri: Uri,
+    authorization: Option<&HeaderValue>,
+) -> Result<Option<Capped>, Failure> {
+    let mut request = Request::get(uri)
         .body(Full::new(Bytes::new()))
         .map_err(|e| Failure::Transport(e.to_string()))?;
-    match send(client, request).await {
+    if let Some(value) = authorization {
+        request.headers_mut().insert(AUTHORIZATION, value.clone());
+    }
+    match exchange(client, request, MAX_BODY).await {
         Ok(body) => Ok(Some(body)),
         Err(Failure::Status(code)) if code == StatusCode::NOT_FOUND.as_u16() => Ok(None),
         Err(other) => Err(other),

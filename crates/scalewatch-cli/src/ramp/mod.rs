@@ -6,20 +6,21 @@ pub(crate) mod engine;
 pub(crate) mod grpc;
 pub(crate) mod http;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ::http::header::{HeaderName, HeaderValue};
-use ::http::uri::{PathAndQuery, Scheme};
+use ::http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use ::http::uri::{Authority, PathAndQuery, Scheme};
 use ::http::{HeaderMap, Method, Uri};
+use base64::Engine as _;
 use bytes::Bytes;
 use scalewatch_capacity::{CapacityReport, REPORT_PATH};
 
 use crate::error::CliError;
 use crate::progress::Progress;
 use crate::report::{Report, ServerView};
-use engine::{Plan, Target};
+use engine::{Plan, Step, Target};
 
 /// Arguments shared by every command that runs a ramp.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,7 +36,10 @@ pub(crate) struct PlanArgs {
     /// The top of the default climb.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_users: u32,
-    /// Longest wait for one answer before it counts as a timeout.
+    /// Longest wait for one answer (`500ms`, `10s`, ...) before it counts as a timeout;
+    /// also the deadline for connecting to a gRPC target and for reading the target's own
+    /// report. Must be above 0. Answers are read to their end within it, keeping at most
+    /// 1 MiB of one in memory (the rest is counted and dropped).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
     /// Also write report.json, curve.svg and report.md into this directory (created if
@@ -46,6 +50,10 @@ pub(crate) struct PlanArgs {
 
 /// The most users one step may have: each is a task with a connection.
 const MAX_USERS: u32 = 10_000;
+/// The default of `--timeout`, also the deadline of reading the demo's report.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest `--body-file` sent.
+const MAX_REQUEST_BODY: u64 = 16 << 20;
 /// The shortest measured part of a step that still says something.
 const MIN_STEP: Duration = Duration::from_millis(500);
 
@@ -115,6 +123,9 @@ pub(crate) fn default_levels(max: u32) -> Vec<u32> {
 #[derive(Debug, clap::Args)]
 pub(crate) struct RampArgs {
     /// The target: an `http://` URL, or with --grpc the server's `http://host:port`.
+    /// Credentials in it (`http://user:password@host/`) are sent as HTTP Basic
+    /// authentication (an `authorization` header, or metadata with --grpc) unless
+    /// --header sets `Authorization`, and are never printed: output shows them as `***`.
     url: String,
     /// Call this unary gRPC method (`/package.Service/Method`) instead of sending HTTP
     /// requests; the request message is --body (protobuf-encoded, empty by default: a
@@ -124,7 +135,8 @@ pub(crate) struct RampArgs {
     /// HTTP method.
     #[arg(long, short = 'X', default_value = "GET")]
     method: String,
-    /// A request header, `Name: value` (repeatable).
+    /// A request header, `Name: value` (repeatable); with --grpc, request metadata. Values
+    /// are never printed.
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     headers: Vec<String>,
     /// The request body, as text.
@@ -133,7 +145,8 @@ pub(crate) struct RampArgs {
     /// The request body, read from a file (raw bytes).
     #[arg(long, value_name = "FILE")]
     body_file: Option<PathBuf>,
-    /// Where the target serves its scalewatch report: a path on the target, or a full URL.
+    /// Where the target serves its scalewatch report: a path on the target (read with the
+    /// target's credentials), or a full URL (with its own). Read within --timeout.
     #[arg(long, default_value = REPORT_PATH, value_name = "PATH|URL")]
     server_report: String,
     /// Do not ask the target for its report.
@@ -147,32 +160,42 @@ pub(crate) struct RampArgs {
 enum Request {
     Http {
         method: Method,
-        uri: Uri,
+        url: HttpUrl,
         headers: HeaderMap,
     },
     Grpc {
-        origin: Uri,
+        origin: HttpUrl,
         path: PathAndQuery,
+        metadata: HeaderMap,
     },
 }
 
 impl RampArgs {
     fn request(&self) -> Result<Request, CliError> {
-        let uri = parse_http_url(&self.url)?;
+        let url = HttpUrl::parse(&self.url)?;
+        let mut headers = HeaderMap::new();
+        for (index, header) in self.headers.iter().enumerate() {
+            let (name, value) = parse_header(index, header)?;
+            headers.append(name, value);
+        }
+        if let Some(credentials) = &url.authorization {
+            headers
+                .entry(AUTHORIZATION)
+                .or_insert_with(|| credentials.clone());
+        }
         if let Some(method) = &self.grpc {
             let path = parse_grpc_method(method)?;
-            return Ok(Request::Grpc { origin: uri, path });
+            return Ok(Request::Grpc {
+                origin: url,
+                path,
+                metadata: headers,
+            });
         }
         let method = Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| CliError::Usage(format!("`{}` is not an HTTP method", self.method)))?;
-        let mut headers = HeaderMap::new();
-        for header in &self.headers {
-            let (name, value) = parse_header(header)?;
-            headers.append(name, value);
-        }
         Ok(Request::Http {
             method,
-            uri,
+            url,
             headers,
         })
     }
@@ -181,57 +204,193 @@ impl RampArgs {
         match (&self.body, &self.body_file) {
             (Some(text), _) => Ok(Bytes::from(text.clone())),
             (None, Some(path)) => {
-                std::fs::read(path)
-                    .map(Bytes::from)
-                    .map_err(|source| CliError::Read {
-                        path: path.clone(),
-                        source,
-                    })
+                let read_error = |source| CliError::Read {
+                    path: path.clone(),
+                    source,
+                };
+                let mut bytes = Vec::new();
+                std::fs::File::open(path)
+                    .map_err(read_error)?
+                    .take(MAX_REQUEST_BODY + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(read_error)?;
+                if bytes.len() as u64 > MAX_REQUEST_BODY {
+                    return Err(CliError::Usage(format!(
+                        "--body-file {}: larger than {} MiB; a load ramp sends small requests",
+                        path.display(),
+                        MAX_REQUEST_BODY >> 20
+                    )));
+                }
+                Ok(Bytes::from(bytes))
             }
             (None, None) => Ok(Bytes::new()),
         }
     }
 
-    /// The URL of the target's own report, if it should be read.
-    fn report_uri(&self, target: &Uri) -> Result<Option<Uri>, CliError> {
+    /// Where to read the target's own report, if it should be read: a path on the target
+    /// goes with the target's credentials, a full URL with its own.
+    fn report_url(&self, request: &Request) -> Result<Option<HttpUrl>, CliError> {
         if self.no_server_report {
             return Ok(None);
         }
-        if self.server_report.starts_with('/') {
-            let mut parts = target.clone().into_parts();
-            parts.path_and_query = Some(self.server_report.parse().map_err(|_| {
-                CliError::Usage(format!("`{}` is not a URL path", self.server_report))
-            })?);
-            return Uri::from_parts(parts)
-                .map(Some)
-                .map_err(|e| CliError::Usage(format!("--server-report: {e}")));
+        let relative = self.server_report.starts_with('/');
+        if relative && self.server_report.starts_with("//") {
+            return Err(CliError::Usage(
+                "--server-report: give a path on the target (/debug/scalewatch) or a full http:// URL"
+                    .to_owned(),
+            ));
         }
-        parse_http_url(&self.server_report).map(Some)
+        match request {
+            Request::Http { url, .. } if relative => {
+                let mut parts = url.uri.clone().into_parts();
+                parts.path_and_query = Some(self.server_report.parse().map_err(|_| {
+                    CliError::Usage(format!("`{}` is not a URL path", self.server_report))
+                })?);
+                let uri = Uri::from_parts(parts)
+                    .map_err(|e| CliError::Usage(format!("--server-report: {e}")))?;
+                Ok(Some(HttpUrl {
+                    uri,
+                    authorization: url.authorization.clone(),
+                }))
+            }
+            // A gRPC server's report is only read when --server-report names a full URL
+            // (the gRPC port does not serve plain HTTP routes).
+            Request::Grpc { .. } if relative => Ok(None),
+            _ => HttpUrl::parse(&self.server_report).map(Some),
+        }
     }
 }
 
-/// An absolute `http://` URL with a host.
-pub(crate) fn parse_http_url(url: &str) -> Result<Uri, CliError> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| CliError::Usage(format!("`{url}` is not a URL: {e}")))?;
-    match uri.scheme() {
-        Some(s) if *s == Scheme::HTTP => {}
-        Some(s) if *s == Scheme::HTTPS => {
-            return Err(CliError::Usage(format!(
-                "`{url}`: https is not supported; ramp the service's plain-HTTP port (a load ramp belongs on an internal listener)"
-            )))
+/// An absolute `http://` URL with a host, its credentials (userinfo) taken out: they are
+/// sent as a header, never as part of the URL, and never printed.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpUrl {
+    /// The URL without userinfo: where requests go.
+    pub uri: Uri,
+    /// `Basic …` made of the userinfo, when the URL had one.
+    pub authorization: Option<HeaderValue>,
+}
+
+impl HttpUrl {
+    /// Checks `url` and takes its credentials out.
+    pub(crate) fn parse(url: &str) -> Result<Self, CliError> {
+        let uri: Uri = url.parse().map_err(|e| {
+            CliError::Usage(format!("`{shown}` is not a URL: {e}", shown = redact(url)))
+        })?;
+        Self::from_uri(uri)
+    }
+
+    /// Checks `uri` and takes its credentials out.
+    pub(crate) fn from_uri(uri: Uri) -> Result<Self, CliError> {
+        let shown = redact(&uri.to_string());
+        let usage = |why: &str| CliError::Usage(format!("`{shown}`{why}"));
+        match uri.scheme() {
+            Some(s) if *s == Scheme::HTTP => {}
+            Some(s) if *s == Scheme::HTTPS => {
+                return Err(usage(
+                    ": https is not supported; ramp the service's plain-HTTP port (a load ramp belongs on an internal listener)",
+                ))
+            }
+            _ => {
+                return Err(usage(
+                    " needs an http:// scheme and a host, for example http://127.0.0.1:3000/",
+                ))
+            }
         }
-        _ => {
-            return Err(CliError::Usage(format!(
-                "`{url}` needs an http:// scheme and a host, for example http://127.0.0.1:3000/"
-            )))
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(usage(" has no host"));
+        }
+        let authority = uri.authority().map_or("", Authority::as_str);
+        let (userinfo, host_port) = match authority.rsplit_once('@') {
+            Some((userinfo, host_port)) => (Some(userinfo), host_port),
+            None => (None, authority),
+        };
+        // A port that is not a number: often a password with a `/` in it, which ends the
+        // authority early (`http://user:pa/ss@host`).
+        if let Some((_, port)) = host_port.rsplit_once(':') {
+            if !port.is_empty() && !port.contains(']') && port.parse::<u16>().is_err() {
+                return Err(usage(
+                    " has a port that is not a number (percent-encode `/`, `?` and `#` in credentials)",
+                ));
+            }
+        }
+        let Some(authorization) = userinfo.map(basic).transpose()? else {
+            return Ok(Self {
+                uri,
+                authorization: None,
+            });
+        };
+        let host_port: Authority = host_port
+            .parse()
+            .map_err(|_| usage(" has an invalid host"))?;
+        let mut parts = uri.into_parts();
+        parts.authority = Some(host_port);
+        let uri = Uri::from_parts(parts).map_err(|_| usage(" has an invalid host"))?;
+        Ok(Self {
+            uri,
+            authorization: Some(authorization),
+        })
+    }
+
+    /// The URL as output shows it: credentials as `***`.
+    pub(crate) fn shown(&self) -> String {
+        let url = self.uri.to_string();
+        match self.authorization {
+            Some(_) => url.replacen("://", "://***@", 1),
+            None => url,
         }
     }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(CliError::Usage(format!("`{url}` has no host")));
+}
+
+/// `Basic base64(user:password)` of a URL's userinfo, percent-decoded; marked sensitive.
+fn basic(userinfo: &str) -> Result<HeaderValue, CliError> {
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let mut credentials: Vec<u8> = percent_encoding::percent_decode_str(user).collect();
+    credentials.push(b':');
+    credentials.extend(percent_encoding::percent_decode_str(password));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let mut value = HeaderValue::try_from(format!("Basic {encoded}"))
+        .map_err(|_| CliError::Usage("the credentials in the URL cannot be sent".to_owned()))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// `url` fit for an error message, parsed or not: everything between the scheme and the
+/// last `@` (the userinfo, where URLs carry credentials) becomes `***`. A path with an `@`
+/// is shown shortened too, which an error message can afford.
+pub(crate) fn redact(url: &str) -> String {
+    let Some(at) = url.rfind('@') else {
+        return url.to_owned();
+    };
+    let start = url
+        .find("://")
+        .filter(|&i| {
+            i > 0
+                && url[..i]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        })
+        .map_or(0, |i| i + 3);
+    if start > at {
+        return url.to_owned();
     }
-    Ok(uri)
+    format!("{}***{}", &url[..start], &url[at..])
+}
+
+/// `text` with [`redact`] applied to each of its words that holds an `@` (words end at
+/// whitespace and quotes), for messages that may quote arguments.
+pub(crate) fn redact_words(text: &str) -> String {
+    let delimiter = |c: char| c.is_whitespace() || "'\"`".contains(c);
+    text.split_inclusive(delimiter)
+        .map(|piece| {
+            let word = piece.trim_end_matches(delimiter);
+            if word.contains('@') {
+                format!("{}{}", redact(word), &piece[word.len()..])
+            } else {
+                piece.to_owned()
+            }
+        })
+        .collect()
 }
 
 fn parse_grpc_method(method: &str) -> Result<PathAndQuery, CliError> {
@@ -248,15 +407,22 @@ fn parse_grpc_method(method: &str) -> Result<PathAndQuery, CliError> {
     method.parse().map_err(|_| wrong())
 }
 
-fn parse_header(header: &str) -> Result<(HeaderName, HeaderValue), CliError> {
-    let wrong = |why: &str| CliError::Usage(format!("--header `{header}`: {why}"));
+/// `Name: value`. Errors name the header by its position and, once it is valid, its name:
+/// never by its value, which may be a secret.
+fn parse_header(index: usize, header: &str) -> Result<(HeaderName, HeaderValue), CliError> {
+    let wrong = |which: &str, why: &str| CliError::Usage(format!("--header {which}: {why}"));
+    let position = format!("#{}", index + 1);
     let (name, value) = header
         .split_once(':')
-        .ok_or_else(|| wrong("write it as `Name: value`"))?;
+        .ok_or_else(|| wrong(&position, "write it as `Name: value`"))?;
     let name = HeaderName::from_bytes(name.trim().as_bytes())
-        .map_err(|_| wrong("not a valid header name"))?;
-    let value =
-        HeaderValue::from_str(value.trim()).map_err(|_| wrong("not a valid header value"))?;
+        .map_err(|_| wrong(&position, "not a valid header name"))?;
+    let value = HeaderValue::from_str(value.trim()).map_err(|_| {
+        wrong(
+            &format!("{position} (`{name}`)"),
+            "not a valid header value (it is not shown)",
+        )
+    })?;
     Ok((name, value))
 }
 
@@ -265,57 +431,61 @@ pub(crate) fn run(args: &RampArgs, out: &mut dyn Write) -> Result<(), CliError> 
     let plan = args.plan.plan()?;
     let request = args.request()?;
     let body = args.body()?;
+    let report_url = args.report_url(&request)?;
     let runtime = load_runtime()?;
     let report = runtime.block_on(async {
-        let mut progress = Progress::new(&plan);
-        match request {
+        let (name, steps) = match request {
             Request::Http {
                 method,
-                uri,
+                url,
                 headers,
             } => {
-                let report_uri = args.report_uri(&uri)?;
-                let target = http::HttpTarget::new(method, uri.clone(), headers, body);
-                let steps = ramp(&plan, &target, &mut progress).await?;
-                let server = server_view(report_uri).await;
-                Ok::<_, CliError>(Report::new(
-                    "ramp",
-                    uri.to_string(),
-                    plan.clone(),
-                    steps,
-                    server,
-                ))
+                let target = http::HttpTarget::new(method, url.uri.clone(), headers, body);
+                (url.shown(), measure(&plan, &target).await?)
             }
-            Request::Grpc { origin, path } => {
-                let report_uri = args.grpc_report_uri()?;
-                let channel = tonic::transport::Endpoint::from(origin.clone())
-                    .connect_timeout(Duration::from_secs(5))
-                    .connect()
-                    .await
-                    .map_err(|e| CliError::Connect {
-                        target: origin.to_string(),
-                        message: e.to_string(),
-                    })?;
-                let target = grpc::GrpcTarget::new(channel, path.clone(), body);
-                let steps = ramp(&plan, &target, &mut progress).await?;
-                let server = server_view(report_uri).await;
-                let name = format!("{}{}", origin.to_string().trim_end_matches('/'), path);
-                Ok(Report::new("ramp", name, plan.clone(), steps, server))
+            Request::Grpc {
+                origin,
+                path,
+                metadata,
+            } => {
+                let shown = origin.shown();
+                let endpoint = tonic::transport::Endpoint::from(origin.uri)
+                    .connect_timeout(Duration::from_secs(5));
+                let channel = match tokio::time::timeout(plan.timeout, endpoint.connect()).await {
+                    Ok(Ok(channel)) => channel,
+                    Ok(Err(e)) => {
+                        return Err(CliError::Connect {
+                            target: shown,
+                            message: e.to_string(),
+                        })
+                    }
+                    Err(_) => {
+                        return Err(CliError::Connect {
+                            target: shown,
+                            message: format!(
+                                "no connection within {} (--timeout)",
+                                humantime::format_duration(plan.timeout)
+                            ),
+                        })
+                    }
+                };
+                let target = grpc::GrpcTarget::new(channel, path.clone(), metadata, body);
+                let name = format!("{}{path}", shown.trim_end_matches('/'));
+                (name, measure(&plan, &target).await?)
             }
-        }
+        };
+        let server = server_view(report_url, plan.timeout).await;
+        Ok::<_, CliError>(Report::new("ramp", name, plan.clone(), steps, server))
     })?;
     crate::report::emit(&report, args.plan.out.as_deref(), out)
 }
 
-impl RampArgs {
-    /// A gRPC server's report is only read when --server-report names a full URL (the
-    /// gRPC port does not serve plain HTTP routes).
-    fn grpc_report_uri(&self) -> Result<Option<Uri>, CliError> {
-        if self.no_server_report || self.server_report.starts_with('/') {
-            return Ok(None);
-        }
-        parse_http_url(&self.server_report).map(Some)
-    }
+/// Runs the ramp with progress on stderr.
+async fn measure<T: Target>(plan: &Plan, target: &T) -> Result<Vec<Step>, CliError> {
+    let mut progress = Progress::new(plan);
+    let steps = ramp(plan, target, &mut progress).await;
+    progress.finish();
+    steps
 }
 
 /// The load generator's own runtime: one thread is plenty for a closed loop and leaves the
@@ -340,30 +510,68 @@ pub(crate) async fn ramp<T: Target>(
         .map_err(CliError::Ramp)
 }
 
-/// The target's report when asked for, else a note saying it was not.
-async fn server_view(uri: Option<Uri>) -> ServerView {
-    match uri {
-        Some(uri) => fetch_server_report(uri).await,
-        None => ServerView::not_asked(),
+/// The target's report when asked for, else a note saying it was not. A report that could
+/// not be read is also noted on stderr.
+async fn server_view(url: Option<HttpUrl>, timeout: Duration) -> ServerView {
+    let Some(url) = url else {
+        return ServerView::not_asked();
+    };
+    let view = read_server_report(&url, timeout).await;
+    if view.report.is_none() {
+        eprintln!(
+            "note: the target's own report could not be read: {}",
+            view.note.as_deref().unwrap_or("no reason given")
+        );
+    }
+    view
+}
+
+/// Reads the report at `uri` within the default `--timeout`; a target without one is
+/// noted, not an error.
+pub(crate) async fn fetch_server_report(uri: Uri) -> ServerView {
+    match HttpUrl::from_uri(uri) {
+        Ok(url) => read_server_report(&url, DEFAULT_TIMEOUT).await,
+        Err(e) => ServerView::unreadable(e.to_string()),
     }
 }
 
-/// Reads the target's report; a target without one is noted, not an error.
-pub(crate) async fn fetch_server_report(uri: Uri) -> ServerView {
+/// Reads the target's report within `timeout`, keeping at most [`http::MAX_BODY`] bytes of
+/// the answer; a target without one is noted, not an error. Notes show the URL redacted.
+async fn read_server_report(url: &HttpUrl, timeout: Duration) -> ServerView {
+    let shown = url.shown();
     let client = http::client();
-    match http::get_optional(&client, uri.clone()).await {
-        Ok(Some(body)) => match serde_json::from_slice::<CapacityReport>(&body) {
-            Ok(report) => ServerView::read(uri.to_string(), report),
-            Err(e) => ServerView::unreadable(format!(
-                "{uri} answered, but not with a scalewatch report: {e}"
-            )),
-        },
-        Ok(None) => ServerView::unreadable(format!(
-            "{uri} not found: the target does not serve a scalewatch report (see scalewatch_capacity::ReportService)"
-        )),
-        Err(failure) => ServerView::unreadable(format!(
-            "could not read {uri}: {}",
-            failure.describe()
+    let fetch = http::get_optional(&client, url.uri.clone(), url.authorization.as_ref());
+    let body = match tokio::time::timeout(timeout, fetch).await {
+        Ok(Ok(Some(body))) => body,
+        Ok(Ok(None)) => {
+            return ServerView::unreadable(format!(
+                "{shown} not found: the target does not serve a scalewatch report (see scalewatch_capacity::ReportService)"
+            ))
+        }
+        Ok(Err(failure)) => {
+            return ServerView::unreadable(format!(
+                "could not read {shown}: {}",
+                failure.describe()
+            ))
+        }
+        Err(_) => {
+            return ServerView::unreadable(format!(
+                "could not read {shown}: no complete answer within {} (--timeout)",
+                humantime::format_duration(timeout)
+            ))
+        }
+    };
+    if body.dropped > 0 {
+        return ServerView::unreadable(format!(
+            "{shown} answered with {} bytes, more than the {} MiB a report is read up to",
+            body.bytes.len() as u64 + body.dropped,
+            http::MAX_BODY >> 20
+        ));
+    }
+    match serde_json::from_slice::<CapacityReport>(&body.bytes) {
+        Ok(report) => ServerView::read(shown, report),
+        Err(e) => ServerView::unreadable(format!(
+            "{shown} answered, but not with a scalewatch report: {e}"
         )),
     }
 }
@@ -393,6 +601,17 @@ mod tests {
     }
 
     #[test]
+    fn the_default_timeout_is_the_one_the_demo_reads_its_report_within() {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            plan: PlanArgs,
+        }
+        let parsed = <Wrapper as clap::Parser>::parse_from(["scalewatch"]);
+        assert_eq!(parsed.plan.timeout, DEFAULT_TIMEOUT);
+    }
+
+    #[test]
     fn a_plan_splits_the_duration_and_rejects_what_cannot_fit() {
         let plan = args("60s", None).plan().unwrap();
         assert_eq!(plan.levels.len(), 12);
@@ -411,16 +630,17 @@ mod tests {
 
     #[test]
     fn urls_methods_and_headers_are_checked() {
-        assert!(parse_http_url("http://127.0.0.1:3000/x").is_ok());
+        assert!(HttpUrl::parse("http://127.0.0.1:3000/x").is_ok());
         for bad in [
             "127.0.0.1:3000",
             "https://example.com/",
             "ftp://x/",
             "http:///x",
             "not a url",
+            "http://127.0.0.1:port/",
         ] {
             assert!(
-                matches!(parse_http_url(bad), Err(CliError::Usage(_))),
+                matches!(HttpUrl::parse(bad), Err(CliError::Usage(_))),
                 "{bad}"
             );
         }
@@ -433,12 +653,56 @@ mod tests {
         for bad in ["Greeter/SayHello", "/Greeter", "/a/b/c", "//x", "/a/"] {
             assert!(parse_grpc_method(bad).is_err(), "{bad}");
         }
-        let (name, value) = parse_header("X-Team:  checkout ").unwrap();
+        let (name, value) = parse_header(0, "X-Team:  checkout ").unwrap();
         assert_eq!(
             (name.as_str(), value.to_str().unwrap()),
             ("x-team", "checkout")
         );
-        assert!(parse_header("no colon").is_err());
-        assert!(parse_header("bad name: x").is_err());
+        assert!(parse_header(0, "no colon").is_err());
+        assert!(parse_header(0, "bad name: x").is_err());
+        let bad_value = parse_header(1, "Authorization: Bearer s3cr3t\u{7}").unwrap_err();
+        let message = bad_value.to_string();
+        assert!(message.contains("#2 (`authorization`)"), "{message}");
+        assert!(!message.contains("s3cr3t"), "{message}");
+    }
+
+    #[test]
+    fn credentials_in_a_url_become_basic_authentication_and_are_shown_as_stars() {
+        let url = HttpUrl::parse("http://al%40ice:pa%3Ass@127.0.0.1:8080/x?y=1").unwrap();
+        assert_eq!(url.uri.to_string(), "http://127.0.0.1:8080/x?y=1");
+        assert_eq!(url.shown(), "http://***@127.0.0.1:8080/x?y=1");
+        let value = url.authorization.unwrap();
+        assert!(value.is_sensitive());
+        // base64("al@ice:pa:ss")
+        assert_eq!(value.to_str().unwrap(), "Basic YWxAaWNlOnBhOnNz");
+        let plain = HttpUrl::parse("http://127.0.0.1:8080/a@b").unwrap();
+        assert!(plain.authorization.is_none());
+        assert_eq!(plain.shown(), "http://127.0.0.1:8080/a@b");
+
+        for bad in [
+            "http://user:s3cr3t@",
+            "http://user:s3/cr3t@127.0.0.1/",
+            "https://user:s3cr3t@127.0.0.1/",
+            "ftp://user:s3cr3t@127.0.0.1/",
+            "http://user:s3cr3t@127.0.0.1:80:80/",
+            "user:s3cr3t@127.0.0.1",
+        ] {
+            let message = HttpUrl::parse(bad).unwrap_err().to_string();
+            assert!(!message.contains("s3cr3t"), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn redaction_hides_everything_up_to_the_last_at_sign() {
+        assert_eq!(redact("http://u:p@h/x"), "http://***@h/x");
+        assert_eq!(redact("http://u:p@ss@h/x"), "http://***@h/x");
+        assert_eq!(redact("u:p@h"), "***@h");
+        assert_eq!(redact("u:p://x@h"), "***@h");
+        assert_eq!(redact("http://h/x"), "http://h/x");
+        assert_eq!(redact("@"), "***@");
+        assert_eq!(
+            redact_words("error: unexpected argument 'http://u:p@h/x' found\n"),
+            "error: unexpected argument 'http://***@h/x' found\n"
+        );
     }
 }
