@@ -199,12 +199,7 @@ impl DemoService {
         let model = CapacityModel::new(meter);
         model.watch(layer.tier()).map_err(|e| demo_error(&e))?;
 
-        // Every hold timed: exact utilization for the ranking (the demo is about seeing,
-        // not about the last nanosecond of overhead).
-        let locks = LockMetrics::builder()
-            .hold_sample_every(1)
-            .build(meter)
-            .map_err(|e| demo_error(&e))?;
+        let locks = LockMetrics::new(meter);
         let catalog = Keyspace::builder("catalog")
             .shards(SHARDS)
             .build_map(meter)
@@ -240,15 +235,12 @@ impl DemoService {
         };
         // The lock and the pool measure themselves; the storage nodes stand for another
         // service's capacity, so the shop times them.
-        let inventory = locks
-            .utilization_source("inventory")
-            .ok_or_else(|| CliError::Demo("the inventory lock is not registered".to_owned()))?;
-        register(ResourceKind::Lock, "inventory", Box::new(inventory))?;
-        register(
-            ResourceKind::Pool,
-            "recommendations",
-            Box::new(shop.recommendations.utilization_source()),
-        )?;
+        model
+            .register(&shop.inventory)
+            .map_err(|e| demo_error(&e))?;
+        model
+            .register(&shop.recommendations)
+            .map_err(|e| demo_error(&e))?;
         for (node, name) in shop.nodes.iter().zip(SHARD_NAMES) {
             register(ResourceKind::Shard, name, Box::new(node.busy.source(1)))?;
         }

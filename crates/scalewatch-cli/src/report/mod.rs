@@ -189,13 +189,37 @@ impl Report {
         };
         let fit = &client.fit;
         let top = self.plan.levels.last().copied().unwrap_or_default();
-        match (client.peak, fit.limit) {
-            (Some(peak), _) => lines.push(format!(
-                "Throughput peaks at {} with {:.1} users in flight (N*); past the peak more users make it fall (coherency, κ > 0).",
+        let shape = self.shape();
+        match (shape, client.peak, fit.limit) {
+            (Shape::Falls { drop, at }, Some(peak), _) => lines.push(format!(
+                "Throughput peaks at {} with {:.1} users in flight (N*); past the peak measured throughput falls {} by {at} users, more than its noise: more users make it worse (coherency, κ > 0).",
+                rate(peak.throughput),
+                peak.concurrency,
+                percent(drop)
+            )),
+            (Shape::Falls { drop, at }, None, _) => lines.push(format!(
+                "Measured throughput falls {} from its best by {at} users, more than its noise: more users make it worse.",
+                percent(drop)
+            )),
+            (Shape::Flat { throughput, from }, peak, _) => {
+                let mut line = format!(
+                    "Throughput flat at {} from {from} users: a hard limit (a resource at its capacity); more users only add latency.",
+                    rate(throughput)
+                );
+                if let Some(peak) = peak {
+                    line.push_str(&format!(
+                        " The fit bends down past N* = {:.1}, but the steps past it do not fall by more than their noise.",
+                        peak.concurrency
+                    ));
+                }
+                lines.push(line);
+            }
+            (Shape::Rising, Some(peak), _) => lines.push(format!(
+                "The fit puts a peak at {} with {:.1} users in flight (N*), beyond the steps measured so far.",
                 rate(peak.throughput),
                 peak.concurrency
             )),
-            (None, Limit::Contention) => lines.push(format!(
+            (Shape::Rising, None, Limit::Contention) => lines.push(format!(
                 "Throughput approaches a ceiling of {} (λ/σ): a serial part of the work (contention, σ > 0) caps it; no peak within reach.",
                 rate(client.capacity.unwrap_or(f64::NAN))
             )),
@@ -219,6 +243,86 @@ impl Report {
             fit.r_squared
         ));
         lines
+    }
+
+    /// The measured curve's top, judged against its own noise: throughput that falls past
+    /// its best by more than the step-to-step noise, a flat top (a hard limit), or still
+    /// rising.
+    pub(crate) fn shape(&self) -> Shape {
+        let Some((best_i, best)) = self
+            .steps
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.throughput.total_cmp(&b.1.throughput))
+        else {
+            return Shape::Rising;
+        };
+        let tolerance = (3.0 * self.noise()).max(MIN_FALL);
+        let floor = best.throughput * (1.0 - tolerance);
+        let after = &self.steps[best_i + 1..];
+        if let Some(last) = after.last() {
+            if last.throughput < floor && after.iter().rev().take(2).all(|s| s.throughput < floor) {
+                return Shape::Falls {
+                    drop: 1.0 - last.throughput / best.throughput,
+                    at: last.users,
+                };
+            }
+        }
+        // Flat: the top steps (within the noise of the best) span at least a doubling of
+        // users, and the last step is among them.
+        let top: Vec<&Step> = self
+            .steps
+            .iter()
+            .filter(|s| s.throughput >= floor)
+            .collect();
+        match (top.first(), self.steps.last()) {
+            (Some(first), Some(last))
+                if last.throughput >= floor && last.users >= 2 * first.users && top.len() >= 3 =>
+            {
+                let mean = top.iter().map(|s| s.throughput).sum::<f64>() / top.len() as f64;
+                Shape::Flat {
+                    throughput: mean,
+                    from: first.users,
+                }
+            }
+            _ => Shape::Rising,
+        }
+    }
+
+    /// Relative step-to-step noise of throughput near the top: the median relative
+    /// difference between consecutive steps whose throughput is within 20% of the best.
+    fn noise(&self) -> f64 {
+        let best = self.steps.iter().map(|s| s.throughput).fold(0.0, f64::max);
+        let top: Vec<f64> = self
+            .steps
+            .iter()
+            .map(|s| s.throughput)
+            .filter(|x| *x >= 0.8 * best)
+            .collect();
+        let mut diffs: Vec<f64> = top
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs() / w[0].max(f64::MIN_POSITIVE))
+            .collect();
+        if diffs.is_empty() {
+            return 0.0;
+        }
+        diffs.sort_by(f64::total_cmp);
+        diffs[diffs.len() / 2]
+    }
+
+    /// One line on the curve's top, for the SVG: the shape, with its figures.
+    pub(crate) fn shape_line(&self) -> Option<String> {
+        match self.shape() {
+            Shape::Falls { drop, at } => Some(format!(
+                "throughput falls {} past its best by {at} users: more users make it worse",
+                percent(drop)
+            )),
+            Shape::Flat { throughput, from } => Some(format!(
+                "throughput flat at {} from {from} users: a hard limit",
+                rate(throughput)
+            )),
+            Shape::Rising => None,
+        }
     }
 
     /// What the service said about itself, one sentence per line.
@@ -257,21 +361,52 @@ impl Report {
         }
         match &report.first_bottleneck {
             Some(b) => lines.push(format!(
-                "Fix first: {} `{}` at {} utilization while {} stopped scaling: {}.",
+                "Fix first: {} `{}` at {} utilization while `{}`, whose load its use tracks, stopped scaling: {}.",
                 b.kind,
                 b.name,
                 percent(b.utilization),
-                b.plateaued_tiers
-                    .iter()
-                    .map(|t| format!("`{t}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                b.tier,
                 b.hint
             )),
             None => lines.push(
-                "No bottleneck named: no resource is saturated while a tier's throughput has stopped rising."
+                "No bottleneck named: no saturated resource tracks a tier whose throughput has stopped rising."
                     .to_owned(),
             ),
+        }
+        match &report.first_to_saturate {
+            Some(wall) => lines.push(format!("{}.", capitalized(&wall.to_string()))),
+            None => lines.push(
+                "The wall: not in sight (no resource's use tracks a tier's load over the windows seen)."
+                    .to_owned(),
+            ),
+        }
+        // What saturates once the first is fixed: the next least room, by the same law.
+        let first = report
+            .first_bottleneck
+            .as_ref()
+            .map(|b| (b.kind, b.name.as_str()))
+            .or(report
+                .first_to_saturate
+                .as_ref()
+                .map(|w| (w.kind, w.name.as_str())));
+        let next = report
+            .resources
+            .iter()
+            .filter(|r| Some((r.kind, r.name.as_str())) != first)
+            .filter_map(|r| Some((r, r.demand.as_ref()?)))
+            .filter(|(r, _)| r.load_factor().is_finite())
+            .min_by(|a, b| a.0.load_factor().total_cmp(&b.0.load_factor()));
+        if let Some((r, d)) = next {
+            lines.push(format!(
+                "Next to saturate: {} `{}` at about {} (± {:.0}) of `{}`, {:.1}× today's load ({} used now).",
+                r.kind,
+                r.name,
+                rate(d.saturation_throughput),
+                d.saturation_throughput_error,
+                d.tier,
+                r.load_factor(),
+                percent(r.utilization)
+            ));
         }
         lines
     }
@@ -382,4 +517,37 @@ pub(crate) fn write_files(report: &Report, dir: &Path) -> Result<Vec<String>, Cl
         written.push(path.display().to_string());
     }
     Ok(written)
+}
+
+/// The least fall from the best step, as a share, that counts as falling whatever the
+/// measured noise.
+const MIN_FALL: f64 = 0.05;
+
+/// The top of the measured curve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Shape {
+    /// Past the best step, throughput falls by more than its noise.
+    Falls {
+        /// The fall from the best step to the last, as a share.
+        drop: f64,
+        /// The users of the last step.
+        at: u32,
+    },
+    /// A flat top: a hard limit.
+    Flat {
+        /// The mean throughput of the top steps.
+        throughput: f64,
+        /// The users of the first top step.
+        from: u32,
+    },
+    /// Still rising, or too few steps to tell.
+    Rising,
+}
+
+/// `s` with its first letter in upper case.
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }

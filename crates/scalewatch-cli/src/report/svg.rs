@@ -287,14 +287,20 @@ pub(crate) fn render(report: &Report) -> String {
 /// One line under the title: the fit, or why there is none.
 fn subtitle(report: &Report) -> String {
     match &report.fit {
-        Some(f) => format!(
-            "USL fit of {} measured steps: σ = {:.4} (contention), κ = {:.6} (coherency), λ = {} per user, R² = {:.3}",
-            f.fit.points,
-            f.fit.model.sigma,
-            f.fit.model.kappa,
-            rate(f.fit.model.lambda),
-            f.fit.r_squared
-        ),
+        Some(f) => {
+            let fit = format!(
+                "USL fit of {} measured steps: σ = {:.4} (contention), κ = {:.6} (coherency), λ = {} per user, R² = {:.3}",
+                f.fit.points,
+                f.fit.model.sigma,
+                f.fit.model.kappa,
+                rate(f.fit.model.lambda),
+                f.fit.r_squared
+            );
+            match report.shape_line() {
+                Some(shape) => format!("{fit}; {shape}"),
+                None => fit,
+            }
+        }
         None => format!(
             "No USL fit: {}",
             report.fit_error.as_deref().unwrap_or("unknown reason")

@@ -1,0 +1,254 @@
+//! Services with a limit planted in them, run on loopback with every setting at its
+//! default, and a model that is not told which limit it is: it must name the planted one.
+//!
+//! - Ramped past saturation, `first_bottleneck` names the planted limit, and a resource
+//!   that is busy but is not what the stalled tier waits on is not blamed.
+//! - Held at 50% or less of the planted capacity, `first_to_saturate` names it before it
+//!   saturates, with a saturation throughput within ±20% of the planted capacity.
+//!
+//! Every planted limit is a sleep (a lock held, a pool member held), so a 2-core machine
+//! measures the plant, not its own load. Windows are closed by `sample` every 0.5 s as a
+//! service's sampler would.
+#![allow(clippy::unwrap_used)]
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use scalewatch_capacity::{CapacityModel, CapacityReport, ResourceKind};
+use scalewatch_sync::{LockMetrics, Mutex, Pool};
+use scalewatch_tower::ServerTierLayer;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WINDOW: Duration = Duration::from_millis(500);
+
+/// What one request does, planted by each test.
+#[derive(Clone, Copy)]
+enum Plant {
+    /// The lock for `lock`, on a blocking thread; then a pool member for `pool`.
+    LockThenPool { lock: Duration, pool: Duration },
+    /// A pool member held for `pool`, and inside it the lock for `lock` (a connection
+    /// held while waiting on the lock).
+    PoolAroundLock { lock: Duration, pool: Duration },
+}
+
+struct Shop {
+    plant: Plant,
+    ledger: Arc<Mutex<()>>,
+    db: Pool,
+}
+
+async fn hold_lock(ledger: Arc<Mutex<()>>, time: Duration) {
+    tokio::task::spawn_blocking(move || {
+        let _held = ledger.lock().unwrap();
+        std::thread::sleep(time);
+    })
+    .await
+    .unwrap();
+}
+
+async fn work(State(shop): State<Arc<Shop>>) -> &'static str {
+    match shop.plant {
+        Plant::LockThenPool { lock, pool } => {
+            hold_lock(shop.ledger.clone(), lock).await;
+            let _conn = shop.db.acquire().await.unwrap();
+            tokio::time::sleep(pool).await;
+        }
+        Plant::PoolAroundLock { lock, pool } => {
+            let _conn = shop.db.acquire().await.unwrap();
+            hold_lock(shop.ledger.clone(), lock).await;
+            tokio::time::sleep(pool).await;
+        }
+    }
+    "ok"
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+struct Service {
+    addr: SocketAddr,
+    model: CapacityModel,
+    _provider: opentelemetry_sdk::metrics::SdkMeterProvider,
+}
+
+/// Serves the shop with defaults everywhere: the layer, the lock metrics, the pool, the
+/// model. The lock and the pool are registered with one call each.
+async fn serve(plant: Plant, pool_size: u32) -> Service {
+    use opentelemetry::metrics::MeterProvider as _;
+    let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
+    let meter = provider.meter("planted");
+    let layer = ServerTierLayer::builder()
+        .tier_name("shop")
+        .build(&meter)
+        .unwrap();
+    let model = CapacityModel::new(&meter);
+    model.watch(layer.tier()).unwrap();
+    let locks = LockMetrics::new(&meter);
+    let shop = Arc::new(Shop {
+        plant,
+        ledger: Arc::new(Mutex::new("ledger", (), &locks)),
+        db: Pool::builder("db", pool_size).build(&meter).unwrap(),
+    });
+    model.register(&*shop.ledger).unwrap();
+    model.register(&shop.db).unwrap();
+    let app = Router::new()
+        .route("/work", get(work))
+        .with_state(shop)
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Service {
+        addr,
+        model,
+        _provider: provider,
+    }
+}
+
+/// Closed-loop users, each waiting `think` between an answer and its next request.
+async fn load(service: &Service, users: usize, think: Duration, windows: usize) {
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let stop = Arc::new(AtomicBool::new(false));
+    let addr = service.addr;
+    let tasks: Vec<_> = (0..users)
+        .map(|_| {
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                // Bounded whatever happens.
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !stop.load(Relaxed) && Instant::now() < deadline {
+                    let req = http::Request::get(format!("http://{addr}/work"))
+                        .body(Full::new(Bytes::new()))
+                        .unwrap();
+                    let res = client.request(req).await.unwrap();
+                    assert_eq!(res.status(), 200);
+                    res.into_body().collect().await.unwrap();
+                    if !think.is_zero() {
+                        tokio::time::sleep(think).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    // The first window of a level is its transition: dropped.
+    tokio::time::sleep(WINDOW).await;
+    service.model.skip();
+    for _ in 0..windows {
+        tokio::time::sleep(WINDOW).await;
+        service.model.sample();
+    }
+    stop.store(true, Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+fn summary(report: &CapacityReport) -> String {
+    format!("{report}\n{report:#?}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_bound_service_ramped_past_saturation_names_the_lock_and_not_the_pool() {
+    // The lock lets 250 requests/s through; the pool of 32 × 20 ms would take 1,600/s.
+    let service = serve(
+        Plant::LockThenPool {
+            lock: Duration::from_millis(4),
+            pool: Duration::from_millis(20),
+        },
+        32,
+    )
+    .await;
+    for users in [1, 2, 4, 8, 16, 32] {
+        load(&service, users, Duration::ZERO, 3).await;
+    }
+    service.model.refit();
+    let report = service.model.report();
+    let text = summary(&report);
+    let ledger = report
+        .resources
+        .iter()
+        .find(|r| r.name == "ledger")
+        .unwrap();
+    assert!(ledger.utilization > 0.9, "{text}");
+    let bottleneck = report.first_bottleneck.as_ref().expect(&text);
+    assert_eq!(
+        (
+            bottleneck.kind,
+            bottleneck.name.as_str(),
+            bottleneck.tier.as_str()
+        ),
+        (ResourceKind::Lock, "ledger", "shop"),
+        "{text}"
+    );
+    let db = report.resources.iter().find(|r| r.name == "db").unwrap();
+    assert!(!db.saturated, "{text}");
+    // The utilization law puts the lock's wall at 250/s (4 ms a request).
+    let x = bottleneck.saturation_throughput.unwrap();
+    assert!((x - 250.0).abs() <= 50.0, "{x}: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_bound_service_held_below_half_its_capacity_names_the_pool_as_the_wall() {
+    // A pool of 4 × 20 ms: 200 requests/s; the lock, 1 ms a request, would take 1,000/s.
+    let service = serve(
+        Plant::LockThenPool {
+            lock: Duration::from_millis(1),
+            pool: Duration::from_millis(20),
+        },
+        4,
+    )
+    .await;
+    // Four loads from about 12% to about 45% of the pool's capacity.
+    for (users, think_ms) in [(1, 40), (1, 10), (2, 15), (2, 0)] {
+        load(&service, users, Duration::from_millis(think_ms), 3).await;
+    }
+    let report = service.model.report();
+    let text = summary(&report);
+    for r in &report.resources {
+        assert!(r.utilization <= 0.5, "{}: {text}", r.name);
+    }
+    let wall = report.first_to_saturate.as_ref().expect(&text);
+    assert_eq!(
+        (wall.kind, wall.name.as_str(), wall.tier.as_str()),
+        (ResourceKind::Pool, "db", "shop"),
+        "{text}"
+    );
+    // Each request holds a member a little over 20 ms (the sleep's overshoot), so the
+    // planted capacity is at most 200/s.
+    let x = wall.saturation_throughput;
+    assert!((x - 200.0).abs() <= 40.0, "{x}: {text}");
+    assert!(wall.load_factor.unwrap() > 2.0, "{text}");
+    assert_eq!(report.first_bottleneck, None, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_held_while_waiting_on_the_lock_blames_the_lock() {
+    // Each request holds a member of 8 for its whole life, and inside it the lock for 3 ms
+    // (333/s). The pool fills up too, but only because its members wait on the lock.
+    let service = serve(
+        Plant::PoolAroundLock {
+            lock: Duration::from_millis(3),
+            pool: Duration::from_millis(10),
+        },
+        8,
+    )
+    .await;
+    for users in [1, 2, 4, 8, 16, 32] {
+        load(&service, users, Duration::ZERO, 3).await;
+    }
+    service.model.refit();
+    let report = service.model.report();
+    let text = summary(&report);
+    let bottleneck = report.first_bottleneck.as_ref().expect(&text);
+    assert_eq!(
+        (bottleneck.kind, bottleneck.name.as_str()),
+        (ResourceKind::Lock, "ledger"),
+        "{text}"
+    );
+}
