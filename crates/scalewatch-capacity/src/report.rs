@@ -409,6 +409,9 @@ pub struct Wall {
     pub tier: String,
     /// Its utilization now, 0..1.
     pub utilization: f64,
+    /// Whether it is saturated now: the wall is here, not ahead.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub saturated: bool,
     /// The tier throughput at which it is full, requests/s.
     pub saturation_throughput: f64,
     /// Half-width of the 95% interval of that throughput, requests/s.
@@ -435,6 +438,7 @@ impl Wall {
             name: r.name.clone(),
             tier: d.tier.clone(),
             utilization: r.utilization,
+            saturated: r.saturated,
             saturation_throughput: x,
             saturation_throughput_error: d.saturation_throughput_error,
             current_throughput: d.load_factor.map(|f| x / f),
@@ -449,6 +453,23 @@ impl Wall {
 impl fmt::Display for Wall {
     /// One line: "the wall: pool `db` at about 800/s (± 40), 4.2× today's load".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.saturated {
+            write!(
+                f,
+                "the wall is here: {} `{}` is {:.0}% used",
+                self.kind,
+                self.name,
+                self.utilization * 100.0
+            )?;
+            if let Some(x) = self.current_throughput {
+                write!(f, " at {x:.0}/s of `{}`", self.tier)?;
+            }
+            return write!(
+                f,
+                "; its busy time per request at lower load put it at about {:.0}/s (± {:.0})",
+                self.saturation_throughput, self.saturation_throughput_error
+            );
+        }
         write!(
             f,
             "the wall: {} `{}` at about {:.0}/s (± {:.0}) of `{}`",
