@@ -642,7 +642,6 @@ impl Drop for Waiting<'_> {
 
 /// At most one `slow lock wait` event a second per lock name, each saying how many slow
 /// waits were left out since the previous one: a convoy must not flood the logs.
-#[derive(Default)]
 struct SlowWaits {
     /// When the latest event was emitted (clock ns); 0 before the first.
     last: AtomicU64,
@@ -652,6 +651,16 @@ struct SlowWaits {
 
 /// The least time between two `slow lock wait` events of one lock name.
 const SLOW_WAIT_EVENT_INTERVAL_NANOS: u64 = 1_000_000_000;
+
+impl Default for SlowWaits {
+    // By hand: the loom models' atomics have no `Default`.
+    fn default() -> Self {
+        Self {
+            last: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+}
 
 impl SlowWaits {
     fn report(&self, name: &'static str, mode: LockMode, waited_nanos: u64, now: u64) {
