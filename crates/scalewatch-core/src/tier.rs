@@ -53,6 +53,9 @@ impl fmt::Display for TierKind {
 }
 
 /// Why admission refused work; exported as `scalewatch.rejection.reason`.
+///
+/// It is also the error of work a tier refused ([`Tier::try_instrument`],
+/// [`Tier::try_run`]): its message says what to change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RejectionReason {
     /// The tier was full and its queue too (load shedding).
@@ -70,6 +73,23 @@ impl RejectionReason {
         }
     }
 }
+
+impl fmt::Display for RejectionReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RejectionReason::Overloaded => {
+                "refused (overloaded): every permit of the tier was taken and its queue was \
+                 full; raise the tier's limit or its `max_queued`, or send less work"
+            }
+            RejectionReason::Timeout => {
+                "refused (timeout): the work waited longer than the tier's queue timeout for a \
+                 permit; raise the queue timeout or the limit, or send less work"
+            }
+        })
+    }
+}
+
+impl std::error::Error for RejectionReason {}
 
 /// A tier's configuration was invalid.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -89,6 +109,12 @@ pub enum TierError {
     /// The limit is larger than the admission semaphore can hold (feature `tokio`).
     #[error("tier `{0}` has a limit of {1}, too large to enforce: use at most 2^61 - 1")]
     LimitTooLarge(&'static str, u64),
+    /// A queue bound was given for a tier that does not enforce its limit (feature `tokio`).
+    #[error(
+        "tier `{0}` has `max_queued` but no gate to queue for: add `enforce_limit()` (with a \
+         `limit(n)`) or drop `max_queued`"
+    )]
+    QueueWithoutEnforce(&'static str),
 }
 
 /// A measured tier. Cheap to clone; all clones share the same statistics.
@@ -128,7 +154,7 @@ struct TierInner {
     export_cursor: Mutex<Cursor>,
     /// Admission in front of [`Tier::instrument`] and [`Tier::run`], when enforced.
     #[cfg(feature = "tokio")]
-    admission: Option<Arc<tokio::sync::Semaphore>>,
+    admission: Option<instrument::Gate>,
 }
 
 impl fmt::Debug for Tier {
@@ -152,9 +178,17 @@ pub struct TierBuilder {
     enabled: bool,
     #[cfg(feature = "tokio")]
     enforce: bool,
+    #[cfg(feature = "tokio")]
+    max_queued: Option<usize>,
 }
 
 impl TierBuilder {
+    /// How many work items may wait for an enforced tier's admission per unit of its limit
+    /// when `max_queued` is not set: a tier with a limit of 16
+    /// queues at most 64. Past a few service times of waiting, work is usually better
+    /// refused than served late.
+    pub const DEFAULT_QUEUE_PER_PERMIT: usize = 4;
+
     /// Whether to measure at all (default `true`). Built with `false`, the tier exports
     /// nothing and work that needs no admission passes straight through, uncounted (an
     /// enforced limit still gates). Pass `telemetry.is_enabled()` so that
@@ -181,12 +215,30 @@ impl TierBuilder {
     /// counted in `scalewatch.tier.queued`, and their wait is recorded as
     /// `scalewatch.tier.queue.time`.
     ///
+    /// The queue is bounded ([`max_queued`](TierBuilder::max_queued), by default
+    /// [`DEFAULT_QUEUE_PER_PERMIT`](TierBuilder::DEFAULT_QUEUE_PER_PERMIT) × `limit`): work
+    /// entering through [`Tier::try_instrument`] or [`Tier::try_run`] that finds it full is
+    /// refused with [`RejectionReason::Overloaded`] and counted in
+    /// `scalewatch.tier.rejections`. [`Tier::instrument`] and [`Tier::run`] cannot refuse
+    /// (their output is the work's own): they wait however long the queue, so use the
+    /// `try_` forms wherever the amount of waiting work is not already bounded upstream.
+    ///
     /// Without it the limit is only the capacity utilization is measured against: right
     /// for a resource that already enforces its own limit (a connection pool), where a
     /// second gate would only add a second queue.
     #[cfg(feature = "tokio")]
     pub fn enforce_limit(mut self) -> Self {
         self.enforce = true;
+        self
+    }
+
+    /// Lets at most `max` work items wait for an enforced tier's admission (feature
+    /// `tokio`); default [`DEFAULT_QUEUE_PER_PERMIT`](TierBuilder::DEFAULT_QUEUE_PER_PERMIT)
+    /// × `limit`. `0` refuses whatever finds every permit taken (load shedding);
+    /// `usize::MAX` lifts the bound. Needs [`enforce_limit`](TierBuilder::enforce_limit).
+    #[cfg(feature = "tokio")]
+    pub fn max_queued(mut self, max: usize) -> Self {
+        self.max_queued = Some(max);
         self
     }
 
@@ -203,11 +255,17 @@ impl TierBuilder {
         }
         #[cfg(feature = "tokio")]
         let admission = match (self.enforce, self.limit) {
+            (false, _) if self.max_queued.is_some() => {
+                return Err(TierError::QueueWithoutEnforce(self.name))
+            }
             (false, _) => None,
             (true, None) => return Err(TierError::EnforceWithoutLimit(self.name)),
             (true, Some(limit)) => match usize::try_from(limit) {
                 Ok(permits) if permits <= tokio::sync::Semaphore::MAX_PERMITS => {
-                    Some(Arc::new(tokio::sync::Semaphore::new(permits)))
+                    let max_queued = self.max_queued.unwrap_or_else(|| {
+                        permits.saturating_mul(TierBuilder::DEFAULT_QUEUE_PER_PERMIT)
+                    });
+                    Some(instrument::Gate::new(permits, max_queued))
                 }
                 _ => return Err(TierError::LimitTooLarge(self.name, limit)),
             },
@@ -316,6 +374,8 @@ impl Tier {
             enabled: true,
             #[cfg(feature = "tokio")]
             enforce: false,
+            #[cfg(feature = "tokio")]
+            max_queued: None,
         }
     }
 

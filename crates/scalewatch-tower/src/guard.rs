@@ -153,27 +153,36 @@ impl RequestGuard {
         self.head_only
     }
 
-    /// The request waits for admission from now on.
+    /// The request waits for admission from now on, in the place it took in the queue
+    /// ([`Admission::try_enqueue`](crate::layer::Admission::try_enqueue)), which the guard
+    /// gives back when the request leaves the queue.
     pub(crate) fn enqueue(&mut self) {
         self.shared.tier.stats().enqueue();
         self.gate = Gate::Queued;
     }
 
+    /// Leaves the queue, if waiting there: both counts.
+    fn leave_queue(&mut self) {
+        if self.gate == Gate::Queued {
+            self.shared.tier.stats().dequeue();
+            if let Some(admission) = &self.shared.admission {
+                admission.leave_queue();
+            }
+            self.gate = Gate::Outside;
+        }
+    }
+
     /// The request's work starts at `now`; `permit` when it took one of the admission
     /// semaphore's permits, which the guard gives back when it drops.
     pub(crate) fn admit(&mut self, now: u64, permit: bool) {
-        if self.gate == Gate::Queued {
-            self.shared.tier.stats().dequeue();
-        }
+        self.leave_queue();
         self.admitted = self.shared.tier.stats().start(now);
         self.gate = Gate::admitted(permit);
     }
 
     /// The request was refused; it leaves the queue without being admitted.
     pub(crate) fn reject(&mut self) {
-        if self.gate == Gate::Queued {
-            self.shared.tier.stats().dequeue();
-        }
+        self.leave_queue();
         self.gate = Gate::Outside;
     }
 
@@ -230,23 +239,11 @@ impl RequestGuard {
     }
 }
 
-impl Drop for RequestGuard {
-    fn drop(&mut self) {
-        let now = now_nanos();
+impl RequestGuard {
+    /// Records the request's duration (and, for gRPC, resolves its method) through the
+    /// OpenTelemetry SDK.
+    fn record(&self, now: u64) {
         let shared = &*self.shared;
-        let stats = shared.tier.stats();
-        match self.gate {
-            Gate::Outside => {}
-            Gate::Queued => stats.dequeue(),
-            Gate::Admitted => stats.finish(self.admitted, now),
-            Gate::Holding => {
-                stats.finish(self.admitted, now);
-                // The permit goes back when the response ends, not when its head is sent.
-                if let Some(admission) = &shared.admission {
-                    admission.release();
-                }
-            }
-        }
         let failure = match self.phase {
             Phase::Waiting => Failure::Cancelled,
             Phase::Polling => Failure::Panicked,
@@ -255,7 +252,6 @@ impl Drop for RequestGuard {
         let seconds = seconds_between(self.received, now);
         match &self.protocol {
             Protocol::Http { method, route } => {
-                shared.http.active(*method, -1);
                 let status = self.status.map(|s| s.as_u16());
                 let failure = match (failure, status) {
                     (Failure::None, Some(s)) if s >= 500 => Failure::Status,
@@ -280,5 +276,44 @@ impl Drop for RequestGuard {
                 shared.rpc.record(index, code, failure, seconds);
             }
         }
+    }
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        let now = now_nanos();
+        // The counts first: atomics only, nothing that can fail, so the gauges stay exact
+        // whatever happens next.
+        self.leave_queue();
+        let shared = &*self.shared;
+        let stats = shared.tier.stats();
+        match self.gate {
+            Gate::Outside | Gate::Queued => {}
+            Gate::Admitted => stats.finish(self.admitted, now),
+            Gate::Holding => {
+                stats.finish(self.admitted, now);
+                // The permit goes back when the response ends, not when its head is sent.
+                if let Some(admission) = &shared.admission {
+                    admission.release();
+                }
+            }
+        }
+        if let Protocol::Http { method, .. } = self.protocol {
+            shared.http.active(method, -1);
+        }
+        record_contained(|| self.record(now));
+    }
+}
+
+/// Runs `record` (a guard's SDK recording) from a guard's `drop`. While the thread unwinds
+/// from a panic, a second panic escaping a destructor aborts the process, so one raised
+/// by the recording is caught there and the measurement given up; otherwise it runs as is
+/// (the check is one relaxed load of the global panic count).
+#[inline]
+pub(crate) fn record_contained(record: impl FnOnce()) {
+    if std::thread::panicking() {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(record));
+    } else {
+        record();
     }
 }

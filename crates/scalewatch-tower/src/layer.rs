@@ -11,6 +11,7 @@ use scalewatch_core::catalog;
 use scalewatch_core::clock::now_nanos;
 use scalewatch_core::{RejectionReason, Tier, TierError, TierKind};
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -44,15 +45,28 @@ pub enum BuildError {
     ZeroCap(&'static str),
 }
 
-/// Admission control: a semaphore of `limit` permits in front of the inner service.
+/// How many requests may wait for admission per permit when no `max_queued` is given: a
+/// layer with a `concurrency_limit` of 64 queues at most 256 and refuses the rest. The same
+/// default as custom tiers' ([`TierBuilder::DEFAULT_QUEUE_PER_PERMIT`](scalewatch_core::TierBuilder::DEFAULT_QUEUE_PER_PERMIT)).
+pub const DEFAULT_QUEUE_PER_PERMIT: usize = scalewatch_core::TierBuilder::DEFAULT_QUEUE_PER_PERMIT;
+
+/// Admission control: a semaphore of `limit` permits in front of the inner service, and a
+/// bounded queue in front of the semaphore.
 pub(crate) struct Admission {
     pub(crate) semaphore: Arc<Semaphore>,
-    max_queued: Option<usize>,
+    /// The permits the gate was built with (for refusals' messages).
+    pub(crate) limit: usize,
+    /// Requests waiting for a permit now. Kept apart from the tier's per-thread `queued`
+    /// cells, which are summed lazily: the bound needs one exact count, and only requests
+    /// that have to wait touch it.
+    waiting: AtomicUsize,
+    pub(crate) max_queued: usize,
     pub(crate) queue_timeout: Option<Duration>,
 }
 
 impl Admission {
-    /// A gate of `limit` permits (checked against [`Semaphore::MAX_PERMITS`] by the caller).
+    /// A gate of `limit` permits (checked against [`Semaphore::MAX_PERMITS`] by the caller)
+    /// with a queue of `max_queued`, or [`DEFAULT_QUEUE_PER_PERMIT`] × `limit` when `None`.
     pub(crate) fn new(
         limit: usize,
         max_queued: Option<usize>,
@@ -60,7 +74,10 @@ impl Admission {
     ) -> Self {
         Self {
             semaphore: Arc::new(Semaphore::new(limit)),
-            max_queued,
+            limit,
+            waiting: AtomicUsize::new(0),
+            max_queued: max_queued
+                .unwrap_or_else(|| limit.saturating_mul(DEFAULT_QUEUE_PER_PERMIT)),
             queue_timeout,
         }
     }
@@ -81,9 +98,18 @@ impl Admission {
         self.semaphore.add_permits(1);
     }
 
-    fn queue_full(&self, tier: &Tier) -> bool {
-        self.max_queued
-            .is_some_and(|max| tier.queued() >= i64::try_from(max).unwrap_or(i64::MAX))
+    /// Takes a place in the queue if one is left; the guard gives it back with
+    /// [`Admission::leave_queue`] when the request leaves the queue, however it does.
+    pub(crate) fn try_enqueue(&self) -> bool {
+        self.waiting
+            .fetch_update(Relaxed, Relaxed, |n| (n < self.max_queued).then(|| n + 1))
+            .is_ok()
+    }
+
+    /// Gives back a place taken by [`Admission::try_enqueue`].
+    #[inline]
+    pub(crate) fn leave_queue(&self) {
+        self.waiting.fetch_sub(1, Relaxed);
     }
 }
 
@@ -107,11 +133,12 @@ pub(crate) struct Shared {
 ///
 /// With a [`concurrency_limit`](ServerTierLayerBuilder::concurrency_limit), the layer is the
 /// admission point: requests beyond the limit wait in its queue, and that wait is measured
-/// as `scalewatch.tier.queue.time`; with [`load_shed`](ServerTierLayerBuilder::load_shed),
-/// [`max_queued`](ServerTierLayerBuilder::max_queued) or
-/// [`queue_timeout`](ServerTierLayerBuilder::queue_timeout), refused requests are answered
-/// with `503 Service Unavailable` (gRPC: `RESOURCE_EXHAUSTED` or `UNAVAILABLE`) and counted
-/// in `scalewatch.tier.rejections`.
+/// as `scalewatch.tier.queue.time`. The queue is bounded: at most
+/// [`max_queued`](ServerTierLayerBuilder::max_queued) requests wait, by default
+/// [`DEFAULT_QUEUE_PER_PERMIT`] × the limit. Requests that find it full, and with
+/// [`queue_timeout`](ServerTierLayerBuilder::queue_timeout) those that waited too long, are
+/// answered with `503 Service Unavailable` (gRPC: `RESOURCE_EXHAUSTED` or `UNAVAILABLE`)
+/// and counted in `scalewatch.tier.rejections`.
 #[derive(Clone)]
 pub struct ServerTierLayer {
     shared: Arc<Shared>,
@@ -194,13 +221,19 @@ impl ServerTierLayerBuilder {
         self
     }
 
-    /// Admit at most `limit` requests at once; the rest wait in the layer's queue.
+    /// Admit at most `limit` requests at once; the rest wait in the layer's queue, which
+    /// holds at most [`max_queued`](Self::max_queued) requests (by default
+    /// [`DEFAULT_QUEUE_PER_PERMIT`] × `limit`). Requests that find the queue full are
+    /// answered with `503` (gRPC: `RESOURCE_EXHAUSTED`) and counted in
+    /// `scalewatch.tier.rejections` with reason `overloaded`.
     pub fn concurrency_limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit);
         self
     }
 
-    /// Refuse requests (reason `overloaded`) once `max` are already waiting.
+    /// Refuse requests (reason `overloaded`) once `max` are already waiting; default
+    /// [`DEFAULT_QUEUE_PER_PERMIT`] × the `concurrency_limit`. `usize::MAX` lifts the bound:
+    /// memory then grows with every request that waits.
     pub fn max_queued(mut self, max: usize) -> Self {
         self.max_queued = Some(max);
         self
@@ -410,7 +443,7 @@ where
                 guard,
             );
         }
-        if admission.queue_full(&shared.tier) {
+        if !admission.try_enqueue() {
             let reason = RejectionReason::Overloaded;
             return ResponseFuture::new(State::Rejected { reason }, guard);
         }

@@ -15,10 +15,16 @@
 //! - Series are resolved once per route or method and pre-bound, so a request costs a few
 //!   relaxed atomics and one bound histogram record.
 //! - The layer never changes what the service returns (`Error = S::Error`), except that a
-//!   configured admission limit answers refused requests with `503`.
+//!   configured admission limit answers refused requests with `503`. Admission's queue is
+//!   always bounded (by default [`DEFAULT_QUEUE_PER_PERMIT`] × the limit), so a flood
+//!   is shed and counted rather than held in memory.
+//! - A handler that panics is recorded (`error.type` = `panic`) and leaves every gauge
+//!   exact; the guards never panic while a panic unwinds (that would abort the process).
 //! - The [`client`] side mirrors it for outbound calls: [`ClientTierLayer`] wraps a hyper
 //!   client or a tonic `Channel` and records `http.client.request.duration` /
-//!   `rpc.client.call.duration` and the `scalewatch.tier.*` family of a `client` tier.
+//!   `rpc.client.call.duration` and the `scalewatch.tier.*` family of a `client` tier. Its
+//!   error is a [`ClientError`]: the inner service's own, or [`Refused`] when its bounded
+//!   queue refuses a call.
 //!
 //! ```
 //! use opentelemetry::metrics::MeterProvider as _;
@@ -61,11 +67,13 @@ mod layer;
 mod signals;
 
 pub use body::ResponseBody;
-pub use client::{ClientTier, ClientTierLayer, ClientTierLayerBuilder, DEFAULT_SERVER_CAP};
+pub use client::{
+    ClientError, ClientTier, ClientTierLayer, ClientTierLayerBuilder, Refused, DEFAULT_SERVER_CAP,
+};
 pub use future::ResponseFuture;
 pub use layer::{
     BuildError, ServerTier, ServerTierLayer, ServerTierLayerBuilder, DEFAULT_METHOD_CAP,
-    DEFAULT_ROUTE_CAP,
+    DEFAULT_QUEUE_PER_PERMIT, DEFAULT_ROUTE_CAP,
 };
 
 /// A route template set by a router in the request's extensions, used as `http.route`

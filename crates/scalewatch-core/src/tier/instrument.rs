@@ -6,21 +6,111 @@
 //! `scalewatch.tier.concurrency` and `scalewatch.tier.queued` exact. Its latency stays in
 //! the tier's windows (throughput X and latency R for the capacity model): the catalog has
 //! no per-tier duration histogram, so none is recorded.
+//!
+//! The guards only touch the tier's atomics when they drop (no OpenTelemetry call), so
+//! dropping one while a panic unwinds can never panic in turn.
 
-use super::Tier;
+use super::{RejectionReason, Tier};
 use crate::clock::now_nanos;
 use crate::stats::Started;
 use pin_project_lite::pin_project;
+use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 #[cfg(feature = "tokio")]
-use tokio::sync::{AcquireError, OwnedSemaphorePermit};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+#[cfg(feature = "tokio")]
+use std::sync::Arc;
+#[cfg(feature = "tokio")]
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 
 #[cfg(feature = "tokio")]
 type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+
+/// An enforced tier's admission: `limit` permits, and a bounded count of work waiting for
+/// one.
+#[cfg(feature = "tokio")]
+pub(super) struct Gate {
+    semaphore: Arc<Semaphore>,
+    /// Work waiting for a permit now. Kept apart from the per-thread `queued` cells, which
+    /// are summed lazily: the bound needs one exact count, and only work that has to wait
+    /// touches it.
+    waiting: AtomicUsize,
+    max_queued: usize,
+}
+
+#[cfg(feature = "tokio")]
+impl Gate {
+    /// `permits` (at most [`Semaphore::MAX_PERMITS`], checked by the builder) and a queue of
+    /// at most `max_queued`.
+    pub(super) fn new(permits: usize, max_queued: usize) -> Self {
+        Self {
+            semaphore: Arc::new(Semaphore::new(permits)),
+            waiting: AtomicUsize::new(0),
+            max_queued,
+        }
+    }
+
+    /// Takes a place in the queue if one is left.
+    fn try_enqueue(&self) -> bool {
+        self.waiting
+            .fetch_update(Relaxed, Relaxed, |n| (n < self.max_queued).then(|| n + 1))
+            .is_ok()
+    }
+
+    /// Takes a place in the queue whatever its bound (work that cannot be refused).
+    fn enqueue(&self) {
+        self.waiting.fetch_add(1, Relaxed);
+    }
+
+    /// Gives back a place taken by [`Gate::try_enqueue`] or [`Gate::enqueue`].
+    fn leave(&self) {
+        self.waiting.fetch_sub(1, Relaxed);
+    }
+}
+
+/// How work meets a tier whose permits are all taken and whose queue is full.
+trait Policy {
+    /// What the work gets instead of its output when refused.
+    type Refusal;
+
+    /// Takes a place in `gate`'s queue, or refuses the work.
+    #[cfg(feature = "tokio")]
+    fn join_queue(tier: &Tier, gate: &Gate) -> Result<(), Self::Refusal>;
+}
+
+/// [`Tier::instrument`] and [`Tier::run`]: the work waits, whatever the queue's bound.
+enum Waits {}
+
+impl Policy for Waits {
+    type Refusal = Infallible;
+
+    #[cfg(feature = "tokio")]
+    fn join_queue(_: &Tier, gate: &Gate) -> Result<(), Infallible> {
+        gate.enqueue();
+        Ok(())
+    }
+}
+
+/// [`Tier::try_instrument`] and [`Tier::try_run`]: past the bound the work is refused,
+/// and counted in `scalewatch.tier.rejections`.
+enum Sheds {}
+
+impl Policy for Sheds {
+    type Refusal = RejectionReason;
+
+    #[cfg(feature = "tokio")]
+    fn join_queue(tier: &Tier, gate: &Gate) -> Result<(), RejectionReason> {
+        if gate.try_enqueue() {
+            return Ok(());
+        }
+        tier.record_rejection(RejectionReason::Overloaded);
+        Err(RejectionReason::Overloaded)
+    }
+}
 
 /// An admitted work item of an [`Instrumented`] future: when it started (`None` for a tier
 /// that is not enabled, only gated) and its admission permit. [`Measured`] records the
@@ -32,7 +122,8 @@ struct Work {
     _permit: Option<OwnedSemaphorePermit>,
 }
 
-/// A work item waiting for admission; leaves the queue count when dropped, however it ends.
+/// A work item waiting for admission, holding its place in the queue; leaves the queue
+/// (both counts) when dropped, however it ends.
 #[cfg(feature = "tokio")]
 struct Waiting {
     tier: Tier,
@@ -42,12 +133,13 @@ struct Waiting {
 
 #[cfg(feature = "tokio")]
 impl Waiting {
-    fn new(tier: &Tier, since: u64, semaphore: &std::sync::Arc<tokio::sync::Semaphore>) -> Self {
+    /// Counts the work as queued; the caller has taken its place in `gate`'s queue.
+    fn new(tier: &Tier, since: u64, gate: &Gate) -> Self {
         tier.inner.stats.enqueue();
         Self {
             tier: tier.clone(),
             since,
-            acquire: Box::pin(semaphore.clone().acquire_owned()),
+            acquire: Box::pin(gate.semaphore.clone().acquire_owned()),
         }
     }
 }
@@ -56,6 +148,9 @@ impl Waiting {
 impl Drop for Waiting {
     fn drop(&mut self) {
         self.tier.inner.stats.dequeue();
+        if let Some(gate) = &self.tier.inner.admission {
+            gate.leave();
+        }
     }
 }
 
@@ -67,7 +162,7 @@ enum Phase {
     Queued(Waiting),
     /// Admitted and running.
     Running(Work),
-    /// Completed; the guard has recorded.
+    /// Completed or refused; nothing left to record.
     Done,
 }
 
@@ -95,10 +190,32 @@ pin_project! {
     }
 }
 
+pin_project! {
+    /// A future measured as one work item of a [`Tier`] that may be refused; see
+    /// [`Tier::try_instrument`].
+    #[must_use = "futures do nothing unless polled"]
+    struct TryInstrumented<F> {
+        #[pin]
+        future: F,
+        measured: Option<Measured>,
+    }
+}
+
 /// The tier and where the work stands in it.
 struct Measured {
     tier: Tier,
     phase: Phase,
+}
+
+impl Measured {
+    /// The measurement of work for `tier`, or `None` when the tier passes it through.
+    #[inline]
+    fn of(tier: &Tier) -> Option<Self> {
+        (!tier.passes_through()).then(|| Measured {
+            tier: tier.clone(),
+            phase: Phase::Idle,
+        })
+    }
 }
 
 impl Drop for Measured {
@@ -134,22 +251,49 @@ impl<F: Future> Future for Instrumented<F> {
         match this.measured {
             // Not enabled and not gated: the future runs as if unwrapped.
             None => this.future.poll(cx),
-            Some(m) => poll_measured(this.future, &m.tier, &mut m.phase, cx),
+            Some(m) => match ready!(poll_measured::<F, Waits>(
+                this.future,
+                &m.tier,
+                &mut m.phase,
+                cx
+            )) {
+                Ok(output) => Poll::Ready(output),
+                Err(never) => match never {},
+            },
+        }
+    }
+}
+
+impl<F: Future> Future for TryInstrumented<F> {
+    type Output = Result<F::Output, RejectionReason>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match this.measured {
+            None => this.future.poll(cx).map(Ok),
+            Some(m) => poll_measured::<F, Sheds>(this.future, &m.tier, &mut m.phase, cx),
         }
     }
 }
 
 /// The measured side of [`Instrumented::poll`], out of line so that the pass-through side
 /// inlines into its caller.
-fn poll_measured<F: Future>(
+fn poll_measured<F: Future, P: Policy>(
     mut future: Pin<&mut F>,
     tier: &Tier,
     phase: &mut Phase,
     cx: &mut Context<'_>,
-) -> Poll<F::Output> {
+) -> Poll<Result<F::Output, P::Refusal>> {
     loop {
         match phase {
-            Phase::Idle => *phase = arrive(tier),
+            Phase::Idle => match arrive::<P>(tier) {
+                Ok(next) => *phase = next,
+                Err(refusal) => {
+                    *phase = Phase::Done;
+                    return Poll::Ready(Err(refusal));
+                }
+            },
             #[cfg(feature = "tokio")]
             Phase::Queued(waiting) => {
                 let permit = match waiting.acquire.as_mut().poll(cx) {
@@ -160,6 +304,7 @@ fn poll_measured<F: Future>(
                 };
                 let now = now_nanos();
                 tier.record_queue_time(crate::clock::seconds_between(waiting.since, now));
+                // Leaves the queue (dropping the waiting state) as it starts running.
                 *phase = Phase::Running(Work {
                     started: tier.start_at(now),
                     _permit: permit,
@@ -171,7 +316,7 @@ fn poll_measured<F: Future>(
                     Poll::Ready(output) => output,
                 };
                 end(tier, phase);
-                return Poll::Ready(output);
+                return Poll::Ready(Ok(output));
             }
             // Polled after completion: allowed to do anything but undefined behaviour;
             // stay pending rather than poll a finished future.
@@ -180,27 +325,31 @@ fn poll_measured<F: Future>(
     }
 }
 
-/// The work arrives now: admitted at once (no gate, or a free permit), or queued.
-fn arrive(tier: &Tier) -> Phase {
+/// The work arrives now: admitted at once (no gate, or a free permit), queued, or refused
+/// as `P` says when the queue is full.
+fn arrive<P: Policy>(tier: &Tier) -> Result<Phase, P::Refusal> {
     let now = now_nanos();
     #[cfg(feature = "tokio")]
-    if let Some(semaphore) = &tier.inner.admission {
-        return match semaphore.clone().try_acquire_owned() {
+    if let Some(gate) = &tier.inner.admission {
+        return match gate.semaphore.clone().try_acquire_owned() {
             Ok(permit) => {
                 tier.record_queue_time(0.0);
-                Phase::Running(Work {
+                Ok(Phase::Running(Work {
                     started: tier.start_at(now),
                     _permit: Some(permit),
-                })
+                }))
             }
-            Err(_) => Phase::Queued(Waiting::new(tier, now, semaphore)),
+            Err(_) => {
+                P::join_queue(tier, gate)?;
+                Ok(Phase::Queued(Waiting::new(tier, now, gate)))
+            }
         };
     }
-    Phase::Running(Work {
+    Ok(Phase::Running(Work {
         started: tier.start_at(now),
         #[cfg(feature = "tokio")]
         _permit: None,
-    })
+    }))
 }
 
 impl Tier {
@@ -208,6 +357,10 @@ impl Tier {
     /// waits for admission when the limit is enforced
     /// ([`TierBuilder::enforce_limit`](super::TierBuilder::enforce_limit), feature `tokio`),
     /// and counts as in flight until it completes or is dropped.
+    ///
+    /// It never refuses the work, so it waits for admission however many items already
+    /// wait; where that number is not bounded upstream, use [`Tier::try_instrument`],
+    /// which refuses work past the tier's queue bound.
     ///
     /// ```
     /// use opentelemetry::metrics::MeterProvider as _;
@@ -227,10 +380,43 @@ impl Tier {
     pub fn instrument<F: Future>(&self, future: F) -> Instrumented<F> {
         Instrumented {
             future,
-            measured: (!self.passes_through()).then(|| Measured {
-                tier: self.clone(),
-                phase: Phase::Idle,
-            }),
+            measured: Measured::of(self),
+        }
+    }
+
+    /// Measures `future` as [`Tier::instrument`] does, except that when every permit of an
+    /// enforced tier is taken and its queue is full
+    /// ([`TierBuilder::max_queued`](super::TierBuilder::max_queued), feature `tokio`), the
+    /// work is refused: the future resolves to [`RejectionReason::Overloaded`] without
+    /// running `future`, and the refusal is counted in `scalewatch.tier.rejections`.
+    /// A tier that does not enforce its limit never refuses.
+    ///
+    /// ```
+    /// use opentelemetry::metrics::MeterProvider as _;
+    /// use scalewatch_core::{RejectionReason, Tier, TierKind};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let meter = opentelemetry::global::meter_provider().meter("example");
+    /// // With the `tokio` feature, `.enforce_limit().max_queued(64)` makes the limit a gate
+    /// // that refuses work once 64 items wait.
+    /// let db = Tier::builder("postgres", TierKind::Custom).limit(16).build(&meter)?;
+    /// match db.try_instrument(async { "row" }).await {
+    ///     Ok(row) => assert_eq!(row, "row"),
+    ///     Err(RejectionReason::Overloaded) => { /* answer "busy, retry later" */ }
+    ///     Err(other) => return Err(other.into()),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn try_instrument<F: Future>(
+        &self,
+        future: F,
+    ) -> impl Future<Output = Result<F::Output, RejectionReason>> + use<F> {
+        TryInstrumented {
+            future,
+            measured: Measured::of(self),
         }
     }
 
@@ -255,6 +441,9 @@ impl Tier {
     /// where blocking is allowed (`spawn_blocking`, a worker thread), never on an async
     /// runtime's worker. A panic in `work` unwinds through the guard, which still records.
     ///
+    /// Like [`Tier::instrument`] it never refuses, however many wait; [`Tier::try_run`]
+    /// refuses work past the tier's queue bound.
+    ///
     /// ```
     /// use opentelemetry::metrics::MeterProvider as _;
     /// use scalewatch_core::{Tier, TierKind};
@@ -267,39 +456,66 @@ impl Tier {
     /// ```
     #[inline]
     pub fn run<R>(&self, work: impl FnOnce() -> R) -> R {
-        if self.passes_through() {
-            return work();
+        match self.run_with::<Waits, R>(work) {
+            Ok(output) => output,
+            Err(never) => match never {},
         }
-        #[cfg(feature = "tokio")]
-        if let Some(semaphore) = &self.inner.admission {
-            // Declared first, dropped last: the completion is recorded before the permit goes.
-            let (_permit, admitted) = self.admit_blocking(semaphore);
-            let _running = Running::start_at(self, admitted);
-            return work();
-        }
-        let _running = Running::start_at(self, now_nanos());
-        work()
     }
 
-    /// Waits on this thread for a permit; gives it and when it came.
+    /// Runs the blocking `work` as [`Tier::run`] does, except that when every permit of an
+    /// enforced tier is taken and its queue is full, `work` is not run: the call returns
+    /// [`RejectionReason::Overloaded`] at once, counted in `scalewatch.tier.rejections`.
+    ///
+    /// ```
+    /// use opentelemetry::metrics::MeterProvider as _;
+    /// use scalewatch_core::{Tier, TierKind};
+    ///
+    /// let meter = opentelemetry::global::meter_provider().meter("example");
+    /// let cpu = Tier::builder("resize", TierKind::Custom).limit(4).build(&meter)?;
+    /// assert_eq!(cpu.try_run(|| 6 * 7), Ok(42));
+    /// # Ok::<(), scalewatch_core::TierError>(())
+    /// ```
+    #[inline]
+    pub fn try_run<R>(&self, work: impl FnOnce() -> R) -> Result<R, RejectionReason> {
+        self.run_with::<Sheds, R>(work)
+    }
+
+    #[inline]
+    fn run_with<P: Policy, R>(&self, work: impl FnOnce() -> R) -> Result<R, P::Refusal> {
+        if self.passes_through() {
+            return Ok(work());
+        }
+        #[cfg(feature = "tokio")]
+        if let Some(gate) = &self.inner.admission {
+            // Declared first, dropped last: the completion is recorded before the permit goes.
+            let (_permit, admitted) = self.admit_blocking::<P>(gate)?;
+            let _running = Running::start_at(self, admitted);
+            return Ok(work());
+        }
+        let _running = Running::start_at(self, now_nanos());
+        Ok(work())
+    }
+
+    /// Waits on this thread for a permit; gives it and when it came, or the refusal.
     #[cfg(feature = "tokio")]
-    fn admit_blocking(
+    fn admit_blocking<P: Policy>(
         &self,
-        semaphore: &std::sync::Arc<tokio::sync::Semaphore>,
-    ) -> (Option<OwnedSemaphorePermit>, u64) {
+        gate: &Gate,
+    ) -> Result<(Option<OwnedSemaphorePermit>, u64), P::Refusal> {
         let now = now_nanos();
-        match semaphore.clone().try_acquire_owned() {
+        match gate.semaphore.clone().try_acquire_owned() {
             Ok(permit) => {
                 self.record_queue_time(0.0);
-                (Some(permit), now)
+                Ok((Some(permit), now))
             }
             Err(_) => {
-                let mut waiting = Waiting::new(self, now, semaphore);
+                P::join_queue(self, gate)?;
+                let mut waiting = Waiting::new(self, now, gate);
                 let permit = block_on(waiting.acquire.as_mut()).ok();
                 drop(waiting);
                 let admitted = now_nanos();
                 self.record_queue_time(crate::clock::seconds_between(now, admitted));
-                (permit, admitted)
+                Ok((permit, admitted))
             }
         }
     }
@@ -528,6 +744,107 @@ mod tests {
         assert!(matches!(first.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
         drop(first);
         assert_eq!(second.as_mut().poll(&mut cx), Poll::Ready(2));
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn the_queue_is_bounded_by_default_and_try_refuses_past_it() {
+        let tier = Tier::builder("db", TierKind::Custom)
+            .limit(2)
+            .enforce_limit()
+            .build(&meter())
+            .unwrap();
+        let bound = 2 * crate::TierBuilder::DEFAULT_QUEUE_PER_PERMIT;
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        // Two hold the permits, `bound` wait, and everything past them is refused at once.
+        let mut held = Vec::new();
+        let mut refused = 0;
+        for _ in 0..(2 + bound + 100) {
+            let mut work = Box::pin(tier.try_instrument(std::future::pending::<()>()));
+            match work.as_mut().poll(&mut cx) {
+                Poll::Pending => held.push(work),
+                Poll::Ready(Err(RejectionReason::Overloaded)) => refused += 1,
+                Poll::Ready(other) => panic!("unexpected {other:?}"),
+            }
+            assert!(tier.queued() <= bound as i64, "{} queued", tier.queued());
+        }
+        assert_eq!(refused, 100);
+        assert_eq!((tier.in_flight(), tier.queued()), (2, bound as i64));
+        // `instrument` cannot refuse: it waits past the bound, in the same queue, and
+        // `try_run` is refused without running its work.
+        let mut patient = Box::pin(tier.instrument(async { 7 }));
+        assert!(patient.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(tier.queued(), bound as i64 + 1);
+        assert_eq!(
+            tier.try_run(|| unreachable!("refused work never runs")),
+            Err(RejectionReason::Overloaded)
+        );
+        // Leaving the queue (cancelled) makes room again.
+        drop(held.pop());
+        drop(held.pop());
+        let mut again = Box::pin(tier.try_instrument(async { 1 }));
+        assert!(again.as_mut().poll(&mut cx).is_pending(), "queues again");
+        drop(again);
+        drop(held);
+        assert_eq!(patient.as_mut().poll(&mut cx), Poll::Ready(7));
+        drop(patient);
+        assert_eq!((tier.in_flight(), tier.queued()), (0, 0));
+        let gate = tier.inner.admission.as_ref().unwrap();
+        assert_eq!(gate.waiting.load(Relaxed), 0, "every place given back");
+        assert_eq!(tier.try_run(|| 5), Ok(5));
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn an_explicit_bound_of_zero_sheds_and_an_unenforced_tier_never_refuses() {
+        let shed = Tier::builder("shed", TierKind::Custom)
+            .limit(1)
+            .enforce_limit()
+            .max_queued(0)
+            .build(&meter())
+            .unwrap();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut holder = Box::pin(shed.try_instrument(std::future::pending::<()>()));
+        assert!(holder.as_mut().poll(&mut cx).is_pending());
+        let mut next = Box::pin(shed.try_instrument(async { 1 }));
+        assert_eq!(
+            next.as_mut().poll(&mut cx),
+            Poll::Ready(Err(RejectionReason::Overloaded))
+        );
+        // Polled again after its refusal: stays pending, counts nothing.
+        assert!(next.as_mut().poll(&mut cx).is_pending());
+        drop(holder);
+        assert_eq!((shed.in_flight(), shed.queued()), (0, 0));
+
+        let measured = Tier::builder("measured", TierKind::Custom)
+            .limit(1)
+            .build(&meter())
+            .unwrap();
+        let mut first = Box::pin(measured.try_instrument(std::future::pending::<()>()));
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(measured.try_run(|| measured.in_flight()), Ok(2));
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn a_queue_bound_needs_an_enforced_limit() {
+        let err = Tier::builder("x", TierKind::Custom)
+            .limit(3)
+            .max_queued(10)
+            .build(&meter())
+            .unwrap_err();
+        assert_eq!(err, crate::TierError::QueueWithoutEnforce("x"));
+        assert!(err.to_string().contains("enforce_limit()"), "{err}");
+    }
+
+    #[test]
+    fn refusals_say_what_to_change() {
+        let overloaded = RejectionReason::Overloaded.to_string();
+        assert!(overloaded.contains("max_queued"), "{overloaded}");
+        let timeout = RejectionReason::Timeout.to_string();
+        assert!(timeout.contains("queue timeout"), "{timeout}");
+        let boxed: Box<dyn std::error::Error + Send + Sync> = RejectionReason::Overloaded.into();
+        assert!(boxed.downcast_ref::<RejectionReason>().is_some());
     }
 
     #[cfg(feature = "tokio")]

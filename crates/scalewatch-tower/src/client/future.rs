@@ -2,10 +2,12 @@
 
 use super::body::ResponseBody;
 use super::guard::ClientGuard;
+use super::ClientError;
 use crate::future::Queued;
 use http::{Request, Response};
 use pin_project::pin_project;
 use scalewatch_core::clock::{now_nanos, seconds_between};
+use scalewatch_core::RejectionReason;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +30,10 @@ where
     },
     Queued {
         queued: Box<Queued<S, B>>,
+    },
+    /// Refused by the tier's admission: fails with [`Refused`](super::Refused) when polled.
+    Rejected {
+        reason: RejectionReason,
     },
     Done,
 }
@@ -52,6 +58,7 @@ where
             State::Running { .. } => "running",
             State::Unmeasured { .. } => "unmeasured",
             State::Queued { .. } => "queued",
+            State::Rejected { .. } => "rejected",
             State::Done => "done",
         };
         f.debug_struct("ResponseFuture")
@@ -88,14 +95,15 @@ where
     S: Service<Request<B>, Response = Response<ResBody>>,
     ResBody: http_body::Body,
 {
-    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+    type Output = Result<Response<ResponseBody<ResBody>>, ClientError<S::Error>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         if let StateProj::Unmeasured { future } = this.state.as_mut().project() {
-            return future
-                .poll(cx)
-                .map_ok(|response| response.map(|body| ResponseBody::new(body, None)));
+            return future.poll(cx).map(|result| match result {
+                Ok(response) => Ok(response.map(|body| ResponseBody::new(body, None))),
+                Err(error) => Err(ClientError::Service(error)),
+            });
         }
         loop {
             let Some(guard) = this.guard.as_mut() else {
@@ -105,7 +113,8 @@ where
             match this.state.as_mut().project() {
                 StateProj::Queued { queued } => match admit(queued, guard, cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(future) => this.state.set(State::Running { future }),
+                    Poll::Ready(Ok(future)) => this.state.set(State::Running { future }),
+                    Poll::Ready(Err(reason)) => this.state.set(State::Rejected { reason }),
                 },
                 StateProj::Running { future } => {
                     guard.enter_poll();
@@ -122,9 +131,14 @@ where
                             if let Some(mut g) = this.guard.take() {
                                 g.service_failed(std::any::type_name::<S::Error>);
                             }
-                            Err(error)
+                            Err(ClientError::Service(error))
                         }
                     });
+                }
+                StateProj::Rejected { reason } => {
+                    let reason = *reason;
+                    this.state.set(State::Done);
+                    return reject(this.guard, reason).map(Err);
                 }
                 StateProj::Done | StateProj::Unmeasured { .. } => return Poll::Pending,
             }
@@ -139,13 +153,17 @@ fn admit<S, B>(
     queued: &mut Queued<S, B>,
     guard: &mut ClientGuard,
     cx: &mut Context<'_>,
-) -> Poll<S::Future>
+) -> Poll<Result<S::Future, RejectionReason>>
 where
     S: Service<Request<B>>,
 {
-    // The client gate has no timeout and is never closed: a closed gate would let the
-    // call through unadmitted rather than fail it.
-    let permit = ready!(queued.poll_admit(cx)).is_ok();
+    let permit = match ready!(queued.poll_admit(cx)) {
+        Ok(()) => true,
+        Err(RejectionReason::Timeout) => return Poll::Ready(Err(RejectionReason::Timeout)),
+        // The gate is never closed; should it be, the call goes through unadmitted rather
+        // than fail.
+        Err(RejectionReason::Overloaded) => false,
+    };
     let now = now_nanos();
     guard
         .shared()
@@ -153,8 +171,25 @@ where
         .record_queue_time(seconds_between(guard.sent_at(), now));
     guard.admit(now, permit);
     match queued.call() {
-        Some(future) => Poll::Ready(future),
+        Some(future) => Poll::Ready(Ok(future)),
         // Called already: cannot happen, as admission completes only once.
+        None => Poll::Pending,
+    }
+}
+
+/// Fails a refused call with [`Refused`](super::Refused), and records it: the rejection
+/// in `scalewatch.tier.rejections`, and the call's duration, when its guard drops.
+#[cold]
+#[inline(never)]
+fn reject<E>(guard: &mut Option<ClientGuard>, reason: RejectionReason) -> Poll<ClientError<E>> {
+    match guard.take() {
+        Some(mut g) => {
+            g.reject(reason);
+            let shared = g.shared();
+            shared.tier.record_rejection(reason);
+            Poll::Ready(ClientError::Refused(shared.refused(reason)))
+        }
+        // Cannot happen: only a guarded call is refused, once.
         None => Poll::Pending,
     }
 }

@@ -8,6 +8,7 @@ use crate::signals::Failure;
 use http::{HeaderMap, StatusCode};
 use scalewatch_core::clock::{now_nanos, seconds_between};
 use scalewatch_core::stats::Started;
+use scalewatch_core::RejectionReason;
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -84,20 +85,47 @@ impl ClientGuard {
         self.head_only
     }
 
-    /// The call waits for admission from now on.
+    /// The call waits for admission from now on, in the place it took in the queue
+    /// ([`Admission::try_enqueue`](crate::layer::Admission::try_enqueue)), which the guard
+    /// gives back when the call leaves the queue.
     pub(crate) fn enqueue(&mut self) {
         self.shared.tier.stats().enqueue();
         self.gate = Gate::Queued;
     }
 
+    /// Leaves the queue, if waiting there: both counts.
+    fn leave_queue(&mut self) {
+        if self.gate == Gate::Queued {
+            self.shared.tier.stats().dequeue();
+            if let Some(admission) = &self.shared.admission {
+                admission.leave_queue();
+            }
+            self.gate = Gate::Outside;
+        }
+    }
+
     /// The call's work starts at `now`; `permit` when it took one of the admission
     /// semaphore's permits, which the guard gives back when it drops.
     pub(crate) fn admit(&mut self, now: u64, permit: bool) {
-        if self.gate == Gate::Queued {
-            self.shared.tier.stats().dequeue();
-        }
+        self.leave_queue();
         self.admitted = self.shared.tier.stats().start(now);
         self.gate = Gate::admitted(permit);
+    }
+
+    /// The call was refused for `reason`; it leaves the queue without being admitted and
+    /// is recorded as failed with `error.type` the refusal's type (gRPC: the status the
+    /// server side answers a refusal with).
+    pub(crate) fn reject(&mut self, reason: RejectionReason) {
+        self.leave_queue();
+        self.gate = Gate::Outside;
+        self.phase = Phase::Responded;
+        self.failure = Failure::Service(std::any::type_name::<crate::client::Refused>);
+        if matches!(self.call, Call::Grpc { .. }) {
+            self.grpc_code = Some(match reason {
+                RejectionReason::Overloaded => classify::GRPC_RESOURCE_EXHAUSTED,
+                RejectionReason::Timeout => classify::GRPC_UNAVAILABLE,
+            });
+        }
     }
 
     pub(crate) fn enter_poll(&mut self) {
@@ -141,23 +169,11 @@ impl ClientGuard {
     }
 }
 
-impl Drop for ClientGuard {
-    fn drop(&mut self) {
-        let now = now_nanos();
+impl ClientGuard {
+    /// Records the call's duration (and, for gRPC, resolves its method) through the
+    /// OpenTelemetry SDK.
+    fn record(&self, now: u64) {
         let shared = &*self.shared;
-        let stats = shared.tier.stats();
-        match self.gate {
-            Gate::Outside => {}
-            Gate::Queued => stats.dequeue(),
-            Gate::Admitted => stats.finish(self.admitted, now),
-            Gate::Holding => {
-                stats.finish(self.admitted, now);
-                // The permit goes back when the response ends, not when its head arrives.
-                if let Some(admission) = &shared.admission {
-                    admission.release();
-                }
-            }
-        }
         let failure = match self.phase {
             Phase::Waiting => Failure::Cancelled,
             Phase::Polling => Failure::Panicked,
@@ -194,5 +210,27 @@ impl Drop for ClientGuard {
                 shared.rpc.record(index, code, failure, seconds);
             }
         }
+    }
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        let now = now_nanos();
+        // The counts first: atomics only, so the gauges stay exact whatever happens next.
+        self.leave_queue();
+        let shared = &*self.shared;
+        let stats = shared.tier.stats();
+        match self.gate {
+            Gate::Outside | Gate::Queued => {}
+            Gate::Admitted => stats.finish(self.admitted, now),
+            Gate::Holding => {
+                stats.finish(self.admitted, now);
+                // The permit goes back when the response ends, not when its head arrives.
+                if let Some(admission) = &shared.admission {
+                    admission.release();
+                }
+            }
+        }
+        crate::guard::record_contained(|| self.record(now));
     }
 }

@@ -14,8 +14,15 @@
 //!   streamed responses count until their trailers; durations run over the same span.
 //! - With a [`concurrency_limit`](ClientTierLayerBuilder::concurrency_limit), calls beyond
 //!   the limit wait in the layer's queue, measured as `scalewatch.tier.queue.time` and
-//!   `scalewatch.tier.queued`. The client gate never refuses a call (put a
-//!   `tower::timeout` outside it for that): `Error = S::Error`, always.
+//!   `scalewatch.tier.queued`. The queue is bounded
+//!   ([`max_queued`](ClientTierLayerBuilder::max_queued), by default
+//!   [`DEFAULT_QUEUE_PER_PERMIT`](crate::DEFAULT_QUEUE_PER_PERMIT) × the limit): a call that
+//!   finds it full, or that waited past its
+//!   [`queue_timeout`](ClientTierLayerBuilder::queue_timeout), fails with [`Refused`]
+//!   without reaching the inner service, and is counted in `scalewatch.tier.rejections`.
+//! - Errors are a [`ClientError`]: the inner service's own error, untouched
+//!   ([`ClientError::Service`], whose message and source it shows as its own), or the
+//!   tier's [`Refused`].
 
 mod body;
 mod future;
@@ -34,16 +41,141 @@ use http::{Request, Response};
 use opentelemetry::metrics::Meter;
 use scalewatch_core::catalog;
 use scalewatch_core::clock::now_nanos;
-use scalewatch_core::{Tier, TierKind};
+use scalewatch_core::{RejectionReason, Tier, TierKind};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 use tower_layer::Layer;
 use tower_service::Service;
 
 /// Default cap on distinct `server.address`/`server.port` pairs per client layer.
 pub const DEFAULT_SERVER_CAP: usize = 64;
+
+/// The error of a [`ClientTier`]: the inner service's own error, or the tier's refusal.
+///
+/// It is a [`std::error::Error`] whenever the inner service's error is one, so `?` turns
+/// it into a `Box<dyn Error>` and a tonic client accepts the service. An inner service
+/// whose error is already a `Box<dyn Error + Send + Sync>` (a tower `Timeout` under this
+/// layer, say) gets it back with [`ClientError::into_box_error`], for instance through
+/// `tower::ServiceBuilder::map_err(ClientError::into_box_error)`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientError<E> {
+    /// The inner service failed; its error, untouched. Its message and source are this
+    /// error's.
+    Service(E),
+    /// The tier's admission refused the call; it never reached the inner service.
+    Refused(Refused),
+}
+
+impl<E> ClientError<E> {
+    /// The refusal, when the tier refused the call.
+    pub fn refused(&self) -> Option<&Refused> {
+        match self {
+            ClientError::Refused(refused) => Some(refused),
+            ClientError::Service(_) => None,
+        }
+    }
+
+    /// The inner service's error, when the call reached it and it failed.
+    pub fn service_error(&self) -> Option<&E> {
+        match self {
+            ClientError::Service(error) => Some(error),
+            ClientError::Refused(_) => None,
+        }
+    }
+
+    /// The inner service's error as it was, or the refusal, boxed: for stacks whose
+    /// errors are `Box<dyn Error + Send + Sync>`, as tower's middleware's are.
+    pub fn into_box_error(self) -> Box<dyn std::error::Error + Send + Sync>
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        match self {
+            ClientError::Service(error) => error.into(),
+            ClientError::Refused(refused) => Box::new(refused),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for ClientError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Service(error) => error.fmt(f),
+            ClientError::Refused(refused) => refused.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for ClientError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClientError::Service(error) => error.source(),
+            ClientError::Refused(refused) => refused.source(),
+        }
+    }
+}
+
+/// A call the client tier's admission refused: every permit was taken and the queue was
+/// full ([`RejectionReason::Overloaded`]), or the call waited longer than the
+/// `queue_timeout` ([`RejectionReason::Timeout`]). The call never reached the inner
+/// service. Its message names the settings to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    tier: &'static str,
+    reason: RejectionReason,
+    limit: usize,
+    max_queued: usize,
+    queue_timeout: Option<Duration>,
+}
+
+impl Refused {
+    /// The refusing tier's name (`scalewatch.tier.name`).
+    pub fn tier(&self) -> &'static str {
+        self.tier
+    }
+
+    /// Why the call was refused.
+    pub fn reason(&self) -> RejectionReason {
+        self.reason
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (tier, limit) = (self.tier, self.limit);
+        match (self.reason, self.queue_timeout) {
+            (RejectionReason::Timeout, Some(timeout)) => write!(
+                f,
+                "client tier `{tier}` refused the call: it waited longer than its \
+                 `queue_timeout` ({timeout:?}) for one of its {limit} permits; raise \
+                 `queue_timeout` or `concurrency_limit` on its ClientTierLayerBuilder, or \
+                 send fewer calls"
+            ),
+            _ if self.max_queued == 0 => write!(
+                f,
+                "client tier `{tier}` refused the call: all {limit} permits were taken and it \
+                 queues none (`load_shed` or `max_queued(0)`); raise `concurrency_limit` or \
+                 `max_queued` on its ClientTierLayerBuilder, or send fewer calls"
+            ),
+            _ => write!(
+                f,
+                "client tier `{tier}` refused the call: all {limit} permits were taken and \
+                 {max} calls were already waiting; raise `concurrency_limit` or `max_queued` \
+                 on its ClientTierLayerBuilder, or send fewer calls",
+                max = self.max_queued
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Refused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.reason)
+    }
+}
 
 /// Longest `host:port` kept as a server key; longer authorities fold into `_OTHER`.
 const MAX_SERVER_KEY: usize = 262;
@@ -137,6 +269,8 @@ impl<S> Layer<S> for ClientTierLayer {
 pub struct ClientTierLayerBuilder {
     tier_name: &'static str,
     limit: Option<usize>,
+    max_queued: Option<usize>,
+    queue_timeout: Option<Duration>,
     server_cap: usize,
     method_cap: usize,
     enabled: bool,
@@ -148,6 +282,8 @@ impl Default for ClientTierLayerBuilder {
             enabled: true,
             tier_name: "client",
             limit: None,
+            max_queued: None,
+            queue_timeout: None,
             server_cap: DEFAULT_SERVER_CAP,
             method_cap: crate::DEFAULT_METHOD_CAP,
         }
@@ -163,9 +299,34 @@ impl ClientTierLayerBuilder {
     }
 
     /// Send at most `limit` calls at once; the rest wait in the layer's queue, and that
-    /// wait is measured as `scalewatch.tier.queue.time`.
+    /// wait is measured as `scalewatch.tier.queue.time`. The queue holds at most
+    /// [`max_queued`](Self::max_queued) calls (by default
+    /// [`DEFAULT_QUEUE_PER_PERMIT`](crate::DEFAULT_QUEUE_PER_PERMIT) × `limit`); a call that
+    /// finds it full fails with [`Refused`] and is counted in `scalewatch.tier.rejections`
+    /// with reason `overloaded`.
     pub fn concurrency_limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit);
+        self
+    }
+
+    /// Refuse calls (reason `overloaded`) once `max` are already waiting; default
+    /// [`DEFAULT_QUEUE_PER_PERMIT`](crate::DEFAULT_QUEUE_PER_PERMIT) × the
+    /// `concurrency_limit`. `usize::MAX` lifts the bound: memory then grows with every
+    /// call that waits.
+    pub fn max_queued(mut self, max: usize) -> Self {
+        self.max_queued = Some(max);
+        self
+    }
+
+    /// Refuse calls (reason `overloaded`) instead of queueing them: `max_queued(0)`.
+    pub fn load_shed(self) -> Self {
+        self.max_queued(0)
+    }
+
+    /// Refuse calls (reason `timeout`) that waited longer than `timeout` for admission.
+    /// Needs the tokio runtime's time driver, as any tokio timer does.
+    pub fn queue_timeout(mut self, timeout: Duration) -> Self {
+        self.queue_timeout = Some(timeout);
         self
     }
 
@@ -203,11 +364,20 @@ impl ClientTierLayerBuilder {
         if self.method_cap == 0 {
             return Err(BuildError::ZeroCap("method_cap"));
         }
+        if self.queue_timeout == Some(Duration::ZERO) {
+            return Err(BuildError::ZeroQueueTimeout);
+        }
         let admission = match self.limit {
             Some(limit) if limit > Semaphore::MAX_PERMITS => {
                 return Err(BuildError::LimitTooLarge(limit))
             }
-            Some(limit) => Some(Admission::new(limit, None, None)),
+            Some(limit) => Some(Admission::new(limit, self.max_queued, self.queue_timeout)),
+            None if self.max_queued.is_some() => {
+                return Err(BuildError::QueueWithoutLimit("max_queued / load_shed"))
+            }
+            None if self.queue_timeout.is_some() => {
+                return Err(BuildError::QueueWithoutLimit("queue_timeout"))
+            }
             None => None,
         };
         let meter = &scalewatch_core::meter_when(self.enabled, meter);
@@ -224,6 +394,23 @@ impl ClientTierLayerBuilder {
                 admission,
             }),
         })
+    }
+}
+
+impl ClientShared {
+    /// The refusal of a call for `reason`.
+    pub(crate) fn refused(&self, reason: RejectionReason) -> Refused {
+        let (limit, max_queued, queue_timeout) = self
+            .admission
+            .as_ref()
+            .map_or((0, 0, None), |a| (a.limit, a.max_queued, a.queue_timeout));
+        Refused {
+            tier: self.tier.name(),
+            reason,
+            limit,
+            max_queued,
+            queue_timeout,
+        }
     }
 }
 
@@ -364,12 +551,12 @@ where
     ResBody: http_body::Body,
 {
     type Response = Response<ResponseBody<ResBody>>;
-    type Error = S::Error;
+    type Error = ClientError<S::Error>;
     type Future = ResponseFuture<S, ReqBody>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(ClientError::Service)
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
@@ -401,6 +588,10 @@ where
                 },
                 guard,
             );
+        }
+        if !admission.try_enqueue() {
+            let reason = RejectionReason::Overloaded;
+            return ResponseFuture::new(State::Rejected { reason }, guard);
         }
         guard.enqueue();
         // Keep the ready service for this call; leave a fresh clone behind.
