@@ -203,9 +203,18 @@ impl Drop for JobRun {
     fn drop(&mut self) {
         let inner = &self.job.inner;
         let seconds = seconds_between(self.work.started_at(), now_nanos());
-        inner.duration.record(seconds);
         let utilization = seconds / inner.window.as_secs_f64();
         inner.last_utilization.store(utilization.to_bits(), Relaxed);
+        // A run that panics drops this guard while it unwinds, when a second panic (from
+        // the SDK's recording) would abort the process: contain it there, and give the
+        // measurement up. Otherwise record as usual.
+        if std::thread::panicking() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                inner.duration.record(seconds);
+            }));
+        } else {
+            inner.duration.record(seconds);
+        }
     }
 }
 
@@ -272,6 +281,58 @@ mod tests {
         }));
         assert!(result.is_err());
         assert!(job.last_window_utilization().is_some());
+        assert_eq!(job.tier().in_flight(), 0);
+    }
+
+    /// A meter whose histograms panic on every record, bound or not.
+    fn panicking_meter() -> Meter {
+        use opentelemetry::metrics::{
+            BoundSyncInstrument, Histogram, HistogramBuilder, InstrumentProvider, SyncInstrument,
+        };
+        struct Panicking;
+        impl SyncInstrument<f64> for Panicking {
+            fn measure(&self, _: f64, _: &[KeyValue]) {
+                std::panic::panic_any("sdk panic");
+            }
+            fn bind(&self, _: &[KeyValue]) -> Box<dyn BoundSyncInstrument<f64> + Send + Sync> {
+                Box::new(Panicking)
+            }
+        }
+        impl BoundSyncInstrument<f64> for Panicking {
+            fn measure(&self, _: f64) {
+                std::panic::panic_any("sdk panic");
+            }
+        }
+        struct Provider;
+        impl InstrumentProvider for Provider {
+            fn f64_histogram(&self, _: HistogramBuilder<'_, Histogram<f64>>) -> Histogram<f64> {
+                Histogram::new(Arc::new(Panicking))
+            }
+        }
+        Meter::new(Arc::new(Provider))
+    }
+
+    #[test]
+    fn a_run_panicking_into_a_panicking_recording_does_not_abort() {
+        // Without the guard's containment, the recording's panic during the run's unwinding
+        // would abort this test binary.
+        let job = Job::builder("fragile", Duration::from_secs(1))
+            .build(&panicking_meter())
+            .unwrap();
+        let j = job.clone();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            j.run(|| std::panic::panic_any("failed batch"))
+        }));
+        let payload = result.unwrap_err();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"failed batch"));
+        assert!(job.last_window_utilization().is_some());
+        assert_eq!(job.tier().in_flight(), 0);
+        // Outside an unwinding the recording's panic is an ordinary one.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(|| 7)));
+        assert_eq!(
+            result.unwrap_err().downcast_ref::<&str>(),
+            Some(&"sdk panic")
+        );
         assert_eq!(job.tier().in_flight(), 0);
     }
 
