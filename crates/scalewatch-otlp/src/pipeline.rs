@@ -3,7 +3,7 @@
 
 use crate::config::{Config, ConfigError, Destination, Protocol};
 use crate::console::ConsoleExporter;
-use crate::transport::{self, RuntimeHttpClient};
+use crate::transport::{ExportRuntime, RuntimeHttpClient};
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
@@ -13,7 +13,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// The instrumentation scope scalewatch's instruments are created under.
@@ -231,11 +231,57 @@ pub fn init() -> Result<Telemetry, InitError> {
 struct Providers {
     meters: Option<SdkMeterProvider>,
     tracers: Option<SdkTracerProvider>,
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: Option<ExportRuntime>,
+}
+
+/// What a shutdown's flush of metrics and traces came to.
+type Flushed = (
+    opentelemetry_sdk::error::OTelSdkResult,
+    opentelemetry_sdk::error::OTelSdkResult,
+);
+
+impl Providers {
+    /// Flushes and stops both providers within `deadline`, then drops them and the
+    /// runtime that drives their exporters. Blocks the calling thread: run it where
+    /// blocking is harmless.
+    fn shut_down(self, deadline: Duration, done: impl FnOnce(Flushed)) {
+        let metrics = self
+            .meters
+            .as_ref()
+            .map_or(Ok(()), |p| p.shutdown_with_timeout(deadline));
+        let traces = self
+            .tracers
+            .as_ref()
+            .map_or(Ok(()), |p| p.shutdown_with_timeout(deadline));
+        done((metrics, traces));
+        // The exporters' clients first, then the runtime that drives them (in the
+        // background: it never blocks).
+        drop(self.meters);
+        drop(self.tracers);
+        drop(self.runtime);
+    }
+}
+
+/// Whether a shutdown waits for its flush.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Until the flush ends or its deadline passes ([`Telemetry::shutdown`], and a drop
+    /// outside any async runtime).
+    ForFlush,
+    /// Not at all: a drop on an async runtime, whose worker must not stall.
+    Detached,
 }
 
 /// A running telemetry pipeline. Hand [`Telemetry::meter`] to scalewatch's layers and
 /// instruments; call [`Telemetry::shutdown`] (or drop it) before exiting to flush.
+///
+/// Dropped outside any async runtime (plain `fn main`, a blocking thread), it flushes as
+/// [`Telemetry::shutdown`] does, waiting at most the shutdown deadline (plus half a
+/// second). Dropped on a tokio runtime, it never blocks the runtime's thread: the flush
+/// runs on a thread of its own, bounded by the same deadline, and the drop returns at
+/// once. A process that exits right after such a drop may exit before that flush ends;
+/// where the last measurements matter, call [`Telemetry::shutdown`] instead, which waits
+/// (from `spawn_blocking`, or at the end of an async `main`, where blocking is harmless).
 pub struct Telemetry {
     providers: Option<Providers>,
     meter: Meter,
@@ -262,8 +308,9 @@ impl Telemetry {
         let disabled = config.disabled;
         let needs_runtime = !disabled
             && (config.metrics == Destination::Otlp || config.traces == Destination::Otlp);
+        // Dropped without blocking if anything below fails, even on an async runtime.
         let runtime = if needs_runtime {
-            Some(transport::runtime().map_err(InitError::Runtime)?)
+            Some(ExportRuntime::start().map_err(InitError::Runtime)?)
         } else {
             None
         };
@@ -401,55 +448,64 @@ impl Telemetry {
 
     /// Flushes and stops the pipeline. Returns within the shutdown deadline (plus half a
     /// second) whatever the collector does: the flush runs on its own thread, which is
-    /// abandoned if the deadline passes. Safe from sync and async code alike.
+    /// abandoned if the deadline passes. It blocks the calling thread meanwhile: from async
+    /// code, call it from `spawn_blocking` or where stalling the runtime's thread does not
+    /// matter (the end of `main`).
     pub fn shutdown(mut self) -> Result<(), ShutdownError> {
-        self.shutdown_now()
+        self.shutdown_now(Wait::ForFlush)
     }
 
-    fn shutdown_now(&mut self) -> Result<(), ShutdownError> {
+    fn shutdown_now(&mut self, wait: Wait) -> Result<(), ShutdownError> {
         let Some(providers) = self.providers.take() else {
             return Ok(());
         };
         let deadline = self.shutdown_timeout;
         let (tx, rx) = std::sync::mpsc::channel();
-        let worker = std::thread::Builder::new()
+        // Handed to the thread through a slot rather than moved into it, so that they are
+        // still here, to shut down on this thread, should the thread fail to start.
+        let slot = Arc::new(Mutex::new(Some(providers)));
+        let theirs = Arc::clone(&slot);
+        let spawned = std::thread::Builder::new()
             .name("scalewatch-shutdown".into())
             .spawn(move || {
-                let metrics = providers
-                    .meters
-                    .as_ref()
-                    .map_or(Ok(()), |p| p.shutdown_with_timeout(deadline));
-                let traces = providers
-                    .tracers
-                    .as_ref()
-                    .map_or(Ok(()), |p| p.shutdown_with_timeout(deadline));
-                let _ = tx.send((metrics, traces));
-                // Dropped here, off any async context: the exporters' clients and the
-                // runtime that drives them.
-                drop(providers.meters);
-                drop(providers.tracers);
-                if let Some(rt) = providers.runtime {
-                    rt.shutdown_background();
+                let providers = theirs.lock().unwrap_or_else(PoisonError::into_inner).take();
+                if let Some(providers) = providers {
+                    providers.shut_down(deadline, |flushed| {
+                        let _ = tx.send(flushed);
+                    });
                 }
             });
-        if worker.is_err() {
-            return Err(ShutdownError::Timeout(Duration::ZERO));
+        if spawned.is_err() {
+            // No thread to be had (the process is out of them): shut down here, blocking
+            // this thread for up to the deadline, rather than leave the exporters running.
+            let providers = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let mut flushed = None;
+            if let Some(providers) = providers {
+                providers.shut_down(deadline, |f| flushed = Some(f));
+            }
+            return flushed.map_or(Ok(()), report);
+        }
+        if wait == Wait::Detached {
+            return Ok(());
         }
         let margin = Duration::from_millis(500);
         match rx.recv_timeout(deadline + margin) {
-            Ok((metrics, traces)) => {
-                ignore_already_shut(metrics).map_err(|source| ShutdownError::Flush {
-                    signal: "metrics",
-                    source,
-                })?;
-                ignore_already_shut(traces).map_err(|source| ShutdownError::Flush {
-                    signal: "traces",
-                    source,
-                })
-            }
+            Ok(flushed) => report(flushed),
             Err(_) => Err(ShutdownError::Timeout(deadline)),
         }
     }
+}
+
+/// The outcome of a shutdown's flush.
+fn report((metrics, traces): Flushed) -> Result<(), ShutdownError> {
+    ignore_already_shut(metrics).map_err(|source| ShutdownError::Flush {
+        signal: "metrics",
+        source,
+    })?;
+    ignore_already_shut(traces).map_err(|source| ShutdownError::Flush {
+        signal: "traces",
+        source,
+    })
 }
 
 fn ignore_already_shut(
@@ -462,8 +518,16 @@ fn ignore_already_shut(
 }
 
 impl Drop for Telemetry {
+    /// Shuts the pipeline down as [`Telemetry::shutdown`] does, except on an async
+    /// runtime, where the flush goes on in the background and the drop returns at once
+    /// (see [`Telemetry`]).
     fn drop(&mut self) {
-        let _ = self.shutdown_now();
+        let wait = if tokio::runtime::Handle::try_current().is_ok() {
+            Wait::Detached
+        } else {
+            Wait::ForFlush
+        };
+        let _ = self.shutdown_now(wait);
     }
 }
 
@@ -529,7 +593,8 @@ fn http_client(config: &Config, runtime: &tokio::runtime::Runtime) -> RuntimeHtt
 /// SDK's metric and span exporter builders share methods but no trait for `build`.
 macro_rules! otlp_exporter {
     ($exporter:ty, $signal:literal, $endpoint:expr, $config:expr, $runtime:expr) => {{
-        let (config, runtime): (&Config, Option<&tokio::runtime::Runtime>) = ($config, $runtime);
+        let (config, runtime): (&Config, Option<&ExportRuntime>) = ($config, $runtime);
+        let runtime = runtime.and_then(ExportRuntime::get);
         let Some(runtime) = runtime else {
             return Err(InitError::Runtime(std::io::Error::other(
                 "no exporter runtime",
@@ -564,7 +629,7 @@ macro_rules! otlp_exporter {
 
 fn metric_exporter(
     config: &Config,
-    runtime: Option<&tokio::runtime::Runtime>,
+    runtime: Option<&ExportRuntime>,
 ) -> Result<opentelemetry_otlp::MetricExporter, InitError> {
     otlp_exporter!(
         opentelemetry_otlp::MetricExporter,
@@ -577,7 +642,7 @@ fn metric_exporter(
 
 fn span_exporter(
     config: &Config,
-    runtime: Option<&tokio::runtime::Runtime>,
+    runtime: Option<&ExportRuntime>,
 ) -> Result<opentelemetry_otlp::SpanExporter, InitError> {
     otlp_exporter!(
         opentelemetry_otlp::SpanExporter,

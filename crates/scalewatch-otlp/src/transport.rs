@@ -37,11 +37,40 @@ impl HttpClient for RuntimeHttpClient {
     }
 }
 
-/// Builds the pipeline's runtime: one worker thread, named so it is recognisable.
-pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("scalewatch-export")
-        .enable_all()
-        .build()
+/// The pipeline's runtime: one worker thread, named so it is recognisable. Dropping it
+/// never blocks: the runtime shuts down in the background, so it may be dropped anywhere,
+/// an application's async context included (where dropping a tokio `Runtime` panics).
+pub(crate) struct ExportRuntime(Option<tokio::runtime::Runtime>);
+
+impl ExportRuntime {
+    /// Starts the runtime's worker.
+    pub(crate) fn start() -> std::io::Result<Self> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("scalewatch-export")
+            .enable_all()
+            .build()
+            .map(|runtime| Self(Some(runtime)))
+    }
+
+    /// The runtime; `None` only while it is being dropped.
+    pub(crate) fn get(&self) -> Option<&tokio::runtime::Runtime> {
+        self.0.as_ref()
+    }
+}
+
+impl fmt::Debug for ExportRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportRuntime").finish_non_exhaustive()
+    }
+}
+
+impl Drop for ExportRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            // Whatever the exporters still had in flight was given up by the providers'
+            // shutdown (or its deadline); nothing is waited for here.
+            runtime.shutdown_background();
+        }
+    }
 }
