@@ -2,6 +2,10 @@
 //!
 //! Each handle is one series (one metric name with one attribute set). Recording
 //! touches only atomics and the bound instrument; no lock, no attribute lookup.
+//!
+//! Label sets past a name's cap get handles of their own kind ([`OverflowCounterHandle`],
+//! [`DroppedGaugeHandle`], [`OverflowHistogramHandle`]), so that the series under the cap
+//! pay nothing for the overflow's rules.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -128,5 +132,91 @@ impl HistogramHandle {
 impl HistogramFn for HistogramHandle {
     fn record(&self, value: f64) {
         self.bound.record(value);
+    }
+}
+
+/// Every counter label set of one name past the cap: one shared handle, recording into
+/// the name's overflow series.
+///
+/// Increments are deltas, so the overflow series is exactly the sum of every overflowed
+/// label set's increments. `absolute` sets one label set's total, which can only be turned
+/// into a delta against that label set's previous total: keeping it would mean keeping
+/// state for every label set past the cap, the memory the cap exists to bound, and
+/// without it an `absolute` would be added again each time it is repeated. So `absolute`
+/// on an overflowed label set is dropped. Every measurement, folded or dropped, is counted
+/// in `scalewatch.sdk.overflow`.
+#[derive(Debug)]
+pub(crate) struct OverflowCounterHandle {
+    bound: BoundCounter<u64>,
+    overflowed: BoundCounter<u64>,
+}
+
+impl OverflowCounterHandle {
+    /// `bound` is the overflow series, `overflowed` the name's `scalewatch.sdk.overflow`.
+    pub(crate) fn new(bound: BoundCounter<u64>, overflowed: BoundCounter<u64>) -> Self {
+        Self { bound, overflowed }
+    }
+}
+
+impl CounterFn for OverflowCounterHandle {
+    fn increment(&self, value: u64) {
+        self.bound.add(value);
+        self.overflowed.add(1);
+    }
+
+    fn absolute(&self, _value: u64) {
+        self.overflowed.add(1);
+    }
+}
+
+/// Every gauge label set of one name past the cap. A gauge's value belongs to its label
+/// set: no sum or last value of several label sets means anything, so these measurements
+/// are dropped, and counted in `scalewatch.sdk.overflow`.
+#[derive(Debug)]
+pub(crate) struct DroppedGaugeHandle {
+    overflowed: BoundCounter<u64>,
+}
+
+impl DroppedGaugeHandle {
+    /// `overflowed` is the name's `scalewatch.sdk.overflow`.
+    pub(crate) fn new(overflowed: BoundCounter<u64>) -> Self {
+        Self { overflowed }
+    }
+}
+
+impl GaugeFn for DroppedGaugeHandle {
+    fn increment(&self, _value: f64) {
+        self.overflowed.add(1);
+    }
+
+    fn decrement(&self, _value: f64) {
+        self.overflowed.add(1);
+    }
+
+    fn set(&self, _value: f64) {
+        self.overflowed.add(1);
+    }
+}
+
+/// Every histogram label set of one name past the cap: samples of all of them, recorded
+/// into the name's overflow series (its count and sum are exact), each counted in
+/// `scalewatch.sdk.overflow`.
+#[derive(Debug)]
+pub(crate) struct OverflowHistogramHandle {
+    bound: BoundHistogram<f64>,
+    overflowed: BoundCounter<u64>,
+}
+
+impl OverflowHistogramHandle {
+    /// `bound` is the overflow series, `overflowed` the name's `scalewatch.sdk.overflow`.
+    pub(crate) fn new(bound: BoundHistogram<f64>, overflowed: BoundCounter<u64>) -> Self {
+        Self { bound, overflowed }
+    }
+}
+
+impl HistogramFn for OverflowHistogramHandle {
+    fn record(&self, value: f64) {
+        self.bound.record(value);
+        self.overflowed.add(1);
     }
 }

@@ -54,10 +54,19 @@
 //!   still overrides them.
 //! - **Cardinality.** Labels come from the application, so the distinct label
 //!   sets per metric name are capped ([`DEFAULT_MAX_LABEL_SETS`], change it with
-//!   [`OtelRecorderBuilder::max_label_sets`]). Label sets past the cap record
-//!   into a single series per name whose only attribute is
-//!   [`OVERFLOW_ATTRIBUTE`]` = true`. Metric names themselves are not capped:
-//!   keep them static.
+//!   [`OtelRecorderBuilder::max_label_sets`]). Past the cap, measurements keep
+//!   their meaning or are dropped, never mixed:
+//!
+//!   | past the cap | goes to |
+//!   |---|---|
+//!   | `Counter::increment(n)` | one series per name whose only attribute is [`OVERFLOW_ATTRIBUTE`]` = true`: the exact sum of every overflowed label set's increments |
+//!   | `Counter::absolute(v)` | dropped: a total becomes a delta only against its label set's previous total, state the cap exists not to keep |
+//!   | `Gauge::*` | dropped: no one value stands for several label sets |
+//!   | `Histogram::record(v)` | the name's overflow series (exact count and sum) |
+//!
+//!   Each measurement past the cap, kept or dropped, is counted in
+//!   `scalewatch.sdk.overflow`, with `scalewatch.sdk.signal` = the metric's
+//!   (sanitised) name. Metric names themselves are not capped: keep them static.
 //! - **Failure.** Nothing here panics or returns an error on the recording
 //!   path; a poisoned registration lock is recovered.
 //!

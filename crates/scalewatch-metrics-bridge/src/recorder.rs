@@ -5,10 +5,14 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
-use opentelemetry::metrics::Meter;
+use opentelemetry::metrics::{BoundCounter, Meter};
 use opentelemetry::KeyValue;
+use scalewatch_core::catalog::{self, attr};
 
-use crate::handles::{CounterHandle, GaugeHandle, HistogramHandle};
+use crate::handles::{
+    CounterHandle, DroppedGaugeHandle, GaugeHandle, HistogramHandle, OverflowCounterHandle,
+    OverflowHistogramHandle,
+};
 use crate::names::{sanitize_name, ucum};
 
 /// The default cap on distinct label sets per metric name; see
@@ -40,6 +44,8 @@ const SECONDS_BOUNDARIES: [f64; 14] = [
 pub struct OtelRecorder {
     meter: Meter,
     max_label_sets: usize,
+    /// `scalewatch.sdk.overflow`: measurements made past a name's cap.
+    overflowed: opentelemetry::metrics::Counter<u64>,
     pub(crate) state: Mutex<State>,
 }
 
@@ -60,10 +66,17 @@ impl OtelRecorder {
 
     fn with_limit(meter: Meter, max_label_sets: usize) -> Self {
         Self {
+            overflowed: catalog::SDK_OVERFLOW.u64_counter(&meter),
             meter,
             max_label_sets,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// The `scalewatch.sdk.overflow` series of the metric `name` (sanitised).
+    fn overflowed(&self, name: &str) -> BoundCounter<u64> {
+        self.overflowed
+            .bind(&[KeyValue::new(attr::SDK_SIGNAL, name.to_owned())])
     }
 
     /// The cap on distinct label sets per metric name this recorder enforces.
@@ -138,8 +151,17 @@ impl Recorder for OtelRecorder {
                 builder.build()
             },
             |instrument, attributes| CounterHandle::new(instrument.bind(attributes)),
+            |instrument, name| {
+                OverflowCounterHandle::new(
+                    instrument.bind(&overflow_attributes()),
+                    self.overflowed(name),
+                )
+            },
         );
-        Counter::from_arc(handle)
+        match handle {
+            Handle::Series(series) => Counter::from_arc(series),
+            Handle::Overflow(overflow) => Counter::from_arc(overflow),
+        }
     }
 
     fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> Gauge {
@@ -166,8 +188,12 @@ impl Recorder for OtelRecorder {
                 builder.build()
             },
             |instrument, attributes| GaugeHandle::new(instrument.bind(attributes)),
+            |_, name| DroppedGaugeHandle::new(self.overflowed(name)),
         );
-        Gauge::from_arc(handle)
+        match handle {
+            Handle::Series(series) => Gauge::from_arc(series),
+            Handle::Overflow(dropped) => Gauge::from_arc(dropped),
+        }
     }
 
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
@@ -197,8 +223,17 @@ impl Recorder for OtelRecorder {
                 builder.build()
             },
             |instrument, attributes| HistogramHandle::new(instrument.bind(attributes)),
+            |instrument, name| {
+                OverflowHistogramHandle::new(
+                    instrument.bind(&overflow_attributes()),
+                    self.overflowed(name),
+                )
+            },
         );
-        Histogram::from_arc(handle)
+        match handle {
+            Handle::Series(series) => Histogram::from_arc(series),
+            Handle::Overflow(overflow) => Histogram::from_arc(overflow),
+        }
     }
 }
 
@@ -214,12 +249,22 @@ impl OtelRecorderBuilder {
     /// Caps the distinct label sets kept per metric name (default
     /// [`DEFAULT_MAX_LABEL_SETS`]).
     ///
-    /// Once a metric name has `n` label sets, every further label set of that
-    /// name records into one extra series whose only attribute is
-    /// [`OVERFLOW_ATTRIBUTE`]` = true`, so a metric name exports at most `n + 1`
-    /// series. Counters, gauges and histograms are capped separately. Keep `n`
-    /// below the SDK's own cardinality limit (2000 by default) or the SDK will
-    /// start folding series first.
+    /// Once a metric name has `n` label sets, further label sets of that name
+    /// are past the cap, and keep their meaning as far as one shared series can:
+    ///
+    /// - counter increments add up in one extra series whose only attribute is
+    ///   [`OVERFLOW_ATTRIBUTE`]` = true` (the exact sum of every overflowed label
+    ///   set's increments); `Counter::absolute` on them is dropped, as a total
+    ///   cannot become a delta without per-label-set state;
+    /// - gauges are dropped: no value of one series means anything for several;
+    /// - histogram samples go to the overflow series (exact count and sum).
+    ///
+    /// Every measurement past the cap, folded or dropped, is counted in
+    /// `scalewatch.sdk.overflow` with `scalewatch.sdk.signal` = the metric's
+    /// (sanitised) name. A metric name exports at most `n + 1` series. Counters,
+    /// gauges and histograms are capped separately. Keep `n` below the SDK's own
+    /// cardinality limit (2000 by default) or the SDK will start folding series
+    /// first.
     pub fn max_label_sets(mut self, n: usize) -> Self {
         self.max_label_sets = n;
         self
@@ -266,23 +311,35 @@ pub(crate) struct State {
     /// Keyed by the sanitised name, so a describe and a register of two spellings
     /// that sanitise to the same name meet.
     descriptions: HashMap<(Kind, String), Description>,
-    counters: Registry<opentelemetry::metrics::Counter<u64>, CounterHandle>,
-    gauges: Registry<opentelemetry::metrics::Gauge<f64>, GaugeHandle>,
-    histograms: Registry<opentelemetry::metrics::Histogram<f64>, HistogramHandle>,
+    counters: Registry<opentelemetry::metrics::Counter<u64>, CounterHandle, OverflowCounterHandle>,
+    gauges: Registry<opentelemetry::metrics::Gauge<f64>, GaugeHandle, DroppedGaugeHandle>,
+    histograms:
+        Registry<opentelemetry::metrics::Histogram<f64>, HistogramHandle, OverflowHistogramHandle>,
 }
 
-/// The instruments and series of one kind.
+/// The attributes of a name's overflow series.
+fn overflow_attributes() -> [KeyValue; 1] {
+    [KeyValue::new(OVERFLOW_ATTRIBUTE, true)]
+}
+
+/// A registered handle: one series under the cap, or the name's overflow handle.
+enum Handle<H, O> {
+    Series(Arc<H>),
+    Overflow(Arc<O>),
+}
+
+/// The instruments and series of one kind: series handles `H`, overflow handles `O`.
 #[derive(Debug)]
-struct Registry<I, H> {
+struct Registry<I, H, O> {
     /// Fast path: the `metrics` key as the application spelled it (its hash is
     /// precomputed, so a hit costs no allocation). Keys that landed in the
     /// overflow series are never stored here, which keeps this map bounded.
     by_key: HashMap<Key, Arc<H>>,
     /// Sanitised metric name → instrument and series.
-    families: HashMap<String, Family<I, H>>,
+    families: HashMap<String, Family<I, H, O>>,
 }
 
-impl<I, H> Default for Registry<I, H> {
+impl<I, H, O> Default for Registry<I, H, O> {
     fn default() -> Self {
         Self {
             by_key: HashMap::new(),
@@ -292,25 +349,28 @@ impl<I, H> Default for Registry<I, H> {
 }
 
 #[derive(Debug)]
-struct Family<I, H> {
+struct Family<I, H, O> {
     instrument: I,
     /// Sorted, de-duplicated labels → series.
     series: HashMap<Vec<(String, String)>, Arc<H>>,
-    overflow: Option<Arc<H>>,
+    /// Every label set past the cap, made on the first one.
+    overflow: Option<Arc<O>>,
 }
 
-impl<I, H> Registry<I, H> {
+impl<I, H, O> Registry<I, H, O> {
     /// The series for `key`, creating the instrument and binding the series on
-    /// first use.
+    /// first use; past the cap, the name's overflow handle, made by `overflow` from the
+    /// instrument and the sanitised name on first use.
     fn handle(
         &mut self,
         key: &Key,
         max_label_sets: usize,
         create: impl FnOnce(String) -> I,
         bind: impl Fn(&I, &[KeyValue]) -> H,
-    ) -> Arc<H> {
+        overflow: impl FnOnce(&I, &str) -> O,
+    ) -> Handle<H, O> {
         if let Some(handle) = self.by_key.get(key) {
-            return Arc::clone(handle);
+            return Handle::Series(Arc::clone(handle));
         }
 
         let family = self
@@ -326,7 +386,7 @@ impl<I, H> Registry<I, H> {
         if let Some(handle) = family.series.get(&labels) {
             let handle = Arc::clone(handle);
             self.by_key.insert(key.clone(), Arc::clone(&handle));
-            return handle;
+            return Handle::Series(handle);
         }
 
         if family.series.len() < max_label_sets {
@@ -337,14 +397,14 @@ impl<I, H> Registry<I, H> {
             let handle = Arc::new(bind(&family.instrument, &attributes));
             family.series.insert(labels, Arc::clone(&handle));
             self.by_key.insert(key.clone(), Arc::clone(&handle));
-            return handle;
+            return Handle::Series(handle);
         }
 
         let instrument = &family.instrument;
-        let overflow = family.overflow.get_or_insert_with(|| {
-            Arc::new(bind(instrument, &[KeyValue::new(OVERFLOW_ATTRIBUTE, true)]))
-        });
-        Arc::clone(overflow)
+        let overflow = family
+            .overflow
+            .get_or_insert_with(|| Arc::new(overflow(instrument, &sanitize_name(key.name()))));
+        Handle::Overflow(Arc::clone(overflow))
     }
 }
 

@@ -423,7 +423,7 @@ fn label_sets_over_the_cap_go_to_the_overflow_series() {
 }
 
 #[test]
-fn overflow_applies_to_gauges_and_histograms() {
+fn past_the_cap_gauges_are_dropped_and_histograms_fold_every_one_counted() {
     let h = Harness::with(|meter| {
         OtelRecorder::builder(meter)
             .max_label_sets(1)
@@ -437,23 +437,15 @@ fn overflow_applies_to_gauges_and_histograms() {
         metrics::histogram!("h", "k" => "a").record(1.0);
         metrics::histogram!("h", "k" => "b").record(2.0);
         metrics::histogram!("h", "k" => "c").record(3.0);
+        metrics::counter!("c", "k" => "a").absolute(10);
+        metrics::counter!("c", "k" => "b").absolute(10);
+        metrics::counter!("c", "k" => "b").absolute(10);
+        metrics::counter!("c", "k" => "c").increment(4);
     });
     let all = h.collect();
-    let mut g = all
-        .iter()
-        .find(|m| m.name == "g")
-        .unwrap()
-        .gauges()
-        .to_vec();
-    g.sort_by(|a, b| a.0.cmp(&b.0));
-    // The overflow series is one gauge: "c" continues from the value "b" set.
-    assert_eq!(
-        g,
-        vec![
-            (pairs(&[("k", "a")]), 1.0),
-            (pairs(&[(OVERFLOW_ATTRIBUTE, "true")]), 7.0),
-        ]
-    );
+    // No one value stands for "b" and "c" together: only "a" is exported.
+    let g = all.iter().find(|m| m.name == "g").unwrap();
+    assert_eq!(g.gauges(), &[(pairs(&[("k", "a")]), 1.0)]);
     let hist = all.iter().find(|m| m.name == "h").unwrap();
     let overflow = hist
         .histograms()
@@ -461,6 +453,31 @@ fn overflow_applies_to_gauges_and_histograms() {
         .find(|p| p.0 == pairs(&[(OVERFLOW_ATTRIBUTE, "true")]))
         .unwrap();
     assert_eq!((overflow.1, overflow.2), (2, 5.0));
+    // Increments past the cap add up; absolutes past it are dropped.
+    let mut c = all.iter().find(|m| m.name == "c").unwrap().sums().to_vec();
+    c.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        c,
+        vec![
+            (pairs(&[("k", "a")]), 10),
+            (pairs(&[(OVERFLOW_ATTRIBUTE, "true")]), 4),
+        ]
+    );
+    let mut overflowed = all
+        .iter()
+        .find(|m| m.name == "scalewatch.sdk.overflow")
+        .unwrap()
+        .sums()
+        .to_vec();
+    overflowed.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        overflowed,
+        vec![
+            (pairs(&[("scalewatch.sdk.signal", "c")]), 3),
+            (pairs(&[("scalewatch.sdk.signal", "g")]), 2),
+            (pairs(&[("scalewatch.sdk.signal", "h")]), 2),
+        ]
+    );
 }
 
 #[test]
