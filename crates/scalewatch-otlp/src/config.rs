@@ -41,6 +41,44 @@ pub enum Destination {
     None,
 }
 
+/// The spec's default of `OTEL_EXPORTER_PROMETHEUS_HOST`.
+pub const DEFAULT_PROMETHEUS_HOST: &str = "localhost";
+/// The spec's default of `OTEL_EXPORTER_PROMETHEUS_PORT`.
+pub const DEFAULT_PROMETHEUS_PORT: u16 = 9464;
+/// The path the Prometheus scrape endpoint serves.
+pub const PROMETHEUS_PATH: &str = "/metrics";
+
+/// Where the Prometheus scrape endpoint listens, when `OTEL_METRICS_EXPORTER` lists
+/// `prometheus`: `OTEL_EXPORTER_PROMETHEUS_HOST` and `OTEL_EXPORTER_PROMETHEUS_PORT`, served
+/// at [`PROMETHEUS_PATH`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrometheusEndpoint {
+    /// A host name or an IP address (IPv6 without brackets); default `localhost`.
+    pub host: String,
+    /// The TCP port, 1 to 65535; default 9464.
+    pub port: u16,
+}
+
+impl Default for PrometheusEndpoint {
+    fn default() -> Self {
+        Self {
+            host: DEFAULT_PROMETHEUS_HOST.to_owned(),
+            port: DEFAULT_PROMETHEUS_PORT,
+        }
+    }
+}
+
+impl fmt::Display for PrometheusEndpoint {
+    /// `http://host:port/metrics`, with IPv6 addresses in brackets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "http://[{}]:{}{PROMETHEUS_PATH}", self.host, self.port)
+        } else {
+            write!(f, "http://{}:{}{PROMETHEUS_PATH}", self.host, self.port)
+        }
+    }
+}
+
 /// A configuration value was invalid.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid {variable}: {reason}")]
@@ -63,8 +101,11 @@ impl ConfigError {
 /// The resolved configuration of a telemetry pipeline.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Where metrics go.
+    /// Where metrics are pushed (OTLP or the console), if anywhere.
     pub metrics: Destination,
+    /// Where metrics are served for Prometheus to scrape, when `OTEL_METRICS_EXPORTER` lists
+    /// `prometheus` (alone or with `otlp` or `console`).
+    pub prometheus: Option<PrometheusEndpoint>,
     /// Where traces go.
     pub traces: Destination,
     /// The transport for OTLP destinations.
@@ -96,6 +137,7 @@ impl fmt::Debug for Config {
             .collect();
         f.debug_struct("Config")
             .field("metrics", &self.metrics)
+            .field("prometheus", &self.prometheus)
             .field("traces", &self.traces)
             .field("protocol", &self.protocol)
             .field("metrics_endpoint", &redact_url(&self.metrics_endpoint))
@@ -149,11 +191,23 @@ impl Config {
             validate_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", e)?;
         }
         let endpoint_set = base.is_some();
-        let metrics = match get("OTEL_METRICS_EXPORTER") {
-            Some(v) => parse_destination("OTEL_METRICS_EXPORTER", &v, true)?,
-            None if endpoint_set || metrics_specific.is_some() => Destination::Otlp,
-            None => Destination::Console,
+        let prometheus_host = match get("OTEL_EXPORTER_PROMETHEUS_HOST") {
+            None => DEFAULT_PROMETHEUS_HOST.to_owned(),
+            Some(v) => parse_host("OTEL_EXPORTER_PROMETHEUS_HOST", &v)?,
         };
+        let prometheus_port = match get("OTEL_EXPORTER_PROMETHEUS_PORT") {
+            None => DEFAULT_PROMETHEUS_PORT,
+            Some(v) => parse_port("OTEL_EXPORTER_PROMETHEUS_PORT", &v)?,
+        };
+        let (metrics, prometheus) = match get("OTEL_METRICS_EXPORTER") {
+            Some(v) => parse_metrics_exporters("OTEL_METRICS_EXPORTER", &v)?,
+            None if endpoint_set || metrics_specific.is_some() => (Destination::Otlp, false),
+            None => (Destination::Console, false),
+        };
+        let prometheus = prometheus.then_some(PrometheusEndpoint {
+            host: prometheus_host,
+            port: prometheus_port,
+        });
         let traces = match get("OTEL_TRACES_EXPORTER") {
             Some(v) => parse_destination("OTEL_TRACES_EXPORTER", &v, false)?,
             None if endpoint_set || traces_specific.is_some() => Destination::Otlp,
@@ -178,6 +232,7 @@ impl Config {
         };
         Ok(Self {
             metrics,
+            prometheus,
             traces,
             protocol,
             metrics_endpoint: metrics_specific
@@ -245,6 +300,117 @@ fn parse_destination(
                 if console { ", `console`" } else { "" }
             ),
         )),
+    }
+}
+
+/// `OTEL_METRICS_EXPORTER`: a comma-separated list of `otlp`, `console`, `prometheus`, or
+/// `none` alone. At most one of the push exporters (`otlp`, `console`) runs, with or
+/// without the Prometheus endpoint.
+fn parse_metrics_exporters(var: &'static str, v: &str) -> Result<(Destination, bool), ConfigError> {
+    const CHOICES: &str =
+        "use `otlp`, `prometheus`, `console`, a list such as `otlp,prometheus`, or `none`";
+    let mut push: Option<Destination> = None;
+    let mut prometheus = false;
+    let mut none = false;
+    for item in v.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let destination = match item {
+            "prometheus" => {
+                prometheus = true;
+                continue;
+            }
+            "none" => {
+                none = true;
+                continue;
+            }
+            "otlp" => Destination::Otlp,
+            "console" => Destination::Console,
+            other => {
+                return Err(ConfigError::new(
+                    var,
+                    format!("unsupported exporter `{other}`: {CHOICES}"),
+                ))
+            }
+        };
+        match push {
+            Some(earlier) if earlier != destination => {
+                return Err(ConfigError::new(
+                    var,
+                    format!(
+                        "`{}`: `otlp` and `console` cannot both run; pick one (either may run with `prometheus`)",
+                        v.trim()
+                    ),
+                ))
+            }
+            _ => push = Some(destination),
+        }
+    }
+    if none {
+        if push.is_some() || prometheus {
+            return Err(ConfigError::new(
+                var,
+                format!(
+                    "`{}`: `none` cannot be combined with other exporters",
+                    v.trim()
+                ),
+            ));
+        }
+        return Ok((Destination::None, false));
+    }
+    match push {
+        Some(destination) => Ok((destination, prometheus)),
+        None if prometheus => Ok((Destination::None, true)),
+        None => Err(ConfigError::new(
+            var,
+            format!("no exporter given: {CHOICES}"),
+        )),
+    }
+}
+
+/// A host name or IP address to listen on; IPv6 may come in brackets, which are removed.
+fn parse_host(var: &'static str, v: &str) -> Result<String, ConfigError> {
+    let v = v.trim();
+    let bad = |why: &str| ConfigError::new(var, format!("`{v}` {why}"));
+    if v.contains("://") || v.contains('/') {
+        return Err(bad(
+            "is not a host: give a host name or an IP address such as `0.0.0.0`, not a URL",
+        ));
+    }
+    let bare = v
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(v);
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(bare.to_owned());
+    }
+    if v.contains(':') {
+        return Err(bad(
+            "is not a host name or IP address (give the port in OTEL_EXPORTER_PROMETHEUS_PORT)",
+        ));
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let name = v.strip_suffix('.').unwrap_or(v);
+    if name.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(bad(
+            "is not a host name or IP address: use letters, digits, `-` and `.`, e.g. `localhost` or `0.0.0.0`",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+/// A TCP port to listen on, 1 to 65535.
+fn parse_port(var: &'static str, v: &str) -> Result<u16, ConfigError> {
+    match v.trim().parse::<u16>() {
+        Ok(0) | Err(_) => Err(ConfigError::new(
+            var,
+            format!("`{}` is not a port: use a number from 1 to 65535", v.trim()),
+        )),
+        Ok(port) => Ok(port),
     }
 }
 
@@ -415,7 +581,17 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "-1"),
             ("OTEL_RESOURCE_ATTRIBUTES", "novalue"),
             ("OTEL_SDK_DISABLED", "yes"),
-            ("OTEL_METRICS_EXPORTER", "prometheus"),
+            ("OTEL_METRICS_EXPORTER", "statsd"),
+            ("OTEL_METRICS_EXPORTER", "otlp,console"),
+            ("OTEL_METRICS_EXPORTER", "none,prometheus"),
+            ("OTEL_METRICS_EXPORTER", ","),
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "0"),
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "65536"),
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "http"),
+            ("OTEL_EXPORTER_PROMETHEUS_HOST", "http://localhost:9464"),
+            ("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost:9464"),
+            ("OTEL_EXPORTER_PROMETHEUS_HOST", "my host"),
+            ("OTEL_EXPORTER_PROMETHEUS_HOST", "-bad-.example"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var, "{value}");
@@ -424,6 +600,66 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn prometheus_runs_alone_or_beside_a_push_exporter() {
+        let c = config(&[("OTEL_METRICS_EXPORTER", "prometheus")]).unwrap();
+        assert_eq!(c.metrics, Destination::None);
+        assert_eq!(c.prometheus, Some(PrometheusEndpoint::default()));
+        assert_eq!(
+            c.prometheus.unwrap().to_string(),
+            "http://localhost:9464/metrics"
+        );
+
+        let c = config(&[
+            ("OTEL_METRICS_EXPORTER", " otlp , prometheus "),
+            ("OTEL_EXPORTER_PROMETHEUS_HOST", "0.0.0.0"),
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "9100"),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics, Destination::Otlp);
+        let endpoint = c.prometheus.unwrap();
+        assert_eq!((endpoint.host.as_str(), endpoint.port), ("0.0.0.0", 9100));
+
+        let c = config(&[
+            ("OTEL_METRICS_EXPORTER", "prometheus,console"),
+            ("OTEL_EXPORTER_PROMETHEUS_HOST", "[::1]"),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics, Destination::Console);
+        let endpoint = c.prometheus.unwrap();
+        assert_eq!(endpoint.host, "::1");
+        assert_eq!(endpoint.to_string(), "http://[::1]:9464/metrics");
+
+        for (value, push) in [
+            ("none", Destination::None),
+            ("otlp", Destination::Otlp),
+            ("otlp,otlp", Destination::Otlp),
+        ] {
+            let c = config(&[("OTEL_METRICS_EXPORTER", value)]).unwrap();
+            assert_eq!((c.metrics, c.prometheus), (push, None), "{value}");
+        }
+        // The endpoint variables alone start nothing.
+        let c = config(&[("OTEL_EXPORTER_PROMETHEUS_PORT", "9100")]).unwrap();
+        assert_eq!(c.prometheus, None);
+    }
+
+    #[test]
+    fn prometheus_errors_say_what_would_be_right() {
+        let err = config(&[("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost:9464")]).unwrap_err();
+        assert!(
+            err.reason.contains("OTEL_EXPORTER_PROMETHEUS_PORT"),
+            "{err}"
+        );
+        let err = config(&[("OTEL_EXPORTER_PROMETHEUS_PORT", "99999")]).unwrap_err();
+        assert!(err.reason.contains("1 to 65535"), "{err}");
+        let err = config(&[("OTEL_METRICS_EXPORTER", "otlp,console")]).unwrap_err();
+        assert!(err.reason.contains("pick one"), "{err}");
+        let err = config(&[("OTEL_METRICS_EXPORTER", "prometheus,none")]).unwrap_err();
+        assert!(err.reason.contains("`none` cannot be combined"), "{err}");
+        let err = config(&[("OTEL_METRICS_EXPORTER", "jaeger")]).unwrap_err();
+        assert!(err.reason.contains("`otlp,prometheus`"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //!   the per-signal `…_METRICS_…`/`…_TRACES_…` variants, `OTEL_METRICS_EXPORTER`,
 //!   `OTEL_TRACES_EXPORTER` and `OTEL_SDK_DISABLED`. An invalid value is an error that
 //!   names the variable. [`TelemetryBuilder`] overrides any of them in code.
+//! - `OTEL_METRICS_EXPORTER=prometheus` serves the metrics for Prometheus to scrape on
+//!   `OTEL_EXPORTER_PROMETHEUS_HOST`:`OTEL_EXPORTER_PROMETHEUS_PORT` (`localhost:9464`),
+//!   path `/metrics`, through the OpenTelemetry Prometheus exporter; `otlp,prometheus` runs
+//!   both.
 //! - With no endpoint configured, metrics go to a console reporter that prints a compact
 //!   per-tier summary to stderr every 10 s, so a service run locally shows its scaling
 //!   signals with no backend at all.
@@ -36,10 +40,13 @@
 mod config;
 mod console;
 mod pipeline;
+mod prometheus;
 mod transport;
 
+pub use self::prometheus::PrometheusError;
 pub use config::{
-    Config, ConfigError, Destination, Protocol, DEFAULT_EXPORT_INTERVAL, DEFAULT_EXPORT_TIMEOUT,
+    Config, ConfigError, Destination, PrometheusEndpoint, Protocol, DEFAULT_EXPORT_INTERVAL,
+    DEFAULT_EXPORT_TIMEOUT, DEFAULT_PROMETHEUS_HOST, DEFAULT_PROMETHEUS_PORT, PROMETHEUS_PATH,
 };
 pub use pipeline::{
     init, InitError, ShutdownError, Telemetry, TelemetryBuilder, CONSOLE_INTERVAL,

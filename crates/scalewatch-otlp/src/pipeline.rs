@@ -67,6 +67,9 @@ pub enum InitError {
     /// A global tracing subscriber was already installed.
     #[error("a global tracing subscriber is already installed: use `Telemetry::tracing_layer` to add scalewatch's layer to it instead")]
     Subscriber(#[source] tracing_subscriber::util::TryInitError),
+    /// The Prometheus scrape endpoint could not start.
+    #[error(transparent)]
+    Prometheus(#[from] crate::PrometheusError),
 }
 
 /// Shutdown did not complete cleanly.
@@ -336,6 +339,10 @@ impl Telemetry {
                     );
                 }
                 Destination::None => {}
+            }
+            if let Some(endpoint) = &config.prometheus {
+                let reader = crate::prometheus::PrometheusReader::start(endpoint)?;
+                builder = builder.with_reader(reader);
             }
             Some(builder.build())
         };
