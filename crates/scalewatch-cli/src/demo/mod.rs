@@ -3,6 +3,7 @@
 //! client's curve and its USL fit) and from inside (the service's own capacity model and
 //! its ranking of every lock, pool and shard).
 
+mod background;
 mod service;
 
 use std::io::Write;
@@ -133,6 +134,9 @@ pub(crate) fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<(), CliError> 
         )));
     }
     let telemetry = telemetry()?;
+    if let Some(endpoint) = &telemetry.config().prometheus {
+        eprintln!("scalewatch demo: Prometheus metrics on {endpoint}");
+    }
     let server_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("scalewatch-demo")

@@ -10,6 +10,10 @@
 //!   the shard holding the best-seller is hot.
 //! - `GET /recommendations/{user}` asks a slow dependency through a pool of 8 connections.
 //!
+//! Behind them, a back office (`background.rs`) that no request waits for: checkouts
+//! feed an `orders` queue, a `restock` job runs every second, and the runtime serving the
+//! shop is measured as a tier.
+//!
 //! Waits and work are sleeps, not spins, so the shape of the curve comes from the planted
 //! limits and not from how busy the machine's cores happen to be.
 
@@ -30,6 +34,7 @@ use scalewatch_sync::{LockMetrics, Mutex, Pool};
 use scalewatch_tower::ServerTierLayer;
 use tokio::sync::{oneshot, Semaphore};
 
+use super::background::BackOffice;
 use crate::error::CliError;
 
 /// The inventory lock is held this long per checkout...
@@ -108,6 +113,8 @@ struct Shop {
     nodes: Vec<StorageNode>,
     /// Planted breaking point 3: a small pool in front of a slow dependency.
     recommendations: Pool,
+    /// Each checkout's order event, for the back office.
+    orders: scalewatch_state::Sender<u64>,
 }
 
 impl Shop {
@@ -125,6 +132,8 @@ impl Shop {
         *reserved += 1;
         let total = *reserved;
         drop(reserved);
+        // Never waits: a full queue drops the event (the back office is not a planted limit).
+        let _ = self.orders.try_send(total);
         format!("cart {cart}: reserved (reservation {total})\n")
     }
 }
@@ -182,6 +191,7 @@ pub(crate) struct DemoService {
     pub model: CapacityModel,
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _back_office: BackOffice,
 }
 
 impl DemoService {
@@ -213,6 +223,7 @@ impl DemoService {
                 },
             );
         }
+        let back_office = BackOffice::start(runtime, meter)?;
         let shop = Arc::new(Shop {
             inventory: Mutex::new("inventory", 0, &locks),
             waiting: AtomicU64::new(0),
@@ -226,6 +237,7 @@ impl DemoService {
             recommendations: Pool::builder("recommendations", POOL_SIZE)
                 .build(meter)
                 .map_err(|e| demo_error(&e))?,
+            orders: back_office.orders.clone(),
         });
 
         let register = |kind: ResourceKind, name: &'static str, source: Source| {
@@ -270,6 +282,7 @@ impl DemoService {
             model,
             shutdown: Some(shutdown),
             server,
+            _back_office: back_office,
         })
     }
 
