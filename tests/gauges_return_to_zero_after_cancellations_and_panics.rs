@@ -51,6 +51,8 @@ async fn gauges_return_to_zero_after_cancellations_and_panics() {
     let layer = ServerTierLayer::builder()
         .tier_name("api")
         .concurrency_limit(4)
+        // Every pending request must be able to wait: lift the default queue bound.
+        .max_queued(usize::MAX)
         .build(&telemetry.meter())
         .unwrap();
     let app = Router::new()

@@ -60,6 +60,8 @@ struct TierState {
     current: Option<Load>,
     fit: Option<FitReport>,
     untrusted: Option<NoFitReason>,
+    /// Requests queued at admission when the latest window closed.
+    queued: i64,
 }
 
 impl TierState {
@@ -72,6 +74,7 @@ impl TierState {
             current: None,
             fit: None,
             untrusted: Some(NoFitReason::NoData),
+            queued: 0,
         }
     }
 
@@ -441,6 +444,7 @@ impl CapacityModel {
         let mut closed = Vec::with_capacity(state.tiers.len());
         for t in &mut state.tiers {
             if let Some(window) = t.tier.advance(&mut t.cursor) {
+                t.queued = t.tier.queued();
                 if tells_demand(t.record(&window, options)) {
                     closed.push((t.tier.name(), window.throughput));
                 }
@@ -587,10 +591,16 @@ impl CapacityModel {
 fn all_readings(state: &State) -> impl Iterator<Item = Named> + '_ {
     let tiers = state.tiers.iter().filter_map(|t| {
         let utilization = t.utilization()?;
+        let limit = t.tier.limit()? as f64;
+        // Requests queued at admission, per slot of the limit: demand past full.
+        let waiting = t.queued.max(0) as f64 / limit;
         Some((
             ResourceKind::Tier,
             t.tier.name(),
-            Reading::utilization(utilization),
+            Reading {
+                utilization,
+                waiting,
+            },
         ))
     });
     state.readings.iter().copied().chain(tiers)
@@ -678,6 +688,9 @@ fn rank(state: &State, options: &Options) -> Vec<ResourceUtilization> {
     ranked
 }
 
+/// Requests queued per slot of its limit from which a tier at its limit counts as stalled.
+const QUEUED_PAST_FULL: f64 = 0.5;
+
 /// The saturated resource that tracks a tier whose throughput stopped rising, the one
 /// with the least room relative to that tier's load first (then the most waiters): a
 /// saturated resource with no evidence of being what the tier waits on is not blamed.
@@ -687,10 +700,17 @@ fn first_bottleneck(resources: &[ResourceUtilization], tiers: &[TierReport]) -> 
             .iter()
             .any(|t| t.name == tier && t.throughput_plateaued)
     };
+    // Stalled: the tier's throughput stopped rising with its concurrency, or, for a tier
+    // held at its own limit (whose concurrency the limit caps, so that it cannot show a
+    // plateau), requests queue at its admission.
+    let stalled = |r: &ResourceUtilization, d: &Demand| {
+        plateaued(&d.tier)
+            || (r.kind == ResourceKind::Tier && r.name == d.tier && r.waiting >= QUEUED_PAST_FULL)
+    };
     resources
         .iter()
         .filter(|r| r.saturated)
-        .filter_map(|r| Some((r, r.demand.as_ref().filter(|d| plateaued(&d.tier))?)))
+        .filter_map(|r| Some((r, r.demand.as_ref().filter(|d| stalled(r, d))?)))
         .min_by(|(a, _), (b, _)| {
             a.load_factor()
                 .total_cmp(&b.load_factor())

@@ -36,12 +36,20 @@ enum Plant {
     /// A pool member held for `pool`, and inside it the lock for `lock` (a connection
     /// held while waiting on the lock).
     PoolAroundLock { lock: Duration, pool: Duration },
+    /// A permit of the `slots` semaphore held for `hold`, then the lock for 1 ms.
+    Semaphore { hold: Duration },
+    /// A sleep of `hold` behind the server layer's concurrency limit.
+    TierLimit { hold: Duration },
+    /// The runtime's only worker blocked for `hold` (a blocking call on the runtime),
+    /// then the lock for 1 ms.
+    Runtime { hold: Duration },
 }
 
 struct Shop {
     plant: Plant,
     ledger: Arc<Mutex<()>>,
     db: Pool,
+    slots: scalewatch_sync::tokio::Semaphore,
 }
 
 async fn hold_lock(ledger: Arc<Mutex<()>>, time: Duration) {
@@ -65,6 +73,19 @@ async fn work(State(shop): State<Arc<Shop>>) -> &'static str {
             hold_lock(shop.ledger.clone(), lock).await;
             tokio::time::sleep(pool).await;
         }
+        Plant::Semaphore { hold } => {
+            {
+                let _slot = shop.slots.acquire().await.unwrap();
+                tokio::time::sleep(hold).await;
+            }
+            hold_lock(shop.ledger.clone(), Duration::from_millis(1)).await;
+        }
+        Plant::TierLimit { hold } => tokio::time::sleep(hold).await,
+        Plant::Runtime { hold } => {
+            // A blocking call on the async runtime: its worker is busy the whole time.
+            std::thread::sleep(hold);
+            hold_lock(shop.ledger.clone(), Duration::from_millis(1)).await;
+        }
     }
     "ok"
 }
@@ -75,18 +96,45 @@ struct Service {
     addr: SocketAddr,
     model: CapacityModel,
     _provider: opentelemetry_sdk::metrics::SdkMeterProvider,
+    /// The server's own runtime, when it has one (stopped when dropped).
+    _runtime: Option<ServerRuntime>,
+}
+
+/// A current-thread runtime on a thread of its own, serving until dropped.
+struct ServerRuntime {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for ServerRuntime {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Serves the shop with defaults everywhere: the layer, the lock metrics, the pool, the
-/// model. The lock and the pool are registered with one call each.
+/// semaphore, the runtime tier, the model. Each resource is registered with one call.
+/// The pool has `pool_size` members, the semaphore `permits`, the layer a concurrency
+/// limit when `limit` is given. `Plant::Runtime` runs the server on a runtime of one
+/// worker of its own.
 async fn serve(plant: Plant, pool_size: u32) -> Service {
+    serve_with(plant, pool_size, 2, None).await
+}
+
+async fn serve_with(plant: Plant, pool_size: u32, permits: usize, limit: Option<usize>) -> Service {
     use opentelemetry::metrics::MeterProvider as _;
     let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
     let meter = provider.meter("planted");
-    let layer = ServerTierLayer::builder()
-        .tier_name("shop")
-        .build(&meter)
-        .unwrap();
+    let mut layer = ServerTierLayer::builder().tier_name("shop");
+    if let Some(limit) = limit {
+        layer = layer.concurrency_limit(limit);
+    }
+    let layer = layer.build(&meter).unwrap();
     let model = CapacityModel::new(&meter);
     model.watch(layer.tier()).unwrap();
     let locks = LockMetrics::new(&meter);
@@ -94,21 +142,126 @@ async fn serve(plant: Plant, pool_size: u32) -> Service {
         plant,
         ledger: Arc::new(Mutex::new("ledger", (), &locks)),
         db: Pool::builder("db", pool_size).build(&meter).unwrap(),
+        slots: scalewatch_sync::tokio::Semaphore::new("slots", permits, &locks),
     });
     model.register(&*shop.ledger).unwrap();
     model.register(&shop.db).unwrap();
+    model.register(&shop.slots).unwrap();
     let app = Router::new()
         .route("/work", get(work))
         .with_state(shop)
         .layer(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let runtime = if matches!(plant, Plant::Runtime { .. }) {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, is_ready) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let tier = scalewatch_runtime::RuntimeTier::builder(rt.handle().clone())
+                .name("server")
+                .build(&meter)
+                .unwrap();
+            ready.send(tier).unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        let tier = is_ready.recv().unwrap();
+        model.register(&tier).unwrap();
+        Some(ServerRuntime {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    } else {
+        let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        None
+    };
     Service {
         addr,
         model,
         _provider: provider,
+        _runtime: runtime,
     }
+}
+
+/// Ramps 1 to `top` users with no think time, three windows a level: past saturation.
+async fn ramp(service: &Service, top: usize) -> CapacityReport {
+    let mut users = 1;
+    while users <= top {
+        load(service, users, Duration::ZERO, 3).await;
+        users *= 2;
+    }
+    service.model.refit();
+    service.model.report()
+}
+
+/// Four loads between about 10% and 45% of a planted capacity of 200/s at about 20 ms a
+/// request: every resource stays at or below half.
+async fn below_half(service: &Service, request: Duration) -> CapacityReport {
+    // Users and think time: X ≈ users / (request + think).
+    let ms = request.as_millis() as u64;
+    for (users, think) in [(1, 4 * ms), (1, ms), (2, 2 * ms), (2, ms / 2)] {
+        load(service, users, Duration::from_millis(think), 3).await;
+    }
+    service.model.report()
+}
+
+/// The named resource as `first_to_saturate` below half load; returns its saturation
+/// throughput.
+fn assert_wall(report: &CapacityReport, kind: ResourceKind, name: &str) -> f64 {
+    let text = summary(report);
+    for r in &report.resources {
+        assert!(r.utilization <= 0.5, "{} above half: {text}", r.name);
+    }
+    let wall = report.first_to_saturate.as_ref().expect(&text);
+    assert_eq!((wall.kind, wall.name.as_str()), (kind, name), "{text}");
+    assert!(wall.load_factor.unwrap() > 2.0, "{text}");
+    wall.saturation_throughput
+}
+
+/// The planted capacity as the service really has it (the sleeps plus the server's own
+/// time per request): the highest throughput of the ramp past saturation, measured by
+/// the tier's windows. The prediction made below half load must be within 20% of it.
+fn assert_predicted(predicted: f64, report: &CapacityReport) {
+    let measured = report
+        .tier("shop")
+        .unwrap()
+        .levels
+        .iter()
+        .map(|l| l.throughput)
+        .fold(0.0, f64::max);
+    assert!(
+        (predicted - measured).abs() <= 0.2 * measured,
+        "predicted {predicted:.0}/s below half load, measured {measured:.0}/s at saturation: {}",
+        summary(report)
+    );
+}
+
+/// The named resource as `first_bottleneck` past saturation, tracking `shop`.
+fn assert_bottleneck(report: &CapacityReport, kind: ResourceKind, name: &str) {
+    let text = summary(report);
+    let bottleneck = report.first_bottleneck.as_ref().expect(&text);
+    assert_eq!(
+        (
+            bottleneck.kind,
+            bottleneck.name.as_str(),
+            bottleneck.tier.as_str()
+        ),
+        (kind, name, "shop"),
+        "{text}"
+    );
 }
 
 /// Closed-loop users, each waiting `think` between an answer and its next request.
@@ -251,4 +404,46 @@ async fn a_connection_held_while_waiting_on_the_lock_blames_the_lock() {
         (ResourceKind::Lock, "ledger"),
         "{text}"
     );
+}
+
+const TWENTY_MS: Duration = Duration::from_millis(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_semaphore_bound_service_is_named_past_saturation_and_before_it() {
+    // 4 permits × 20 ms: 200 requests/s; the lock, 1 ms a request, 1,000/s.
+    let plant = Plant::Semaphore { hold: TWENTY_MS };
+    let service = serve_with(plant, 32, 4, None).await;
+    let report = below_half(&service, TWENTY_MS).await;
+    let predicted = assert_wall(&report, ResourceKind::Lock, "slots");
+    let report = ramp(&service, 16).await;
+    assert_bottleneck(&report, ResourceKind::Lock, "slots");
+    assert_predicted(predicted, &report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tier_limit_bound_service_is_named_past_saturation_and_before_it() {
+    // A limit of 4 on requests of 20 ms: 200 requests/s.
+    let plant = Plant::TierLimit { hold: TWENTY_MS };
+    let service = serve_with(plant, 32, 4, Some(4)).await;
+    let report = below_half(&service, TWENTY_MS).await;
+    let predicted = assert_wall(&report, ResourceKind::Tier, "shop");
+    let report = ramp(&service, 16).await;
+    assert_bottleneck(&report, ResourceKind::Tier, "shop");
+    assert_predicted(predicted, &report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_bound_service_is_named_past_saturation_and_before_it() {
+    // One worker blocked 4 ms a request: at most 250 requests/s, less the worker's own
+    // work (accepting, routing) on the same thread.
+    let hold = Duration::from_millis(4);
+    let service = serve_with(Plant::Runtime { hold }, 32, 4, None).await;
+    // Four loads of about 10% to 40%: requests take about 5 ms end to end.
+    for (users, think) in [(1, 45), (1, 20), (2, 30), (2, 20)] {
+        load(&service, users, Duration::from_millis(think), 3).await;
+    }
+    let predicted = assert_wall(&service.model.report(), ResourceKind::Runtime, "server");
+    let report = ramp(&service, 16).await;
+    assert_bottleneck(&report, ResourceKind::Runtime, "server");
+    assert_predicted(predicted, &report);
 }

@@ -710,8 +710,35 @@ fn the_report_round_trips_through_json_and_prints_a_summary() {
         text.contains("first bottleneck: lock `sessions` at 92%"),
         "{text}"
     );
+    // Full now: the wall is here, and the law put it at 850/s from the windows below full.
     assert!(
-        text.contains("the wall: lock `sessions` at about 850/s"),
+        text.contains("the wall is here: lock `sessions` is 92% used"),
         "{text}"
+    );
+    assert!(text.contains("put it at about 850/s"), "{text}");
+}
+
+#[test]
+fn dropping_the_sampler_does_not_hang_on_a_source_that_blocks() {
+    let meter = noop_meter();
+    let model = CapacityModel::new(&meter);
+    let (entered, blocked) = std::sync::mpsc::channel::<()>();
+    let entered = std::sync::Mutex::new(entered);
+    model
+        .register_resource(ResourceKind::Queue, "stuck", move || {
+            let _ = entered.lock().unwrap().send(());
+            std::thread::sleep(Duration::from_secs(4));
+            Some(0.1)
+        })
+        .unwrap();
+    let sampler = model.spawn_sampler(Duration::from_millis(5)).unwrap();
+    // The sampler thread is inside the blocking source.
+    blocked.recv_timeout(Duration::from_secs(10)).unwrap();
+    let dropping = Instant::now();
+    drop(sampler);
+    let waited = dropping.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "the drop waited {waited:?} for a source that blocks 4 s"
     );
 }

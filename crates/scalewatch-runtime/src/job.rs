@@ -261,6 +261,21 @@ impl<F: Future> Future for JobFuture<F> {
     }
 }
 
+impl scalewatch_core::resource::Saturable for Job {
+    /// The job, for `CapacityModel::register`: its last run's duration against its window.
+    fn resource(&self) -> scalewatch_core::resource::ResourceSource {
+        let job = self.clone();
+        scalewatch_core::resource::ResourceSource {
+            kind: scalewatch_core::resource::ResourceKind::Job,
+            name: self.inner.name,
+            read: Arc::new(move || {
+                job.last_window_utilization()
+                    .map(scalewatch_core::resource::Reading::utilization)
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -214,6 +214,31 @@ fn register(meter: &Meter, inner: &Arc<Inner>, attrs: &[KeyValue; 2]) {
     });
 }
 
+impl scalewatch_core::resource::Saturable for RuntimeTier {
+    /// The runtime, for `CapacityModel::register`: its workers' busy ratio over windows
+    /// of its own, and the tasks waiting in its global queue per worker.
+    fn resource(&self) -> scalewatch_core::resource::ResourceSource {
+        let inner = self.inner.clone();
+        let last = Mutex::new(BusySample::read(&inner.metrics));
+        scalewatch_core::resource::ResourceSource {
+            kind: scalewatch_core::resource::ResourceKind::Runtime,
+            name: inner.name,
+            read: Arc::new(move || {
+                let now = BusySample::read(&inner.metrics);
+                let prev =
+                    std::mem::replace(&mut *last.lock().unwrap_or_else(|p| p.into_inner()), now);
+                let elapsed = now.at.checked_sub(prev.at).filter(|d| *d > 0)?;
+                let workers = inner.metrics.num_workers().max(1) as f64;
+                let busy = now.busy_nanos.saturating_sub(prev.busy_nanos) as f64;
+                Some(scalewatch_core::resource::Reading {
+                    utilization: (busy / (workers * elapsed as f64)).clamp(0.0, 1.0),
+                    waiting: inner.metrics.global_queue_depth() as f64 / workers,
+                })
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -464,6 +464,30 @@ impl<T> UnboundedReceiver<T> {
     }
 }
 
+impl<T> scalewatch_core::resource::Saturable for Sender<T> {
+    /// This queue, for `CapacityModel::register`: its time-averaged depth against its
+    /// capacity, with windows of its own. Reads nothing when the queue is disabled.
+    fn resource(&self) -> scalewatch_core::resource::ResourceSource {
+        let queue = self.queue.clone();
+        let cursor = Mutex::new(Cursor::starting_at(queue.stats.totals(now_nanos())));
+        scalewatch_core::resource::ResourceSource {
+            kind: scalewatch_core::resource::ResourceKind::Queue,
+            name: queue.name,
+            read: Arc::new(move || {
+                let capacity = queue.capacity.filter(|_| queue.enabled)? as f64;
+                let totals = queue.stats.totals(now_nanos());
+                let window = cursor
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .advance(totals)?;
+                Some(scalewatch_core::resource::Reading::utilization(
+                    window.mean_concurrency / capacity,
+                ))
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
