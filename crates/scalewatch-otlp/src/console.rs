@@ -51,6 +51,8 @@ impl ConsoleExporter {
         let mut calls: Vec<String> = Vec::new();
         let mut fits: BTreeMap<String, FitLine> = BTreeMap::new();
         let mut resources: Vec<(f64, String)> = Vec::new();
+        // Per tier, the resource that saturates first: (throughput, "kind `name`").
+        let mut walls: BTreeMap<String, (f64, String)> = BTreeMap::new();
         let mut previous = self.previous.lock().unwrap_or_else(|p| p.into_inner());
         for scope in metrics.scope_metrics() {
             for metric in scope.metrics() {
@@ -101,6 +103,22 @@ impl ConsoleExporter {
                             resources.push((value, format!("{kind} {name}")));
                         }
                     }
+                    data if name == capacity::RESOURCE_SATURATION_THROUGHPUT.name => {
+                        for (attrs, value) in numbers(data) {
+                            let kind =
+                                get(&attrs, capacity::attr::RESOURCE_KIND).unwrap_or_default();
+                            let name =
+                                get(&attrs, capacity::attr::RESOURCE_NAME).unwrap_or_default();
+                            let tier = get(&attrs, attr::TIER_NAME).unwrap_or_default();
+                            let wall = (value, format!("{kind} `{name}`"));
+                            match walls.get(&tier) {
+                                Some(w) if w.0 <= value => {}
+                                _ => {
+                                    walls.insert(tier, wall);
+                                }
+                            }
+                        }
+                    }
                     data if fit_field(name).is_some() => {
                         for (attrs, value) in numbers(data) {
                             let tier = get(&attrs, attr::TIER_NAME).unwrap_or_default();
@@ -136,7 +154,12 @@ impl ConsoleExporter {
             }
         }
         let mut out = String::new();
-        if tiers.is_empty() && calls.is_empty() && fits.is_empty() && resources.is_empty() {
+        if tiers.is_empty()
+            && calls.is_empty()
+            && fits.is_empty()
+            && resources.is_empty()
+            && walls.is_empty()
+        {
             return out;
         }
         let _ = writeln!(out, "scalewatch ─ per-tier summary");
@@ -173,6 +196,12 @@ impl ConsoleExporter {
                 .map(|(u, r)| format!("{r} {:.0}%", u * 100.0))
                 .collect();
             let _ = writeln!(out, "  busiest resources: {}", ranked.join(" > "));
+        }
+        for (tier, (x, resource)) in &walls {
+            let _ = writeln!(
+                out,
+                "  the wall of `{tier}`: {resource} full at about {x:.0}/s (utilization law)"
+            );
         }
         out
     }
@@ -384,6 +413,17 @@ mod tests {
                 ],
             );
         }
+        for (kind, name, x) in [("lock", "inventory", 310.0), ("pool", "db", 820.0)] {
+            gauge(
+                capacity::RESOURCE_SATURATION_THROUGHPUT,
+                x,
+                &[
+                    KeyValue::new(capacity::attr::RESOURCE_KIND, kind),
+                    KeyValue::new(capacity::attr::RESOURCE_NAME, name),
+                    KeyValue::new(attr::TIER_NAME, "api"),
+                ],
+            );
+        }
         catalog::HTTP_SERVER_REQUEST_DURATION
             .f64_histogram(&meter)
             .record(
@@ -405,6 +445,11 @@ mod tests {
         assert!(text.contains("headroom 42%"), "{text}");
         assert!(
             text.contains("busiest resources: lock inventory 97% > tier api 40%"),
+            "{text}"
+        );
+        // The wall: the resource of least saturation throughput per tier.
+        assert!(
+            text.contains("the wall of `api`: lock `inventory` full at about 310/s"),
             "{text}"
         );
         // Per-interval figures: a second render with nothing new prints no calls.
