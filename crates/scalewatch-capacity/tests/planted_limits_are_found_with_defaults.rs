@@ -43,13 +43,21 @@ enum Plant {
     /// The runtime's only worker blocked for `hold` (a blocking call on the runtime),
     /// then the lock for 1 ms.
     Runtime { hold: Duration },
+    /// A call to a downstream service (which sleeps `hold`) through a client tier with a
+    /// concurrency limit.
+    Client { hold: Duration },
 }
+
+/// Calls the downstream service once through the client tier.
+type Downstream =
+    Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
 
 struct Shop {
     plant: Plant,
     ledger: Arc<Mutex<()>>,
     db: Pool,
     slots: scalewatch_sync::tokio::Semaphore,
+    downstream: Option<Downstream>,
 }
 
 async fn hold_lock(ledger: Arc<Mutex<()>>, time: Duration) {
@@ -81,6 +89,11 @@ async fn work(State(shop): State<Arc<Shop>>) -> &'static str {
             hold_lock(shop.ledger.clone(), Duration::from_millis(1)).await;
         }
         Plant::TierLimit { hold } => tokio::time::sleep(hold).await,
+        Plant::Client { .. } => {
+            if let Some(call) = &shop.downstream {
+                call().await;
+            }
+        }
         Plant::Runtime { hold } => {
             // A blocking call on the async runtime: its worker is busy the whole time.
             std::thread::sleep(hold);
@@ -138,11 +151,16 @@ async fn serve_with(plant: Plant, pool_size: u32, permits: usize, limit: Option<
     let model = CapacityModel::new(&meter);
     model.watch(layer.tier()).unwrap();
     let locks = LockMetrics::new(&meter);
+    let downstream = match plant {
+        Plant::Client { hold } => Some(downstream(&model, &meter, hold).await),
+        _ => None,
+    };
     let shop = Arc::new(Shop {
         plant,
         ledger: Arc::new(Mutex::new("ledger", (), &locks)),
         db: Pool::builder("db", pool_size).build(&meter).unwrap(),
         slots: scalewatch_sync::tokio::Semaphore::new("slots", permits, &locks),
+        downstream,
     });
     model.register(&*shop.ledger).unwrap();
     model.register(&shop.db).unwrap();
@@ -194,6 +212,45 @@ async fn serve_with(plant: Plant, pool_size: u32, permits: usize, limit: Option<
         _provider: provider,
         _runtime: runtime,
     }
+}
+
+/// A downstream service on loopback that sleeps `hold` a call, and a client tier named
+/// `downstream` with a limit of 2 in front of it, watched by `model`. Its queue is not
+/// bounded here: the test is about the limit, not about shedding.
+async fn downstream(
+    model: &CapacityModel,
+    meter: &opentelemetry::metrics::Meter,
+    hold: Duration,
+) -> Downstream {
+    use tower::{Layer, ServiceExt};
+    let app = Router::new().route(
+        "/call",
+        get(move || async move {
+            tokio::time::sleep(hold).await;
+            "done"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let layer = scalewatch_tower::ClientTierLayer::builder()
+        .tier_name("downstream")
+        .concurrency_limit(2)
+        .max_queued(usize::MAX)
+        .build(meter)
+        .unwrap();
+    model.watch(layer.tier()).unwrap();
+    let client = layer.layer(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
+    Arc::new(move || {
+        let client = client.clone();
+        Box::pin(async move {
+            let req = http::Request::get(format!("http://{addr}/call"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let res = client.oneshot(req).await.unwrap();
+            res.into_body().collect().await.unwrap();
+        })
+    })
 }
 
 /// Ramps 1 to `top` users with no think time, three windows a level: past saturation.
@@ -445,5 +502,26 @@ async fn a_runtime_bound_service_is_named_past_saturation_and_before_it() {
     let predicted = assert_wall(&service.model.report(), ResourceKind::Runtime, "server");
     let report = ramp(&service, 16).await;
     assert_bottleneck(&report, ResourceKind::Runtime, "server");
+    assert_predicted(predicted, &report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_tier_bound_service_is_named_past_saturation_and_before_it() {
+    // Two calls at a time to a dependency that takes 20 ms: 100 requests/s.
+    let service = serve(Plant::Client { hold: TWENTY_MS }, 32).await;
+    // Four loads of about 10% to 45% of 100/s.
+    for (users, think) in [(1, 80), (1, 40), (1, 20), (1, 5)] {
+        load(&service, users, Duration::from_millis(think), 3).await;
+    }
+    let report = service.model.report();
+    let predicted = assert_wall(&report, ResourceKind::Tier, "downstream");
+    let report = ramp(&service, 8).await;
+    let text = summary(&report);
+    let bottleneck = report.first_bottleneck.as_ref().expect(&text);
+    assert_eq!(
+        (bottleneck.kind, bottleneck.name.as_str()),
+        (ResourceKind::Tier, "downstream"),
+        "{text}"
+    );
     assert_predicted(predicted, &report);
 }
