@@ -37,17 +37,29 @@
 //!   throughput falls again, so the formula rises again although more load only makes
 //!   things worse: [`TierReport::past_peak`] says when the current load is at or past N*.
 //!   The report also predicts X and R at 10× the current concurrency.
-//! - **Ranking.** Every resource is normalised to a 0..1 utilization: tiers with a limit
-//!   (windowed N / limit) automatically, and anything registered with
-//!   [`register_resource`](CapacityModel::register_resource) (locks, pools, queues,
-//!   shards, the runtime, jobs; `scalewatch_sync`'s `LockMetrics::utilization_source` and
-//!   `Pool::utilization_source` give one directly, and [`busy_fraction`] turns any
-//!   cumulative busy time into one). The ranking orders them by utilization and flags `saturated` ones (≥ 0.9). A
-//!   tier's throughput has *stopped rising* when its scaling efficiency from the next
-//!   lower load level to the current one, (ΔX/X) / (ΔN/N), is below
-//!   `plateau_efficiency` (0.25). The **first bottleneck** is the highest saturated
-//!   resource while some tier's throughput has stopped rising, with a one-line hint of
-//!   what to fix first for its kind.
+//! - **Ranking.** Every resource is read at each sample as a utilization (0..1) and the
+//!   mean number of waiters per unit of capacity: tiers with a limit (windowed N / limit,
+//!   requests queued at admission) automatically, handles that implement [`Saturable`]
+//!   with one [`register`](CapacityModel::register) call (`scalewatch_sync`'s locks,
+//!   semaphores and pools, `scalewatch_state`'s bounded channels, `scalewatch_runtime`'s
+//!   runtime tier and jobs), and anything else with
+//!   [`register_resource`](CapacityModel::register_resource) ([`busy_fraction`] turns any
+//!   cumulative busy time into a utilization). Resources are ordered by utilization plus
+//!   waiters, so two full ones are still told apart by the demand queued behind each.
+//! - **Demand.** Per resource and watched tier the model fits the utilization law
+//!   U = U₀ + X·D to the windows seen (decayed by `demand_decay`, 0.99), preferring the
+//!   windows where the resource was below saturation. A resource *tracks* a tier when D is
+//!   significantly above 0, the tier's throughput varied and X explains most of U; then
+//!   (1 − U₀)/D is the tier throughput at which it is full ([`Demand`],
+//!   `scalewatch.resource.saturation_throughput`).
+//! - **The wall and the first bottleneck.** [`CapacityReport::first_to_saturate`] is the
+//!   resource with the least saturation throughput relative to its tier's current one,
+//!   named while every resource is still far from full. The **first bottleneck** is a
+//!   saturated (≥ 0.9) resource that tracks a tier whose throughput has stopped rising (its
+//!   scaling efficiency from the next lower load level to the current one,
+//!   (ΔX/X) / (ΔN/N), is below `plateau_efficiency`, 0.25; or, for a tier at its own
+//!   limit, requests queue at its admission), with a one-line hint of what to fix first for
+//!   its kind. A saturated resource that does not track the stalled tier is never blamed.
 //!
 //! # Signals
 //!
@@ -60,6 +72,7 @@
 //! | `scalewatch.capacity.headroom` | 1 | `scalewatch.tier.name` |
 //! | `scalewatch.capacity.fit.r_squared` | 1 | `scalewatch.tier.name` |
 //! | `scalewatch.resource.utilization` | 1 | `scalewatch.resource.kind`, `scalewatch.resource.name` |
+//! | `scalewatch.resource.saturation_throughput` | {request}/s | `scalewatch.resource.kind`, `scalewatch.resource.name`, `scalewatch.tier.name` (resources that track the tier only) |
 //!
 //! # Example
 //!
