@@ -1,8 +1,13 @@
-//! `scalewatch fit FILE`: fit the Universal Scalability Law to a CSV file.
+//! `scalewatch fit FILE...`: fit the Universal Scalability Law to load-test results: a CSV
+//! file of measurements, Locust's `--csv` stats history (`locust`) or oha's JSON output
+//! (`oha`), detected from the content or chosen with `--format`.
+
+mod locust;
+mod oha;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use scalewatch_usl::{Fit, FitOptions, Point};
@@ -13,21 +18,68 @@ use crate::error::CliError;
 /// Arguments of `scalewatch fit`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct FitArgs {
-    /// CSV file with a header row and one measurement per row; `-` reads
+    /// Load-test results, one or more files whose points are fitted together: a CSV file
+    /// with a header row and one measurement per row, Locust's `--csv` stats history
+    /// (`PREFIX_stats_history.csv`: one point per user count held for two rows or more),
+    /// or oha's JSON output (`--output-format json`: one point per run). `-` reads
     /// standard input.
-    file: PathBuf,
-    /// The two columns to read. `concurrency,latency` and
-    /// `throughput,latency` convert through Little's law (X = N / R,
-    /// N = X · R); latency must be in the time unit of the throughput
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// The format of the files; `auto` tells them apart by their content and asks for
+    /// this option when it cannot.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    format: Format,
+    /// The two columns of a CSV file to read (default `concurrency,throughput`).
+    /// `concurrency,latency` and `throughput,latency` convert through Little's law
+    /// (X = N / R, N = X · R); latency must be in the time unit of the throughput
     /// (seconds for requests per second).
-    #[arg(long, default_value = "concurrency,throughput", value_name = "A,B")]
-    columns: Columns,
+    #[arg(long, value_name = "A,B")]
+    columns: Option<Columns>,
     /// Print one JSON object instead of the human-readable report.
     #[arg(long)]
     json: bool,
     /// Confidence level of the intervals, in (0, 1).
     #[arg(long, default_value_t = 0.95, value_name = "LEVEL")]
     confidence: f64,
+}
+
+/// The format of a results file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// Tell from the content.
+    Auto,
+    /// A CSV file of measurements (see --columns).
+    Csv,
+    /// Locust's `PREFIX_stats_history.csv`, written with `--csv PREFIX`.
+    Locust,
+    /// oha's JSON output (`--output-format json`, `-j` in older versions).
+    Oha,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Csv => "csv",
+            Format::Locust => "locust",
+            Format::Oha => "oha",
+        }
+    }
+}
+
+/// What `--format auto` expects, for error messages.
+const FORMATS: &str = "a CSV file whose header names concurrency, throughput or latency columns, Locust's `--csv` stats history (PREFIX_stats_history.csv), or oha's JSON output (`oha --output-format json`)";
+
+/// One point to fit and where it came from.
+#[derive(Debug, Clone)]
+struct Measured {
+    point: Point,
+    /// The file, as given.
+    file: String,
+    /// The 1-based line of a CSV row, when the point is one row.
+    line: Option<u64>,
+    /// How the point was derived, for the report.
+    how: Option<String>,
 }
 
 /// Which pair of quantities the CSV holds.
@@ -80,48 +132,197 @@ impl FromStr for Columns {
 
 /// Runs `scalewatch fit`, writing the report to `out`.
 pub(crate) fn run(args: &FitArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    // Measurement files are small: read them whole, so line numbers can be
-    // computed from byte offsets (the csv reader skips blank lines without
-    // counting them).
-    let mut input = Vec::new();
-    let read = if args.file.as_os_str() == "-" {
-        io::stdin().lock().read_to_end(&mut input)
-    } else {
-        File::open(&args.file).and_then(|mut file| file.read_to_end(&mut input))
-    };
-    read.map_err(|source| CliError::Read {
-        path: args.file.clone(),
-        source,
-    })?;
-    let (points, lines) = read_points(&input, args.columns)?;
-    let context = if args.file.as_os_str() == "-" {
-        "standard input".to_owned()
-    } else {
-        args.file.display().to_string()
-    };
+    if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        return Err(CliError::Usage(
+            "standard input (`-`) can be read only once".to_owned(),
+        ));
+    }
+    let several = args.files.len() > 1;
+    let mut measured = Vec::new();
+    let mut derived = false;
+    for file in &args.files {
+        let input = read_file(file)?;
+        let name = shown(file);
+        let format = match args.format {
+            // Columns are a CSV's: no need to guess.
+            Format::Auto if args.columns.is_some() => Format::Csv,
+            Format::Auto => detect(&input, &name)?,
+            chosen => chosen,
+        };
+        if args.columns.is_some() && format != Format::Csv {
+            return Err(CliError::Usage(format!(
+                "{name}: --columns applies to CSV files, and this one is read as {}",
+                format.name()
+            )));
+        }
+        match format {
+            Format::Csv | Format::Auto => {
+                let columns = args.columns.unwrap_or(Columns::ConcurrencyThroughput);
+                let (points, lines) = read_points(&input, columns).map_err(|e| {
+                    // One file: the messages of old, by line. Several: which file too.
+                    if several {
+                        CliError::Usage(format!("{name}: {e}"))
+                    } else {
+                        e
+                    }
+                })?;
+                measured.extend(points.into_iter().zip(lines).map(|(point, line)| Measured {
+                    point,
+                    file: name.clone(),
+                    line: Some(line),
+                    how: None,
+                }));
+            }
+            Format::Locust => {
+                derived = true;
+                let levels =
+                    locust::levels(&input).map_err(|e| CliError::Usage(format!("{name}: {e}")))?;
+                measured.extend(levels.into_iter().map(|l| Measured {
+                    point: Point::new(f64::from(l.users), l.throughput),
+                    file: name.clone(),
+                    line: None,
+                    how: Some(format!(
+                        "{} users: {} requests in {} s (lines {}-{})",
+                        l.users,
+                        l.requests,
+                        fmt(l.seconds),
+                        l.first_line,
+                        l.last_line
+                    )),
+                }));
+            }
+            Format::Oha => {
+                derived = true;
+                let run = oha::run(&input).map_err(|e| CliError::Usage(format!("{name}: {e}")))?;
+                measured.push(Measured {
+                    point: Point::new(run.concurrency(), run.throughput()),
+                    file: name.clone(),
+                    line: None,
+                    how: Some(format!(
+                        "{} requests/s × {} s mean latency (Little's law), {}% succeeded",
+                        fmt(run.requests_per_sec),
+                        fmt(run.average),
+                        fmt(run.success_rate * 100.0)
+                    )),
+                });
+            }
+        }
+    }
+    let points: Vec<Point> = measured.iter().map(|m| m.point).collect();
     let options = FitOptions::new().confidence_level(args.confidence);
     let fit = scalewatch_usl::fit_with(&points, &options).map_err(|source| {
-        // Point-level errors name the line the point came from.
-        let line = match &source {
+        // Point-level errors name the file and line the point came from.
+        let origin = match &source {
             scalewatch_usl::FitError::NonFinite { index, .. }
-            | scalewatch_usl::FitError::NonPositive { index, .. } => lines.get(*index).copied(),
+            | scalewatch_usl::FitError::NonPositive { index, .. } => measured.get(*index),
             _ => None,
         };
+        let files = args.files.iter().map(|f| shown(f)).collect::<Vec<_>>();
         CliError::Fit {
-            context: match line {
-                Some(line) => format!("{context}, line {line}"),
-                None => context.clone(),
+            context: match origin {
+                Some(Measured {
+                    file,
+                    line: Some(line),
+                    ..
+                }) => format!("{file}, line {line}"),
+                Some(m) => m.file.clone(),
+                None => files.join(", "),
             },
             source,
         }
     })?;
     let largest = points.iter().map(|p| p.concurrency).fold(0.0, f64::max);
     let report = if args.json {
-        json_report(&fit, largest).to_string() + "\n"
+        json_report(&fit, largest, &measured).to_string() + "\n"
+    } else if derived {
+        measurements_text(&measured) + &text_report(&fit, largest)
     } else {
         text_report(&fit, largest)
     };
     out.write_all(report.as_bytes()).map_err(CliError::Output)
+}
+
+/// A file as messages show it: `standard input` for `-`.
+fn shown(file: &Path) -> String {
+    if file.as_os_str() == "-" {
+        "standard input".to_owned()
+    } else {
+        file.display().to_string()
+    }
+}
+
+/// Reads a whole file (results files are small), or standard input for `-`.
+fn read_file(file: &Path) -> Result<Vec<u8>, CliError> {
+    let mut input = Vec::new();
+    let read = if file.as_os_str() == "-" {
+        io::stdin().lock().read_to_end(&mut input)
+    } else {
+        File::open(file).and_then(|mut f| f.read_to_end(&mut input))
+    };
+    read.map_err(|source| CliError::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    Ok(input)
+}
+
+/// Tells the formats apart by content: oha's output is a JSON object with a `summary`;
+/// Locust's history is a CSV whose header has `Timestamp`, `User Count` and `Total Request
+/// Count`; a measurements CSV names `concurrency`, `throughput` or `latency`.
+fn detect(input: &[u8], name: &str) -> Result<Format, CliError> {
+    let text = String::from_utf8_lossy(input);
+    let start = text.trim_start_matches('\u{feff}').trim_start();
+    if start.starts_with('{') {
+        return Ok(Format::Oha);
+    }
+    let header: Vec<String> = start
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or_default()
+        .split(',')
+        .map(|h| h.trim().trim_matches('"').to_ascii_lowercase())
+        .collect();
+    let has = |column: &str| header.iter().any(|h| h == column);
+    let locust = locust::HISTORY_COLUMNS
+        .iter()
+        .all(|c| has(&c.to_ascii_lowercase()));
+    let measurements = ["concurrency", "throughput", "latency"]
+        .iter()
+        .any(|c| has(c));
+    match (locust, measurements) {
+        (true, false) => Ok(Format::Locust),
+        (false, true) => Ok(Format::Csv),
+        (true, true) => Err(CliError::Usage(format!(
+            "{name}: the header fits both a measurements CSV (concurrency, throughput, latency) and Locust's stats history; say which with --format csv or --format locust"
+        ))),
+        (false, false) if has("requests/s") && has("request count") => {
+            Err(CliError::Usage(format!(
+                "{name}: this is Locust's summary (PREFIX_stats.csv), one line for the whole run; give the PREFIX_stats_history.csv that `locust --csv PREFIX` writes beside it"
+            )))
+        }
+        (false, false) => Err(CliError::Usage(format!(
+            "{name}: not a format `scalewatch fit` reads; expected {FORMATS} (or choose one with --format)"
+        ))),
+    }
+}
+
+/// The points read from load-test tools, one line each, before the fit.
+fn measurements_text(measured: &[Measured]) -> String {
+    let mut text = String::from("measurements (concurrency, throughput):\n");
+    for m in measured {
+        text += &format!(
+            "  N = {:<8} X = {:<10} {}{}\n",
+            fmt(m.point.concurrency),
+            fmt(m.point.throughput),
+            m.file,
+            m.how
+                .as_deref()
+                .map(|h| format!(": {h}"))
+                .unwrap_or_default()
+        );
+    }
+    text
 }
 
 /// Reads the points and the 1-based line each came from (the header is line 1).
@@ -198,7 +399,7 @@ fn read_points(input: &[u8], columns: Columns) -> Result<(Vec<Point>, Vec<u64>),
     Ok((points, lines))
 }
 
-fn json_report(fit: &Fit, largest: f64) -> serde_json::Value {
+fn json_report(fit: &Fit, largest: f64, measured: &[Measured]) -> serde_json::Value {
     let m = &fit.model;
     let ci = &fit.confidence_intervals;
     let pair = |i: &scalewatch_usl::Interval| json!([i.lower, i.upper]);
@@ -230,6 +431,15 @@ fn json_report(fit: &Fit, largest: f64) -> serde_json::Value {
         "points": fit.points,
         "distinct_levels": fit.distinct_levels,
         "prediction": { "concurrency": at, "throughput": fit.throughput_at(at) },
+        "measurements": measured
+            .iter()
+            .map(|m| json!({
+                "file": m.file,
+                "line": m.line,
+                "concurrency": m.point.concurrency,
+                "throughput": m.point.throughput,
+            }))
+            .collect::<Vec<_>>(),
     })
 }
 
