@@ -282,6 +282,7 @@ impl LockStats {
 
     /// Adds `n` permits (a semaphore of this name was made, or given more); `n` may be
     /// negative as a wrapping add (permits forgotten).
+    #[cfg(feature = "tokio")]
     pub(crate) fn add_permits(&self, n: u64) {
         self.permits.fetch_add(n, Relaxed);
     }
@@ -418,6 +419,7 @@ impl LockStats {
     }
 
     /// [`Self::release`] for a hold of `units` permits.
+    #[cfg(feature = "tokio")]
     #[inline(always)]
     pub(crate) fn release_units(&self, hold: Hold, mode: LockMode, units: u64) {
         if hold.is_sampled() {
