@@ -17,7 +17,9 @@
 //! With no `OTEL_EXPORTER_OTLP_ENDPOINT`, a per-tier summary is printed to stderr every
 //! 10 s (`OTEL_METRIC_EXPORT_INTERVAL=2000` for every 2 s). Set
 //! `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318` to send metrics and traces to a
-//! collector instead. `SCALEWATCH_ADDR` changes the listen address (default
+//! collector instead, or `OTEL_METRICS_EXPORTER=prometheus` to serve the metrics for
+//! Prometheus on `http://localhost:9464/metrics` (`OTEL_EXPORTER_PROMETHEUS_HOST`, `…_PORT`
+//! move it). `SCALEWATCH_ADDR` changes the listen address (default
 //! `127.0.0.1:3000`). Ctrl-C or SIGTERM stops it and flushes the telemetry.
 //!
 //! What to look at: `http.server.request.duration` by `http.route` (`/users/{id}`, never

@@ -13,7 +13,9 @@
 //! service definition is `crates/scalewatch-example-proto/proto/demo.proto`, its
 //! implementation `scalewatch_example_proto::DemoGreeter`). With no
 //! `OTEL_EXPORTER_OTLP_ENDPOINT`, a per-tier summary is printed to stderr every 10 s; set it
-//! (and `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` for port 4317) to export to a collector.
+//! (and `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` for port 4317) to export to a collector, or set
+//! `OTEL_METRICS_EXPORTER=prometheus` to serve them for Prometheus on
+//! `http://localhost:9464/metrics` (`OTEL_EXPORTER_PROMETHEUS_HOST`, `…_PORT` move it).
 //! `SCALEWATCH_ADDR` changes the listen address (default `127.0.0.1:50051`). Ctrl-C or
 //! SIGTERM stops it and flushes the telemetry.
 //!
