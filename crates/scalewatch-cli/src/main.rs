@@ -35,8 +35,9 @@ enum Command {
     /// Walk any HTTP endpoint or gRPC method up a load ramp and report where it stops
     /// scaling; reads the target's own scalewatch report when it serves one.
     Ramp(ramp::RampArgs),
-    /// Fit the Universal Scalability Law to load-test measurements in a CSV
-    /// file and report contention, coherency and the peak.
+    /// Fit the Universal Scalability Law to load-test measurements (a CSV file, Locust's
+    /// `--csv` stats history or oha's JSON output) and report contention, coherency and
+    /// the peak.
     Fit(fit::FitArgs),
 }
 
