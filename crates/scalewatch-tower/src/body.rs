@@ -1,30 +1,32 @@
 //! The response body wrapper: it carries the request's guard until the last frame, so a
 //! streaming response counts as in flight until it ends and its gRPC trailers are read.
 
-use crate::guard::RequestGuard;
+use crate::classify::Classify;
+use crate::guard::Guard;
 use http_body::{Body, Frame, SizeHint};
 use pin_project::pin_project;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// The response body of [`ServerTier`](crate::ServerTier): the inner body, untouched, plus
-/// the request's measurement, recorded when the body ends or is dropped.
+/// The inner body, untouched, plus the request's measurement, recorded when the body ends
+/// or is dropped. Each side's public `ResponseBody` is a newtype over it.
 #[pin_project]
-pub struct ResponseBody<B> {
+pub(crate) struct GuardedBody<B, C: Classify> {
     #[pin]
     inner: B,
-    guard: Option<RequestGuard>,
+    guard: Option<Guard<C>>,
 }
 
-impl<B> ResponseBody<B> {
+impl<B, C: Classify> GuardedBody<B, C> {
+    /// `inner`, measured by `guard` until it ends (`None`: ended already, or unmeasured).
     #[inline]
-    pub(crate) fn new(inner: B, guard: Option<RequestGuard>) -> Self {
+    pub(crate) fn new(inner: B, guard: Option<Guard<C>>) -> Self {
         Self { inner, guard }
     }
 }
 
-impl<B: fmt::Debug> fmt::Debug for ResponseBody<B> {
+impl<B: fmt::Debug, C: Classify> fmt::Debug for GuardedBody<B, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseBody")
             .field("inner", &self.inner)
@@ -33,7 +35,7 @@ impl<B: fmt::Debug> fmt::Debug for ResponseBody<B> {
     }
 }
 
-impl<B: Body> Body for ResponseBody<B> {
+impl<B: Body, C: Classify> Body for GuardedBody<B, C> {
     type Data = B::Data;
     type Error = B::Error;
 

@@ -24,29 +24,19 @@
 //!   ([`ClientError::Service`], whose message and source it shows as its own), or the
 //!   tier's [`Refused`].
 
-mod body;
-mod future;
-mod guard;
-
-pub use body::ResponseBody;
-pub use future::ResponseFuture;
-
-use crate::classify;
-use crate::guard::GrpcMethod;
-use crate::layer::{Admission, BuildError};
-use crate::signals::{ClientHttpSignals, RpcSignals, NO_SERVER};
-use future::State;
-use guard::{Call, ClientGuard};
+use crate::body::GuardedBody;
+use crate::classify::Client;
+use crate::future::{response_types, GuardedFuture, Respond};
+use crate::guard::Guard;
+use crate::shared::{BuildError, Local, Options, Shared};
+use crate::signals::{HttpSignals, NO_TARGET};
 use http::{Request, Response};
 use opentelemetry::metrics::Meter;
-use scalewatch_core::catalog;
-use scalewatch_core::clock::now_nanos;
-use scalewatch_core::{RejectionReason, Tier, TierKind};
+use scalewatch_core::{RejectionReason, Tier};
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -177,18 +167,57 @@ impl std::error::Error for Refused {
     }
 }
 
+response_types! {
+    /// The response body of [`ClientTier`]: the inner body, untouched, plus the call's
+    /// measurement, recorded when the body ends or is dropped.
+    body of Client;
+    /// The response future of [`ClientTier`].
+    future output Result<Response<ResponseBody<ResBody>>, ClientError<S::Error>>,
+        where ResBody: http_body::Body
+}
+
+/// A client fails a refused call with [`Refused`], and wraps the inner service's errors in
+/// [`ClientError::Service`].
+impl<B: http_body::Body, E> Respond<B, E> for Client {
+    type Body = ResponseBody<B>;
+    type Error = ClientError<E>;
+
+    #[inline]
+    fn body(body: GuardedBody<B, Self>) -> ResponseBody<B> {
+        ResponseBody(body)
+    }
+
+    #[inline]
+    fn service_error(error: E) -> ClientError<E> {
+        ClientError::Service(error)
+    }
+
+    fn refuse(
+        guard: &mut Guard<Self>,
+        reason: RejectionReason,
+    ) -> Result<Response<B>, ClientError<E>> {
+        guard.refused_with_error(std::any::type_name::<Refused>, reason);
+        Err(ClientError::Refused(refused(guard.shared(), reason)))
+    }
+}
+
+/// The refusal of a call for `reason` by the layer sharing `shared`.
+fn refused(shared: &Shared, reason: RejectionReason) -> Refused {
+    let (limit, max_queued, queue_timeout) = shared
+        .admission
+        .as_ref()
+        .map_or((0, 0, None), |a| (a.limit, a.max_queued, a.queue_timeout));
+    Refused {
+        tier: shared.tier.name(),
+        reason,
+        limit,
+        max_queued,
+        queue_timeout,
+    }
+}
+
 /// Longest `host:port` kept as a server key; longer authorities fold into `_OTHER`.
 const MAX_SERVER_KEY: usize = 262;
-
-/// What every clone of a client layer and its services share.
-pub(crate) struct ClientShared {
-    /// Built with [`ClientTierLayerBuilder::enabled`] `false`.
-    pub(crate) enabled: bool,
-    pub(crate) tier: Tier,
-    pub(crate) http: ClientHttpSignals,
-    pub(crate) rpc: RpcSignals,
-    pub(crate) admission: Option<Admission>,
-}
 
 /// A [`tower_layer::Layer`] that measures outbound calls as a client tier: HTTP and gRPC
 /// semconv client durations, and the tier's concurrency, limit, utilization and time in
@@ -225,7 +254,7 @@ pub(crate) struct ClientShared {
 /// ```
 #[derive(Clone)]
 pub struct ClientTierLayer {
-    shared: Arc<ClientShared>,
+    shared: Arc<Shared>,
 }
 
 impl fmt::Debug for ClientTierLayer {
@@ -254,11 +283,7 @@ impl<S> Layer<S> for ClientTierLayer {
     fn layer(&self, inner: S) -> ClientTier<S> {
         ClientTier {
             inner,
-            local: Arc::new(Local {
-                passes_through: !self.shared.enabled && self.shared.admission.is_none(),
-                shared: self.shared.clone(),
-                server: OnceLock::new(),
-            }),
+            local: Arc::new(Local::new(&self.shared)),
         }
     }
 }
@@ -267,25 +292,15 @@ impl<S> Layer<S> for ClientTierLayer {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ClientTierLayerBuilder {
-    tier_name: &'static str,
-    limit: Option<usize>,
-    max_queued: Option<usize>,
-    queue_timeout: Option<Duration>,
+    options: Options,
     server_cap: usize,
-    method_cap: usize,
-    enabled: bool,
 }
 
 impl Default for ClientTierLayerBuilder {
     fn default() -> Self {
         Self {
-            enabled: true,
-            tier_name: "client",
-            limit: None,
-            max_queued: None,
-            queue_timeout: None,
+            options: Options::new("client"),
             server_cap: DEFAULT_SERVER_CAP,
-            method_cap: crate::DEFAULT_METHOD_CAP,
         }
     }
 }
@@ -294,7 +309,7 @@ impl ClientTierLayerBuilder {
     /// The tier's name (`scalewatch.tier.name`), usually the dependency's; defaults to
     /// `client`.
     pub fn tier_name(mut self, name: &'static str) -> Self {
-        self.tier_name = name;
+        self.options.tier_name = name;
         self
     }
 
@@ -305,7 +320,7 @@ impl ClientTierLayerBuilder {
     /// finds it full fails with [`Refused`] and is counted in `scalewatch.tier.rejections`
     /// with reason `overloaded`.
     pub fn concurrency_limit(mut self, limit: usize) -> Self {
-        self.limit = Some(limit);
+        self.options.limit = Some(limit);
         self
     }
 
@@ -314,7 +329,7 @@ impl ClientTierLayerBuilder {
     /// `concurrency_limit`. `usize::MAX` lifts the bound: memory then grows with every
     /// call that waits.
     pub fn max_queued(mut self, max: usize) -> Self {
-        self.max_queued = Some(max);
+        self.options.max_queued = Some(max);
         self
     }
 
@@ -326,7 +341,7 @@ impl ClientTierLayerBuilder {
     /// Refuse calls (reason `timeout`) that waited longer than `timeout` for admission.
     /// Needs the tokio runtime's time driver, as any tokio timer does.
     pub fn queue_timeout(mut self, timeout: Duration) -> Self {
-        self.queue_timeout = Some(timeout);
+        self.options.queue_timeout = Some(timeout);
         self
     }
 
@@ -340,7 +355,7 @@ impl ClientTierLayerBuilder {
     /// Cap on distinct `rpc.method` values (default
     /// [`DEFAULT_METHOD_CAP`](crate::DEFAULT_METHOD_CAP)).
     pub fn method_cap(mut self, cap: usize) -> Self {
-        self.method_cap = cap;
+        self.options.method_cap = cap;
         self
     }
 
@@ -349,7 +364,7 @@ impl ClientTierLayerBuilder {
     /// to the inner service: pass `telemetry.is_enabled()` so that `OTEL_SDK_DISABLED=true`
     /// costs next to nothing.
     pub fn enabled(mut self, enabled: bool) -> Self {
-        self.enabled = enabled;
+        self.options.enabled = enabled;
         self
     }
 
@@ -358,59 +373,14 @@ impl ClientTierLayerBuilder {
     /// Build it once and clone the handle: each build registers observers on `meter`
     /// that live as long as its meter provider.
     pub fn build(self, meter: &Meter) -> Result<ClientTierLayer, BuildError> {
-        if self.server_cap == 0 {
-            return Err(BuildError::ZeroCap("server_cap"));
-        }
-        if self.method_cap == 0 {
-            return Err(BuildError::ZeroCap("method_cap"));
-        }
-        if self.queue_timeout == Some(Duration::ZERO) {
-            return Err(BuildError::ZeroQueueTimeout);
-        }
-        let admission = match self.limit {
-            Some(limit) if limit > Semaphore::MAX_PERMITS => {
-                return Err(BuildError::LimitTooLarge(limit))
-            }
-            Some(limit) => Some(Admission::new(limit, self.max_queued, self.queue_timeout)),
-            None if self.max_queued.is_some() => {
-                return Err(BuildError::QueueWithoutLimit("max_queued / load_shed"))
-            }
-            None if self.queue_timeout.is_some() => {
-                return Err(BuildError::QueueWithoutLimit("queue_timeout"))
-            }
-            None => None,
-        };
-        let meter = &scalewatch_core::meter_when(self.enabled, meter);
-        let tier = Tier::builder(self.tier_name, TierKind::Client)
-            .maybe_limit(self.limit.map(|l| l as u64))
-            .enabled(self.enabled)
-            .build(meter)?;
+        let shared =
+            self.options
+                .build::<Client>(meter, ("server_cap", self.server_cap), |meter| {
+                    HttpSignals::client(meter, self.server_cap)
+                })?;
         Ok(ClientTierLayer {
-            shared: Arc::new(ClientShared {
-                enabled: self.enabled,
-                tier,
-                http: ClientHttpSignals::new(meter, self.server_cap),
-                rpc: RpcSignals::new(meter, &catalog::RPC_CLIENT_CALL_DURATION, self.method_cap),
-                admission,
-            }),
+            shared: Arc::new(shared),
         })
-    }
-}
-
-impl ClientShared {
-    /// The refusal of a call for `reason`.
-    pub(crate) fn refused(&self, reason: RejectionReason) -> Refused {
-        let (limit, max_queued, queue_timeout) = self
-            .admission
-            .as_ref()
-            .map_or((0, 0, None), |a| (a.limit, a.max_queued, a.queue_timeout));
-        Refused {
-            tier: self.tier.name(),
-            reason,
-            limit,
-            max_queued,
-            queue_timeout,
-        }
     }
 }
 
@@ -418,19 +388,9 @@ impl ClientShared {
 #[derive(Clone)]
 pub struct ClientTier<S> {
     inner: S,
-    /// One `Arc` for all the service's state: clients are often cloned per call, and each
-    /// `Arc` costs two atomic operations per clone.
-    local: Arc<Local>,
-}
-
-/// What the clones of one [`ClientTier`] share.
-struct Local {
-    /// Not enabled and no limit to enforce: calls go straight to the inner service.
-    passes_through: bool,
-    shared: Arc<ClientShared>,
-    /// The first server this service called. A client usually talks to one server, so
-    /// it is compared here before the shared table is consulted.
-    server: OnceLock<FirstServer>,
+    /// The first server this service called: a client usually talks to one server, so it
+    /// is compared there before the shared table is consulted.
+    local: Arc<Local<FirstServer>>,
 }
 
 /// The first server a [`ClientTier`] called: as the URI wrote it, and as its key.
@@ -462,8 +422,9 @@ fn server_key<'a>(uri: &http::Uri, buf: &'a mut [u8; MAX_SERVER_KEY]) -> Option<
         _ => None,
     });
     let len = host.len();
+    // Room for the host, the colon and a port of up to five digits.
     if len + 6 > buf.len() {
-        return Some("");
+        return None;
     }
     buf[..len].copy_from_slice(host.as_bytes());
     buf[len] = b':';
@@ -487,62 +448,39 @@ fn server_key<'a>(uri: &http::Uri, buf: &'a mut [u8; MAX_SERVER_KEY]) -> Option<
     std::str::from_utf8(&buf[..end]).ok()
 }
 
-impl<S> ClientTier<S> {
-    fn server_index(&self, uri: &http::Uri) -> u32 {
-        let first = self.local.server.get();
-        if let (Some(first), Some(authority)) = (first, uri.authority()) {
-            if *first.authority == *authority.as_str()
-                && first.scheme.as_deref() == uri.scheme_str()
-            {
-                return first.index;
-            }
+/// The server index of `request`, by its URI's authority: [`NO_TARGET`] when it has none
+/// (a relative URI), `_OTHER` when it is too long to be a key.
+fn server_of<B>(local: &Local<FirstServer>, request: &Request<B>) -> u32 {
+    let uri = request.uri();
+    let first = local.first.get();
+    if let (Some(first), Some(authority)) = (first, uri.authority()) {
+        if *first.authority == *authority.as_str() && first.scheme.as_deref() == uri.scheme_str() {
+            return first.index;
         }
-        let mut buf = [0u8; MAX_SERVER_KEY];
-        let shared = &self.local.shared;
-        let key = match server_key(uri, &mut buf) {
-            None => return NO_SERVER,
-            Some("") => return shared.http.fold_server(),
-            Some(key) => key,
+    }
+    let mut buf = [0u8; MAX_SERVER_KEY];
+    let Some(key) = server_key(uri, &mut buf) else {
+        return match uri.authority() {
+            None => NO_TARGET,
+            Some(_) => local.shared.http.fold_target(),
         };
-        if let Some(first) = first {
-            if *first.key == *key {
-                return first.index;
-            }
-            return shared.http.server(key);
+    };
+    if let Some(first) = first {
+        if *first.key == *key {
+            return first.index;
         }
-        let index = shared.http.server(key);
-        if let Some(authority) = uri.authority() {
-            let _ = self.local.server.set(FirstServer {
-                scheme: uri.scheme_str().map(Box::from),
-                authority: authority.as_str().into(),
-                key: key.into(),
-                index,
-            });
-        }
-        index
+        return local.shared.http.target(key);
     }
-
-    fn call_of<B>(&self, req: &Request<B>) -> Call {
-        let shared = &self.local.shared;
-        if classify::is_grpc(req.headers()) {
-            let method = match classify::grpc_method(req.uri().path()) {
-                None => GrpcMethod::Known(shared.rpc.fold()),
-                Some(m) => match shared.rpc.find(m) {
-                    Some(i) => GrpcMethod::Known(i),
-                    None => GrpcMethod::Unseen(Box::new(m.to_owned())),
-                },
-            };
-            return Call::Grpc { method };
-        }
-        let method = classify::method_index(req.method());
-        if method == classify::METHOD_OTHER {
-            shared.http.method_overflow.record();
-        }
-        Call::Http {
-            method,
-            server: self.server_index(req.uri()),
-        }
+    let index = local.shared.http.target(key);
+    if let Some(authority) = uri.authority() {
+        let _ = local.first.set(FirstServer {
+            scheme: uri.scheme_str().map(Box::from),
+            authority: authority.as_str().into(),
+            key: key.into(),
+            index,
+        });
     }
+    index
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ClientTier<S>
@@ -560,45 +498,12 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        if self.local.passes_through {
-            return ResponseFuture::unmeasured(self.inner.call(req));
-        }
-        let sent = now_nanos();
-        let call = self.call_of(&req);
-        let head_only = req.method() == http::Method::HEAD;
-        let shared = &self.local.shared;
-        let mut guard = ClientGuard::new(shared.clone(), sent, call, head_only);
-        // Each branch builds the future in its final place: the inner future can be large,
-        // and a detour through a local costs a copy.
-        let Some(admission) = &shared.admission else {
-            guard.admit(sent, false);
-            return ResponseFuture::new(
-                State::Running {
-                    future: self.inner.call(req),
-                },
-                guard,
-            );
-        };
-        if admission.try_admit() {
-            shared.tier.record_queue_time(0.0);
-            guard.admit(sent, true);
-            return ResponseFuture::new(
-                State::Running {
-                    future: self.inner.call(req),
-                },
-                guard,
-            );
-        }
-        if !admission.try_enqueue() {
-            let reason = RejectionReason::Overloaded;
-            return ResponseFuture::new(State::Rejected { reason }, guard);
-        }
-        guard.enqueue();
-        // Keep the ready service for this call; leave a fresh clone behind.
-        let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
-        let queued = Box::new(crate::future::Queued::new(admission, ready, req));
-        ResponseFuture::new(State::Queued { queued }, guard)
+        ResponseFuture(GuardedFuture::call(
+            &self.local,
+            &mut self.inner,
+            req,
+            server_of,
+        ))
     }
 }
 
@@ -625,6 +530,22 @@ mod tests {
         assert_eq!(key("http://[::1]:9/").as_deref(), Some("[::1]:9"));
         assert_eq!(key("/pkg.Svc/Method"), None);
         let long = format!("http://{}/", "a".repeat(300));
-        assert_eq!(key(&long).as_deref(), Some(""));
+        assert_eq!(key(&long), None);
+    }
+
+    #[test]
+    fn a_relative_uri_names_no_server_and_a_too_long_authority_folds_into_other() {
+        let layer = ClientTierLayer::builder()
+            .build(&opentelemetry::global::meter("t"))
+            .unwrap();
+        let local = Local::new(&layer.shared);
+        let index = |uri: &str| server_of(&local, &Request::get(uri).body(()).unwrap());
+        assert_eq!(index("/pkg.Svc/Method"), NO_TARGET);
+        let long = format!("http://{}/", "a".repeat(300));
+        assert_eq!(index(&long), layer.shared.http.fold_target());
+        let known = index("http://a.example/x");
+        assert_ne!(known, NO_TARGET);
+        assert_ne!(known, layer.shared.http.fold_target());
+        assert_eq!(index("http://a.example:80/y"), known, "the same key");
     }
 }

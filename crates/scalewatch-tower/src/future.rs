@@ -1,10 +1,12 @@
-//! The response future: admission (when the tier is limited), then the inner call.
+//! The response future: admission (when the tier is limited), then the inner call. One
+//! future serves both sides; [`Respond`] says what each side's service returns.
 
-use crate::body::ResponseBody;
-use crate::classify::{GRPC_RESOURCE_EXHAUSTED, GRPC_UNAVAILABLE};
-use crate::guard::RequestGuard;
-use crate::layer::Admission;
-use http::{HeaderValue, Request, Response, StatusCode};
+use crate::admission::Queued;
+use crate::body::GuardedBody;
+use crate::classify::Classify;
+use crate::guard::{Guard, Protocol};
+use crate::shared::Local;
+use http::{Request, Response};
 use pin_project::pin_project;
 use scalewatch_core::clock::{now_nanos, seconds_between};
 use scalewatch_core::RejectionReason;
@@ -12,60 +14,31 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use tokio::sync::{AcquireError, OwnedSemaphorePermit};
-use tokio::time::Sleep;
 use tower_service::Service;
 
-type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+/// What a side's service returns for a response body `B` and an inner error `E`, which the
+/// shared future builds.
+pub(crate) trait Respond<B, E>: Classify {
+    /// The side's public response body, a newtype over [`GuardedBody`].
+    type Body;
+    /// The side's error: the inner service's own (server), or a
+    /// [`ClientError`](crate::ClientError) (client).
+    type Error;
 
-/// A request waiting for admission, with the (ready) service that will serve it. Boxed in
-/// the future's state, so only requests that actually queue pay for it.
-pub(crate) struct Queued<S, B> {
-    acquire: Acquire,
-    deadline: Option<Pin<Box<Sleep>>>,
-    service: S,
-    request: Option<Request<B>>,
+    /// Wraps the shared body in the side's public one.
+    fn body(body: GuardedBody<B, Self>) -> Self::Body;
+
+    /// The side's error for an error of the inner service.
+    fn service_error(error: E) -> Self::Error;
+
+    /// The outcome of a request refused for `reason`, whose guard has counted the refusal
+    /// already: a response (which the guard then sees as any other) or an error.
+    fn refuse(guard: &mut Guard<Self>, reason: RejectionReason)
+        -> Result<Response<B>, Self::Error>;
 }
 
-impl<S, B> Queued<S, B> {
-    pub(crate) fn new(admission: &Admission, service: S, request: Request<B>) -> Self {
-        Self {
-            acquire: Box::pin(admission.semaphore.clone().acquire_owned()),
-            deadline: admission
-                .queue_timeout
-                .map(|d| Box::pin(tokio::time::sleep(d))),
-            service,
-            request: Some(request),
-        }
-    }
-
-    /// Waits for a permit: `Timeout` once the queue timeout passes, `Overloaded` if the
-    /// gate was closed. The permit taken is the caller's to give back, with
-    /// [`Admission::release`] (the guard does when it drops).
-    pub(crate) fn poll_admit(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), RejectionReason>> {
-        if let Some(deadline) = self.deadline.as_mut() {
-            if deadline.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(RejectionReason::Timeout));
-            }
-        }
-        self.acquire.as_mut().poll(cx).map(|r| {
-            r.map(OwnedSemaphorePermit::forget)
-                .map_err(|_| RejectionReason::Overloaded)
-        })
-    }
-
-    /// Calls the ready service with the waiting request, once admitted.
-    pub(crate) fn call(&mut self) -> Option<S::Future>
-    where
-        S: Service<Request<B>>,
-    {
-        let request = self.request.take()?;
-        Some(self.service.call(request))
-    }
-}
-
-#[pin_project(project = StateProj)]
-pub(crate) enum State<S, B>
+#[pin_project(project = StateProj, project_replace = StateProjOwn)]
+enum State<S, B>
 where
     S: Service<Request<B>>,
 {
@@ -81,26 +54,32 @@ where
     Queued {
         queued: Box<Queued<S, B>>,
     },
+    /// Refused by the tier's admission: answered (or failed) when polled.
     Rejected {
         reason: RejectionReason,
     },
     Done,
 }
 
-/// The response future of [`ServerTier`](crate::ServerTier).
+/// The response future of a tier service, for side `C`. Each side's public
+/// `ResponseFuture` is a newtype over it.
 #[pin_project]
-pub struct ResponseFuture<S, B>
+pub(crate) struct GuardedFuture<S, B, C>
 where
     S: Service<Request<B>>,
+    C: Classify,
 {
     #[pin]
     state: State<S, B>,
-    guard: Option<RequestGuard>,
+    /// The request's guard: there from `call` until the future completes, and never for
+    /// an unmeasured one.
+    guard: Option<Guard<C>>,
 }
 
-impl<S, B> fmt::Debug for ResponseFuture<S, B>
+impl<S, B, C> fmt::Debug for GuardedFuture<S, B, C>
 where
     S: Service<Request<B>>,
+    C: Classify,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
@@ -117,12 +96,13 @@ where
     }
 }
 
-impl<S, B> ResponseFuture<S, B>
+impl<S, B, C> GuardedFuture<S, B, C>
 where
     S: Service<Request<B>>,
+    C: Classify,
 {
     #[inline]
-    pub(crate) fn new(state: State<S, B>, guard: RequestGuard) -> Self {
+    fn new(state: State<S, B>, guard: Guard<C>) -> Self {
         Self {
             state,
             guard: Some(guard),
@@ -137,58 +117,86 @@ where
             guard: None,
         }
     }
-}
 
-/// The answer to a refused request: `503` for HTTP; for gRPC a trailers-only response with
-/// `RESOURCE_EXHAUSTED` (overloaded) or `UNAVAILABLE` (timed out in the queue).
-fn rejection<T: Default>(grpc: bool, reason: RejectionReason) -> Response<T> {
-    let mut response = Response::new(T::default());
-    if grpc {
-        let code = match reason {
-            RejectionReason::Overloaded => GRPC_RESOURCE_EXHAUSTED,
-            RejectionReason::Timeout => GRPC_UNAVAILABLE,
+    /// `call` of a tier service whose clones share `local`: unless the layer passes
+    /// requests through, tracks `request` with a guard (`target` finds an HTTP request's
+    /// target index) and takes it through the layer's admission to `inner`: at once when the
+    /// tier has no limit or a permit is free, once admitted when it has to wait in the
+    /// queue, never when the queue is full.
+    #[inline]
+    pub(crate) fn call<T>(
+        local: &Local<T>,
+        inner: &mut S,
+        request: Request<B>,
+        target: impl FnOnce(&Local<T>, &Request<B>) -> u32,
+    ) -> Self
+    where
+        S: Clone,
+    {
+        if local.passes_through {
+            return Self::unmeasured(inner.call(request));
+        }
+        let started = now_nanos();
+        let shared = &*local.shared;
+        let protocol = Protocol::of(&request, shared, |request| target(local, request));
+        let head_only = request.method() == http::Method::HEAD;
+        let mut guard = Guard::new(local.shared.clone(), started, protocol, head_only);
+        // Each branch builds the future in its final place: the inner future can be large
+        // (axum's is a few hundred bytes), and a detour through a local costs a copy.
+        let Some(admission) = &shared.admission else {
+            guard.admit(started, false);
+            return Self::new(
+                State::Running {
+                    future: inner.call(request),
+                },
+                guard,
+            );
         };
-        let headers = response.headers_mut();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/grpc"),
-        );
-        headers.insert("grpc-status", HeaderValue::from(u16::from(code)));
-        headers.insert(
-            "grpc-message",
-            HeaderValue::from_static(match reason {
-                RejectionReason::Overloaded => "server tier overloaded",
-                RejectionReason::Timeout => "timed out waiting for admission",
-            }),
-        );
-    } else {
-        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        if admission.try_admit() {
+            shared.tier.record_queue_time(0.0);
+            guard.admit(started, true);
+            return Self::new(
+                State::Running {
+                    future: inner.call(request),
+                },
+                guard,
+            );
+        }
+        if !admission.try_enqueue() {
+            let reason = RejectionReason::Overloaded;
+            return Self::new(State::Rejected { reason }, guard);
+        }
+        guard.enqueue();
+        // The inner service is ready (poll_ready said so); keep that one for this request
+        // and leave a fresh clone behind, as tower advises.
+        let clone = inner.clone();
+        let ready = std::mem::replace(inner, clone);
+        let queued = Box::new(Queued::new(admission, ready, request));
+        Self::new(State::Queued { queued }, guard)
     }
-    response
 }
 
-impl<S, B, ResBody> Future for ResponseFuture<S, B>
+impl<S, B, ResBody, C> Future for GuardedFuture<S, B, C>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
-    ResBody: http_body::Body + Default,
+    ResBody: http_body::Body,
+    C: Respond<ResBody, S::Error>,
 {
-    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+    type Output = Result<Response<C::Body>, C::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if let StateProj::Unmeasured { future } = this.state.as_mut().project() {
-            return future
-                .poll(cx)
-                .map_ok(|response| response.map(|body| ResponseBody::new(body, None)));
-        }
         loop {
-            let Some(guard) = this.guard.as_mut() else {
-                // Polled after completion: the contract of Future allows anything but
-                // undefined behaviour; stay pending rather than panic in the application.
-                return Poll::Pending;
-            };
-            match this.state.as_mut().project() {
-                StateProj::Running { future } => {
+            match (this.state.as_mut().project(), this.guard.as_mut()) {
+                (StateProj::Unmeasured { future }, _) => {
+                    return future.poll(cx).map(|result| match result {
+                        Ok(response) => {
+                            Ok(response.map(|body| C::body(GuardedBody::new(body, None))))
+                        }
+                        Err(error) => Err(C::service_error(error)),
+                    });
+                }
+                (StateProj::Running { future }, Some(guard)) => {
                     guard.enter_poll();
                     let result = future.poll(cx);
                     guard.leave_poll();
@@ -196,87 +204,181 @@ where
                         return Poll::Pending;
                     };
                     this.state.set(State::Done);
-                    return Poll::Ready(match result {
-                        Ok(response) => Ok(finish(this.guard, response)),
-                        Err(error) => {
-                            if let Some(mut g) = this.guard.take() {
-                                g.service_failed(std::any::type_name::<S::Error>);
-                            }
-                            Err(error)
-                        }
+                    let result = result.map_err(|error| {
+                        guard.service_failed(std::any::type_name::<S::Error>);
+                        C::service_error(error)
                     });
+                    return Poll::Ready(Self::complete(this.guard, result));
                 }
-                StateProj::Queued { queued } => match admit(queued, guard, cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(future)) => this.state.set(State::Running { future }),
-                    Poll::Ready(Err(reason)) => this.state.set(State::Rejected { reason }),
-                },
-                StateProj::Rejected { reason } => {
+                (StateProj::Queued { queued }, Some(guard)) => {
+                    if let Err(reason) = ready!(admit(queued, guard, cx)) {
+                        this.state.set(State::Rejected { reason });
+                        continue;
+                    }
+                    // Admitted: the request leaves the queue to be called. (The state was
+                    // `Queued` a line above, so the pattern always matches.)
+                    if let StateProjOwn::Queued { queued } =
+                        this.state.as_mut().project_replace(State::Done)
+                    {
+                        this.state.set(State::Running {
+                            future: (*queued).call(),
+                        });
+                    }
+                }
+                (StateProj::Rejected { reason }, Some(guard)) => {
                     let reason = *reason;
                     this.state.set(State::Done);
-                    return Poll::Ready(Ok(reject(this.guard, reason)));
+                    let result = refuse::<ResBody, S::Error, C>(guard, reason);
+                    return Poll::Ready(Self::complete(this.guard, result));
                 }
-                StateProj::Done | StateProj::Unmeasured { .. } => return Poll::Pending,
+                (StateProj::Done, _) | (_, None) => {
+                    // The guard leaves as the state becomes `Done`, so this is a poll after
+                    // completion (a measured state without its guard cannot happen). The
+                    // Future contract allows anything there but undefined behaviour: stay
+                    // pending rather than panic in the application, and say so in debug
+                    // builds.
+                    debug_assert!(false, "ResponseFuture polled after completion");
+                    return Poll::Pending;
+                }
             }
         }
     }
 }
 
-/// Waits for the queued request's admission, then calls the service with it. Out of line:
-/// only requests that queue come here, and keeping it out of `poll` keeps that small.
-#[inline(never)]
-fn admit<S, B>(
-    queued: &mut Queued<S, B>,
-    guard: &mut RequestGuard,
-    cx: &mut Context<'_>,
-) -> Poll<Result<S::Future, RejectionReason>>
+impl<S, B, ResBody, C> GuardedFuture<S, B, C>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: http_body::Body,
+    C: Respond<ResBody, S::Error>,
 {
-    if let Err(reason) = ready!(queued.poll_admit(cx)) {
-        return Poll::Ready(Err(reason));
+    /// Ends a measured future with `result`: a response takes the guard into its body,
+    /// which records when it ends (a response with no body to stream, HEAD or empty, ends
+    /// here); an error records now.
+    #[inline]
+    fn complete(
+        guard: &mut Option<Guard<C>>,
+        result: Result<Response<ResBody>, C::Error>,
+    ) -> Result<Response<C::Body>, C::Error> {
+        let response = match result {
+            Ok(response) => response,
+            Err(error) => {
+                *guard = None;
+                return Err(error);
+            }
+        };
+        let mut guard = guard.take();
+        if let Some(g) = guard.as_mut() {
+            g.responded(response.status(), response.headers());
+            if g.head_only() || http_body::Body::is_end_stream(response.body()) {
+                guard = None;
+            }
+        }
+        Ok(response.map(|body| C::body(GuardedBody::new(body, guard))))
     }
+}
+
+/// Waits for the queued request's admission, and admits its guard. Out of line: only
+/// requests that queue come here, and keeping it out of `poll` keeps that small.
+#[inline(never)]
+fn admit<S, B, C: Classify>(
+    queued: &mut Queued<S, B>,
+    guard: &mut Guard<C>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), RejectionReason>> {
+    ready!(queued.poll_admit(cx))?;
     let now = now_nanos();
     guard
         .shared()
         .tier
-        .record_queue_time(seconds_between(guard.received_at(), now));
+        .record_queue_time(seconds_between(guard.started_at(), now));
     guard.admit(now, true);
-    match queued.call() {
-        Some(future) => Poll::Ready(Ok(future)),
-        // Called already: cannot happen, as admission completes only once.
-        None => Poll::Pending,
-    }
+    Poll::Ready(Ok(()))
 }
 
-/// Answers a refused request (see [`rejection`]) and records it.
+/// A refused request: the tier counts the refusal, and the side answers or fails it
+/// ([`Respond::refuse`]).
 #[cold]
 #[inline(never)]
-fn reject<T: http_body::Body + Default>(
-    guard: &mut Option<RequestGuard>,
+fn refuse<B, E, C: Respond<B, E>>(
+    guard: &mut Guard<C>,
     reason: RejectionReason,
-) -> Response<ResponseBody<T>> {
-    let grpc = guard.as_ref().is_some_and(RequestGuard::is_grpc);
-    if let Some(g) = guard.as_mut() {
-        g.reject();
-        g.shared().tier.record_rejection(reason);
-    }
-    finish(guard, rejection(grpc, reason))
+) -> Result<Response<B>, C::Error> {
+    guard.reject(reason);
+    C::refuse(guard, reason)
 }
 
-/// Hands the guard to the response body, which records when it ends. A response with no
-/// body to stream (HEAD, or an empty body) ends here.
-#[inline]
-fn finish<T: http_body::Body>(
-    guard: &mut Option<RequestGuard>,
-    response: Response<T>,
-) -> Response<ResponseBody<T>> {
-    let mut guard = guard.take();
-    if let Some(g) = guard.as_mut() {
-        g.responded(response.status(), response.headers());
-        if g.head_only() || http_body::Body::is_end_stream(response.body()) {
-            guard = None;
+/// Defines a side's public `ResponseBody` and `ResponseFuture`: newtypes over the shared
+/// [`GuardedBody`] and [`GuardedFuture`] that spell out the side's output, since a public
+/// type cannot name the crate-private side it is built for (tower's `opaque_future!` wraps
+/// its futures the same way). The side implements [`Respond`] with `Body = ResponseBody<B>`.
+macro_rules! response_types {
+    (
+        $(#[$body_doc:meta])*
+        body of $side:ty;
+        $(#[$future_doc:meta])*
+        future output $output:ty, where ResBody: $($bound:tt)+
+    ) => {
+        $(#[$body_doc])*
+        #[pin_project::pin_project]
+        pub struct ResponseBody<B>(#[pin] $crate::body::GuardedBody<B, $side>);
+
+        impl<B: std::fmt::Debug> std::fmt::Debug for ResponseBody<B> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
         }
-    }
-    response.map(|body| ResponseBody::new(body, guard))
+
+        impl<B: http_body::Body> http_body::Body for ResponseBody<B> {
+            type Data = B::Data;
+            type Error = B::Error;
+
+            #[inline]
+            fn poll_frame(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+                self.project().0.poll_frame(cx)
+            }
+
+            fn is_end_stream(&self) -> bool {
+                self.0.is_end_stream()
+            }
+
+            fn size_hint(&self) -> http_body::SizeHint {
+                self.0.size_hint()
+            }
+        }
+
+        $(#[$future_doc])*
+        #[pin_project::pin_project]
+        pub struct ResponseFuture<S, B>(#[pin] $crate::future::GuardedFuture<S, B, $side>)
+        where
+            S: tower_service::Service<http::Request<B>>;
+
+        impl<S, B> std::fmt::Debug for ResponseFuture<S, B>
+        where
+            S: tower_service::Service<http::Request<B>>,
+        {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl<S, B, ResBody> std::future::Future for ResponseFuture<S, B>
+        where
+            S: tower_service::Service<http::Request<B>, Response = http::Response<ResBody>>,
+            ResBody: $($bound)+,
+        {
+            type Output = $output;
+
+            #[inline]
+            fn poll(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Self::Output> {
+                self.project().0.poll(cx)
+            }
+        }
+    };
 }
+pub(crate) use response_types;

@@ -1,12 +1,16 @@
-//! The RAII guard that carries a request from `call` through its future into its body,
-//! and records everything when it drops, whatever way the request ends.
+//! The RAII guard that carries a request from `call` through its future into its body, and
+//! records everything when it drops, whatever way the request ends. One guard serves both
+//! sides; what they classify differently comes from its [`Classify`] parameter.
 
-use crate::classify::{self, GRPC_UNIMPLEMENTED};
-use crate::layer::Shared;
-use crate::signals::{Failure, RpcSignals};
-use http::{HeaderMap, StatusCode};
+use crate::classify::{self, Classify, Failure};
+use crate::grpc::Code;
+use crate::shared::Shared;
+use crate::signals::RpcSignals;
+use http::{HeaderMap, Request, StatusCode};
 use scalewatch_core::clock::{now_nanos, seconds_between};
 use scalewatch_core::stats::Started;
+use scalewatch_core::RejectionReason;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// The gRPC method of a call, resolved once the response says whether the server knows it.
@@ -27,7 +31,7 @@ pub(crate) enum GrpcMethod {
 impl GrpcMethod {
     /// The method's index once the response says whether the server serves it: `served`
     /// gives an unseen method a place in `rpc`'s table, otherwise it folds into `_OTHER`.
-    pub(crate) fn resolve(&mut self, rpc: &RpcSignals, served: bool) {
+    fn resolve(&mut self, rpc: &RpcSignals, served: bool) {
         if let GrpcMethod::Unseen(path) = self {
             let index = if served {
                 rpc.resolve(path)
@@ -39,7 +43,7 @@ impl GrpcMethod {
     }
 
     /// The method's index at the end of the call (`_OTHER` if it was never resolved).
-    pub(crate) fn index(&self, rpc: &RpcSignals) -> u32 {
+    fn index(&self, rpc: &RpcSignals) -> u32 {
         match self {
             GrpcMethod::Known(i) => *i,
             GrpcMethod::Unseen(_) => rpc.fold(),
@@ -47,10 +51,43 @@ impl GrpcMethod {
     }
 }
 
+/// What a request is, as far as its series go.
 #[derive(Debug)]
 pub(crate) enum Protocol {
-    Http { method: u8, route: u32 },
+    /// An HTTP request: its method's index, and its target's (route or server address;
+    /// [`NO_TARGET`](crate::signals::NO_TARGET) when it has none).
+    Http { method: u8, target: u32 },
+    /// A gRPC call (`content-type: application/grpc`).
     Grpc { method: GrpcMethod },
+}
+
+impl Protocol {
+    /// Classifies `request` for the layer sharing `shared`; `target` finds an HTTP
+    /// request's target index (the side's own lookup, with its per-service cache).
+    pub(crate) fn of<B>(
+        request: &Request<B>,
+        shared: &Shared,
+        target: impl FnOnce(&Request<B>) -> u32,
+    ) -> Self {
+        if classify::is_grpc(request.headers()) {
+            let method = match classify::grpc_method(request.uri().path()) {
+                None => GrpcMethod::Known(shared.rpc.fold()),
+                Some(m) => match shared.rpc.find(m) {
+                    Some(i) => GrpcMethod::Known(i),
+                    None => GrpcMethod::Unseen(Box::new(m.to_owned())),
+                },
+            };
+            return Protocol::Grpc { method };
+        }
+        let method = classify::method_index(request.method());
+        if method == classify::METHOD_OTHER {
+            shared.http.method_overflow.record();
+        }
+        Protocol::Http {
+            method,
+            target: target(request),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,13 +96,13 @@ enum Phase {
     Waiting,
     /// Inside the inner future's `poll`: dropping now means it panicked.
     Polling,
-    /// The response head is out; the body may still be streaming.
+    /// The response head is out (or the request failed); the body may still be streaming.
     Responded,
 }
 
-/// Where a request or call stands with respect to its tier's admission.
+/// Where a request stands with respect to its tier's admission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Gate {
+enum Gate {
     /// Not admitted (yet, or ever: refused).
     Outside,
     /// Waiting for admission, counted in `scalewatch.tier.queued`.
@@ -76,36 +113,27 @@ pub(crate) enum Gate {
     Holding,
 }
 
-impl Gate {
-    /// The gate of work admitted now, holding a permit or not.
-    pub(crate) fn admitted(permit: bool) -> Self {
-        if permit {
-            Gate::Holding
-        } else {
-            Gate::Admitted
-        }
-    }
-}
-
 /// Kept small (64 bytes): it moves with the response future and then into the body, and
 /// every byte is copied on each move.
-pub(crate) struct RequestGuard {
+pub(crate) struct Guard<C: Classify> {
     shared: Arc<Shared>,
-    received: u64,
+    /// When the request was received (server) or sent (client).
+    started: u64,
     /// When the work started; meaningful once `gate` says admitted.
     admitted: Started,
     failure: Failure,
     protocol: Protocol,
     status: Option<StatusCode>,
-    grpc_code: Option<u8>,
+    grpc_code: Option<Code>,
     phase: Phase,
     gate: Gate,
     head_only: bool,
+    side: PhantomData<C>,
 }
 
-impl std::fmt::Debug for RequestGuard {
+impl<C: Classify> std::fmt::Debug for Guard<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestGuard")
+        f.debug_struct("Guard")
             .field("protocol", &self.protocol)
             .field("phase", &self.phase)
             .field("status", &self.status)
@@ -114,12 +142,12 @@ impl std::fmt::Debug for RequestGuard {
     }
 }
 
-impl RequestGuard {
-    /// A request received at `received`; `head_only` for a `HEAD` request, whose response
-    /// ends with its head.
+impl<C: Classify> Guard<C> {
+    /// A request received (or sent) at `started`; `head_only` for a `HEAD` request, whose
+    /// response ends with its head.
     pub(crate) fn new(
         shared: Arc<Shared>,
-        received: u64,
+        started: u64,
         protocol: Protocol,
         head_only: bool,
     ) -> Self {
@@ -128,8 +156,8 @@ impl RequestGuard {
         }
         Self {
             shared,
-            received,
-            admitted: Started { at: received },
+            started,
+            admitted: Started { at: started },
             failure: Failure::None,
             protocol,
             status: None,
@@ -137,11 +165,17 @@ impl RequestGuard {
             phase: Phase::Waiting,
             gate: Gate::Outside,
             head_only,
+            side: PhantomData,
         }
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    /// When the request was received (server) or sent (client).
+    pub(crate) fn started_at(&self) -> u64 {
+        self.started
     }
 
     pub(crate) fn is_grpc(&self) -> bool {
@@ -154,8 +188,8 @@ impl RequestGuard {
     }
 
     /// The request waits for admission from now on, in the place it took in the queue
-    /// ([`Admission::try_enqueue`](crate::layer::Admission::try_enqueue)), which the guard
-    /// gives back when the request leaves the queue.
+    /// ([`Admission::try_enqueue`](crate::admission::Admission::try_enqueue)), which the
+    /// guard gives back when the request leaves the queue.
     pub(crate) fn enqueue(&mut self) {
         self.shared.tier.stats().enqueue();
         self.gate = Gate::Queued;
@@ -177,13 +211,33 @@ impl RequestGuard {
     pub(crate) fn admit(&mut self, now: u64, permit: bool) {
         self.leave_queue();
         self.admitted = self.shared.tier.stats().start(now);
-        self.gate = Gate::admitted(permit);
+        self.gate = if permit {
+            Gate::Holding
+        } else {
+            Gate::Admitted
+        };
     }
 
-    /// The request was refused; it leaves the queue without being admitted.
-    pub(crate) fn reject(&mut self) {
+    /// The request was refused for `reason`: it leaves the queue without being admitted,
+    /// and the tier counts the rejection.
+    pub(crate) fn reject(&mut self, reason: RejectionReason) {
         self.leave_queue();
         self.gate = Gate::Outside;
+        self.shared.tier.record_rejection(reason);
+    }
+
+    /// A refused request fails with an error of type `type_name()` instead of being
+    /// answered: recorded as that error, a gRPC call with the status a server answers a
+    /// refusal with.
+    pub(crate) fn refused_with_error(
+        &mut self,
+        type_name: fn() -> &'static str,
+        reason: RejectionReason,
+    ) {
+        self.service_failed(type_name);
+        if self.is_grpc() {
+            self.grpc_code = Some(Code::of_refusal(reason));
+        }
     }
 
     pub(crate) fn enter_poll(&mut self) {
@@ -194,11 +248,8 @@ impl RequestGuard {
         self.phase = Phase::Waiting;
     }
 
-    pub(crate) fn received_at(&self) -> u64 {
-        self.received
-    }
-
-    /// The inner service failed with an error of type `type_name()`.
+    /// The inner service failed with an error of type `type_name()` (on a client: connect,
+    /// I/O, ...).
     pub(crate) fn service_failed(&mut self, type_name: fn() -> &'static str) {
         self.phase = Phase::Responded;
         self.failure = Failure::Service(type_name);
@@ -209,17 +260,9 @@ impl RequestGuard {
         self.phase = Phase::Responded;
         self.status = Some(status);
         if let Protocol::Grpc { method } = &mut self.protocol {
-            let grpc_answer = classify::is_grpc(headers);
-            self.grpc_code = if grpc_answer {
-                // A trailers-only response carries its status in the headers.
-                classify::grpc_status(headers)
-            } else {
-                // Not a gRPC response at all (a proxy or router answered): the status a
-                // gRPC client derives from the HTTP status, as the gRPC spec maps it.
-                Some(classify::grpc_code_from_http(status))
-            };
+            let (code, served) = C::grpc_head(status, headers);
+            self.grpc_code = code;
             // Only a method the server really serves takes a place in the table.
-            let served = grpc_answer && self.grpc_code != Some(GRPC_UNIMPLEMENTED);
             method.resolve(&self.shared.rpc, served);
         }
     }
@@ -227,7 +270,7 @@ impl RequestGuard {
     /// The response's trailers arrived (the gRPC status of a streamed response).
     pub(crate) fn trailers(&mut self, trailers: &HeaderMap) {
         if self.is_grpc() {
-            if let Some(code) = classify::grpc_status(trailers) {
+            if let Some(code) = Code::from_headers(trailers) {
                 self.grpc_code = Some(code);
             }
         }
@@ -237,9 +280,7 @@ impl RequestGuard {
     pub(crate) fn body_failed(&mut self, type_name: fn() -> &'static str) {
         self.failure = Failure::Body(type_name);
     }
-}
 
-impl RequestGuard {
     /// Records the request's duration (and, for gRPC, resolves its method) through the
     /// OpenTelemetry SDK.
     fn record(&self, now: u64) {
@@ -249,28 +290,26 @@ impl RequestGuard {
             Phase::Polling => Failure::Panicked,
             Phase::Responded => self.failure,
         };
-        let seconds = seconds_between(self.received, now);
+        let seconds = seconds_between(self.started, now);
         match &self.protocol {
-            Protocol::Http { method, route } => {
+            Protocol::Http { method, target } => {
                 let status = self.status.map(|s| s.as_u16());
                 let failure = match (failure, status) {
-                    (Failure::None, Some(s)) if s >= 500 => Failure::Status,
+                    (Failure::None, Some(s)) if C::http_status_is_error(s) => Failure::Status,
                     (f, _) => f,
                 };
                 shared
                     .http
-                    .record(*route, *method, status, failure, seconds);
+                    .record(*target, *method, status, failure, seconds);
             }
             Protocol::Grpc { method } => {
                 let index = method.index(&shared.rpc);
-                // No status by the end: the stream was cut before its trailers.
-                let code = self.grpc_code.unwrap_or(match failure {
-                    Failure::Panicked | Failure::Service(_) => classify::GRPC_UNKNOWN,
-                    _ => 1, // CANCELLED
-                });
+                let code = self
+                    .grpc_code
+                    .unwrap_or_else(|| C::grpc_status_missing(failure));
                 let failure = match failure {
                     Failure::None if self.grpc_code.is_none() => Failure::Cancelled,
-                    Failure::None if classify::grpc_is_server_error(code) => Failure::Status,
+                    Failure::None if C::grpc_status_is_error(code) => Failure::Status,
                     f => f,
                 };
                 shared.rpc.record(index, code, failure, seconds);
@@ -279,7 +318,7 @@ impl RequestGuard {
     }
 }
 
-impl Drop for RequestGuard {
+impl<C: Classify> Drop for Guard<C> {
     fn drop(&mut self) {
         let now = now_nanos();
         // The counts first: atomics only, nothing that can fail, so the gauges stay exact
@@ -292,7 +331,7 @@ impl Drop for RequestGuard {
             Gate::Admitted => stats.finish(self.admitted, now),
             Gate::Holding => {
                 stats.finish(self.admitted, now);
-                // The permit goes back when the response ends, not when its head is sent.
+                // The permit goes back when the response ends, not when its head is out.
                 if let Some(admission) = &shared.admission {
                     admission.release();
                 }
@@ -310,10 +349,22 @@ impl Drop for RequestGuard {
 /// by the recording is caught there and the measurement given up; otherwise it runs as is
 /// (the check is one relaxed load of the global panic count).
 #[inline]
-pub(crate) fn record_contained(record: impl FnOnce()) {
+fn record_contained(record: impl FnOnce()) {
     if std::thread::panicking() {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(record));
     } else {
         record();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guard_stays_within_64_bytes() {
+        // It is copied with every move of the response future and into the body.
+        assert!(std::mem::size_of::<Guard<classify::Server>>() <= 64);
+        assert!(std::mem::size_of::<Option<Guard<classify::Client>>>() <= 64);
     }
 }

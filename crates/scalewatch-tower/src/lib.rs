@@ -58,23 +58,27 @@
 //! Without `axum`, a router can still name the route by inserting a [`RouteTemplate`] in
 //! the request's extensions before this layer runs.
 
+// Bottom to top: each module depends only on those above it.
+mod admission;
 mod body;
 mod classify;
 pub mod client;
 mod future;
+mod grpc;
 mod guard;
-mod layer;
+mod server;
+mod shared;
 mod signals;
 
-pub use body::ResponseBody;
+pub use admission::DEFAULT_QUEUE_PER_PERMIT;
 pub use client::{
     ClientError, ClientTier, ClientTierLayer, ClientTierLayerBuilder, Refused, DEFAULT_SERVER_CAP,
 };
-pub use future::ResponseFuture;
-pub use layer::{
-    BuildError, ServerTier, ServerTierLayer, ServerTierLayerBuilder, DEFAULT_METHOD_CAP,
-    DEFAULT_QUEUE_PER_PERMIT, DEFAULT_ROUTE_CAP,
+pub use server::{
+    ResponseBody, ResponseFuture, ServerTier, ServerTierLayer, ServerTierLayerBuilder,
+    DEFAULT_ROUTE_CAP,
 };
+pub use shared::{BuildError, DEFAULT_METHOD_CAP};
 
 /// A route template set by a router in the request's extensions, used as `http.route`
 /// when no axum `MatchedPath` is present. Must be a template such as `/users/{id}`,

@@ -2,7 +2,8 @@
 //! server address (client HTTP) and per method (gRPC, both sides), each with a small
 //! lock-free cache of pre-bound histogram series.
 
-use crate::classify::{GRPC_CODES, METHODS};
+use crate::classify::{Failure, METHODS};
+use crate::grpc::Code;
 use crossbeam_utils::CachePadded;
 use opentelemetry::metrics::{BoundHistogram, Histogram, Meter};
 use opentelemetry::KeyValue;
@@ -20,26 +21,9 @@ const BOUND_SERIES: usize = 16;
 /// (a success, and one error or not-found).
 const INLINE_SERIES: usize = 2;
 
-/// Why a request failed, as far as `error.type` is concerned.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Failure {
-    /// Succeeded (or failed in a way the status code alone expresses).
-    None,
-    /// A 5xx status, or a gRPC server-error code: `error.type` is the status.
-    Status,
-    /// The inner service returned an error: `error.type` is the error's type name (a
-    /// function pointer such as `std::any::type_name::<E>`, half the size of a `&str`).
-    Service(fn() -> &'static str),
-    /// The response body failed mid-stream: `error.type` is the body error's type name.
-    Body(fn() -> &'static str),
-    /// The request was dropped before it completed.
-    Cancelled,
-    /// The handler panicked.
-    Panicked,
-}
-
 impl Failure {
-    fn code(self) -> u32 {
+    /// The failure's part of a series key.
+    fn key(self) -> u32 {
         match self {
             Failure::None => 0,
             Failure::Status => 1,
@@ -50,6 +34,7 @@ impl Failure {
         }
     }
 
+    /// The `error.type` attribute, if any; `status` names a [`Failure::Status`].
     fn error_type(self, status: &str) -> Option<KeyValue> {
         let v: opentelemetry::Value = match self {
             Failure::None => return None,
@@ -223,55 +208,97 @@ impl ActiveRequests {
     }
 }
 
-/// HTTP semconv instruments of one server layer.
+/// HTTP semconv instruments of one layer: the request duration per target (the route on a
+/// server, the server address on a client), capped, and on a server the active requests.
 pub(crate) struct HttpSignals {
     duration: Histogram<f64>,
-    active: Arc<ActiveRequests>,
-    routes: CappedTable<SeriesCache>,
-    no_route: SeriesCache,
-    scheme: &'static str,
+    /// Series by target, resolved once per route template or `host:port` key.
+    targets: CappedTable<SeriesCache>,
+    /// Builds a target's series: [`route_series`] or [`server_series`].
+    target_series: fn(&str) -> SeriesCache,
+    /// Requests with no target: no route matched, or the URI named no server.
+    no_target: SeriesCache,
+    /// `url.scheme`: on a server only (on a client's duration semconv has it opt-in, and
+    /// the client layer leaves it out).
+    scheme: Option<&'static str>,
+    /// `http.server.active_requests`, on a server only.
+    active: Option<Arc<ActiveRequests>>,
     pub(crate) method_overflow: Overflow,
 }
 
-/// Index of "no route matched" in the route space used by guards.
-pub(crate) const NO_ROUTE: u32 = u32::MAX;
+/// Index of "no target" in the target space used by guards: no route matched (server), or
+/// the request named no server (a relative URI, client).
+pub(crate) const NO_TARGET: u32 = u32::MAX;
 
 impl HttpSignals {
-    pub(crate) fn new(meter: &Meter, scheme: &'static str, route_cap: usize) -> Self {
-        let route_overflow = Overflow::new(meter, attr::HTTP_ROUTE);
+    /// A server's: `http.server.request.duration` per route (`http.route`) and
+    /// `http.server.active_requests`, both with `url.scheme` = `scheme`.
+    pub(crate) fn server(meter: &Meter, scheme: &'static str, route_cap: usize) -> Self {
         Self {
             duration: catalog::HTTP_SERVER_REQUEST_DURATION.f64_histogram(meter),
-            active: ActiveRequests::register(meter, scheme),
-            routes: CappedTable::new(route_cap, route_overflow, route_series),
-            no_route: SeriesCache::new(Vec::new()),
-            scheme,
+            targets: CappedTable::new(
+                route_cap,
+                Overflow::new(meter, attr::HTTP_ROUTE),
+                route_series,
+            ),
+            target_series: route_series,
+            no_target: SeriesCache::new(Vec::new()),
+            scheme: Some(scheme),
+            active: Some(ActiveRequests::register(meter, scheme)),
             method_overflow: Overflow::new(meter, attr::HTTP_REQUEST_METHOD),
         }
     }
 
-    /// The route index of a router template.
-    pub(crate) fn route(&self, template: &str) -> u32 {
-        self.routes.resolve(template, route_series)
+    /// A client's: `http.client.request.duration` per server address (`server.address`,
+    /// `server.port`).
+    pub(crate) fn client(meter: &Meter, server_cap: usize) -> Self {
+        Self {
+            duration: catalog::HTTP_CLIENT_REQUEST_DURATION.f64_histogram(meter),
+            targets: CappedTable::new(
+                server_cap,
+                Overflow::new(meter, attr::SERVER_ADDRESS),
+                server_series,
+            ),
+            target_series: server_series,
+            no_target: SeriesCache::new(Vec::new()),
+            scheme: None,
+            active: None,
+            method_overflow: Overflow::new(meter, attr::HTTP_REQUEST_METHOD),
+        }
     }
 
+    /// The index of a target: a route template, or a `host:port` (or `host:`) server key.
+    pub(crate) fn target(&self, key: &str) -> u32 {
+        self.targets.resolve(key, self.target_series)
+    }
+
+    /// Folds a target that cannot be a key (too long) into `_OTHER`.
+    pub(crate) fn fold_target(&self) -> u32 {
+        self.targets.fold()
+    }
+
+    /// Adds `delta` to the requests in flight with method index `method` (a server's
+    /// `http.server.active_requests`; nothing on a client).
     #[inline]
     pub(crate) fn active(&self, method: u8, delta: i64) {
-        self.active.add(method, delta);
+        if let Some(active) = &self.active {
+            active.add(method, delta);
+        }
     }
 
     #[inline]
     pub(crate) fn record(
         &self,
-        route: u32,
+        target: u32,
         method: u8,
         status: Option<u16>,
         failure: Failure,
         seconds: f64,
     ) {
-        let cache = if route == NO_ROUTE {
-            &self.no_route
+        let cache = if target == NO_TARGET {
+            &self.no_target
         } else {
-            self.routes.get(route)
+            self.targets.get(target)
         };
         let key = http_series_key(method, status, failure);
         let scheme = self.scheme;
@@ -282,7 +309,9 @@ impl HttpSignals {
                 attr::HTTP_REQUEST_METHOD,
                 METHODS[method as usize],
             ));
-            a.push(KeyValue::new(attr::URL_SCHEME, scheme));
+            if let Some(scheme) = scheme {
+                a.push(KeyValue::new(attr::URL_SCHEME, scheme));
+            }
             if let Some(s) = status {
                 a.push(KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
             }
@@ -292,10 +321,10 @@ impl HttpSignals {
     }
 }
 
-/// The series key of an HTTP measurement within one route or server address.
+/// The series key of an HTTP measurement within one target.
 #[inline]
 fn http_series_key(method: u8, status: Option<u16>, failure: Failure) -> u32 {
-    u32::from(method) | (u32::from(status.unwrap_or(0)) << 8) | (failure.code() << 24)
+    u32::from(method) | (u32::from(status.unwrap_or(0)) << 8) | (failure.key() << 24)
 }
 
 /// The series of one server key, `host:port` or `host:` (no port known); see
@@ -308,73 +337,6 @@ fn server_series(key: &str) -> SeriesCache {
         base.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
     }
     SeriesCache::new(base)
-}
-
-/// HTTP semconv instruments of one client layer: `http.client.request.duration` per
-/// server address (`server.address`, `server.port`), capped.
-pub(crate) struct ClientHttpSignals {
-    duration: Histogram<f64>,
-    servers: CappedTable<SeriesCache>,
-    no_server: SeriesCache,
-    pub(crate) method_overflow: Overflow,
-}
-
-/// Index of "the request named no server" (a relative URI) in the server space.
-pub(crate) const NO_SERVER: u32 = u32::MAX;
-
-impl ClientHttpSignals {
-    pub(crate) fn new(meter: &Meter, server_cap: usize) -> Self {
-        Self {
-            duration: catalog::HTTP_CLIENT_REQUEST_DURATION.f64_histogram(meter),
-            servers: CappedTable::new(
-                server_cap,
-                Overflow::new(meter, attr::SERVER_ADDRESS),
-                server_series,
-            ),
-            no_server: SeriesCache::new(Vec::new()),
-            method_overflow: Overflow::new(meter, attr::HTTP_REQUEST_METHOD),
-        }
-    }
-
-    /// The index of a `host:port` (or `host:`) server key.
-    pub(crate) fn server(&self, key: &str) -> u32 {
-        self.servers.resolve(key, server_series)
-    }
-
-    /// Folds an address that cannot be a key (too long) into `_OTHER`.
-    pub(crate) fn fold_server(&self) -> u32 {
-        self.servers.fold()
-    }
-
-    #[inline]
-    pub(crate) fn record(
-        &self,
-        server: u32,
-        method: u8,
-        status: Option<u16>,
-        failure: Failure,
-        seconds: f64,
-    ) {
-        let cache = if server == NO_SERVER {
-            &self.no_server
-        } else {
-            self.servers.get(server)
-        };
-        let key = http_series_key(method, status, failure);
-        cache.record(&self.duration, key, seconds, |base| {
-            let mut a = Vec::with_capacity(base.len() + 3);
-            a.extend_from_slice(base);
-            a.push(KeyValue::new(
-                attr::HTTP_REQUEST_METHOD,
-                METHODS[method as usize],
-            ));
-            if let Some(s) = status {
-                a.push(KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
-            }
-            a.extend(failure.error_type(&status.unwrap_or(0).to_string()));
-            a
-        });
-    }
 }
 
 /// gRPC semconv instruments of one server or client layer.
@@ -410,9 +372,9 @@ impl RpcSignals {
     }
 
     #[inline]
-    pub(crate) fn record(&self, method: u32, code: u8, failure: Failure, seconds: f64) {
-        let key = u32::from(code) | (failure.code() << 24);
-        let name = GRPC_CODES.get(code as usize).copied().unwrap_or("UNKNOWN");
+    pub(crate) fn record(&self, method: u32, code: Code, failure: Failure, seconds: f64) {
+        let key = u32::from(code.value()) | (failure.key() << 24);
+        let name = code.name();
         self.methods
             .get(method)
             .record(&self.duration, key, seconds, |base| {
