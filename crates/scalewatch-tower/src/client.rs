@@ -26,19 +26,15 @@
 
 use crate::body::GuardedBody;
 use crate::classify::Client;
-use crate::future::{response_types, GuardedFuture, Respond};
+use crate::future::Respond;
 use crate::guard::Guard;
-use crate::shared::{BuildError, Local, Options, Shared};
+use crate::layer::tier_layer;
+use crate::shared::{Local, Shared};
 use crate::signals::{HttpSignals, NO_TARGET};
 use http::{Request, Response};
-use opentelemetry::metrics::Meter;
-use scalewatch_core::{RejectionReason, Tier};
+use scalewatch_core::RejectionReason;
 use std::fmt;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tower_layer::Layer;
-use tower_service::Service;
 
 /// Default cap on distinct `server.address`/`server.port` pairs per client layer.
 pub const DEFAULT_SERVER_CAP: usize = 64;
@@ -167,13 +163,60 @@ impl std::error::Error for Refused {
     }
 }
 
-response_types! {
+tier_layer! {
+    side: Client,
+    /// A [`tower_layer::Layer`] that measures outbound calls as a client tier: HTTP and gRPC
+    /// semconv client durations, and the tier's concurrency, limit, utilization and time in
+    /// queue (`scalewatch.tier.kind` = `client`).
+    ///
+    /// Wrap an HTTP client (any `Service<http::Request<B>>`, such as hyper-util's legacy
+    /// `Client`) with `layer.layer(client)`; reqwest with
+    /// `ServiceBuilder::new().layer(layer).layer(tower_reqwest::HttpClientLayer).service(client)`;
+    /// a tonic `Channel` with `tower::ServiceBuilder::new().layer(layer).service(channel)`,
+    /// building the generated client on the result.
+    ///
+    /// ```
+    /// use opentelemetry::metrics::MeterProvider as _;
+    /// use scalewatch_tower::ClientTierLayer;
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let meter = opentelemetry::global::meter_provider().meter("my-service");
+    /// let layer = ClientTierLayer::builder()
+    ///     .tier_name("billing-api")
+    ///     .concurrency_limit(32)
+    ///     .build(&meter)?;
+    /// let client = layer.layer(service_fn(|_req: http::Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("paid")))
+    /// }));
+    /// let request = http::Request::get("http://billing.internal:8080/invoices").body(String::new())?;
+    /// let response = client.oneshot(request).await?;
+    /// assert_eq!(layer.tier().in_flight(), 1); // until the body is read or dropped
+    /// drop(response);
+    /// assert_eq!(layer.tier().in_flight(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    layer: ClientTierLayer,
+    /// Configures a [`ClientTierLayer`]; name its tier after the dependency it calls.
+    builder: ClientTierLayerBuilder {
+        tier_name: "client",
+    },
+    refused: "failed with [`Refused`] without reaching the inner service",
+    /// Cap on distinct `server.address`/`server.port` pairs (default
+    /// [`DEFAULT_SERVER_CAP`]).
+    target cap: server_cap = DEFAULT_SERVER_CAP,
+    http: |builder, meter| HttpSignals::client(meter, builder.options.target_cap),
+    /// The service [`ClientTierLayer`] produces.
+    service: ClientTier { first: FirstServer, target: server_of },
     /// The response body of [`ClientTier`]: the inner body, untouched, plus the call's
     /// measurement, recorded when the body ends or is dropped.
-    body of Client;
+    response body: ResponseBody,
     /// The response future of [`ClientTier`].
-    future output Result<Response<ResponseBody<ResBody>>, ClientError<S::Error>>,
-        where ResBody: http_body::Body
+    response future: ResponseFuture,
+    error: ClientError<S::Error>,
+    where ResBody: http_body::Body
 }
 
 /// A client fails a refused call with [`Refused`], and wraps the inner service's errors in
@@ -219,180 +262,6 @@ fn refused(shared: &Shared, reason: RejectionReason) -> Refused {
 /// Longest `host:port` kept as a server key; longer authorities fold into `_OTHER`.
 const MAX_SERVER_KEY: usize = 262;
 
-/// A [`tower_layer::Layer`] that measures outbound calls as a client tier: HTTP and gRPC
-/// semconv client durations, and the tier's concurrency, limit, utilization and time in
-/// queue (`scalewatch.tier.kind` = `client`).
-///
-/// Wrap an HTTP client (any `Service<http::Request<B>>`, such as hyper-util's legacy
-/// `Client`) with `layer.layer(client)`; reqwest with
-/// `ServiceBuilder::new().layer(layer).layer(tower_reqwest::HttpClientLayer).service(client)`;
-/// a tonic `Channel` with `tower::ServiceBuilder::new().layer(layer).service(channel)`,
-/// building the generated client on the result.
-///
-/// ```
-/// use opentelemetry::metrics::MeterProvider as _;
-/// use scalewatch_tower::ClientTierLayer;
-/// use tower::{service_fn, Layer, ServiceExt};
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let meter = opentelemetry::global::meter_provider().meter("my-service");
-/// let layer = ClientTierLayer::builder()
-///     .tier_name("billing-api")
-///     .concurrency_limit(32)
-///     .build(&meter)?;
-/// let client = layer.layer(service_fn(|_req: http::Request<String>| async {
-///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("paid")))
-/// }));
-/// let request = http::Request::get("http://billing.internal:8080/invoices").body(String::new())?;
-/// let response = client.oneshot(request).await?;
-/// assert_eq!(layer.tier().in_flight(), 1); // until the body is read or dropped
-/// drop(response);
-/// assert_eq!(layer.tier().in_flight(), 0);
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Clone)]
-pub struct ClientTierLayer {
-    shared: Arc<Shared>,
-}
-
-impl fmt::Debug for ClientTierLayer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientTierLayer")
-            .field("tier", &self.shared.tier)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ClientTierLayer {
-    /// Starts configuring a layer.
-    pub fn builder() -> ClientTierLayerBuilder {
-        ClientTierLayerBuilder::default()
-    }
-
-    /// The tier this layer measures (for reports and capacity models).
-    pub fn tier(&self) -> &Tier {
-        &self.shared.tier
-    }
-}
-
-impl<S> Layer<S> for ClientTierLayer {
-    type Service = ClientTier<S>;
-
-    fn layer(&self, inner: S) -> ClientTier<S> {
-        ClientTier {
-            inner,
-            local: Arc::new(Local::new(&self.shared)),
-        }
-    }
-}
-
-/// Configures a [`ClientTierLayer`].
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct ClientTierLayerBuilder {
-    options: Options,
-    server_cap: usize,
-}
-
-impl Default for ClientTierLayerBuilder {
-    fn default() -> Self {
-        Self {
-            options: Options::new("client"),
-            server_cap: DEFAULT_SERVER_CAP,
-        }
-    }
-}
-
-impl ClientTierLayerBuilder {
-    /// The tier's name (`scalewatch.tier.name`), usually the dependency's; defaults to
-    /// `client`.
-    pub fn tier_name(mut self, name: &'static str) -> Self {
-        self.options.tier_name = name;
-        self
-    }
-
-    /// Send at most `limit` calls at once; the rest wait in the layer's queue, and that
-    /// wait is measured as `scalewatch.tier.queue.time`. The queue holds at most
-    /// [`max_queued`](Self::max_queued) calls (by default
-    /// [`DEFAULT_QUEUE_PER_PERMIT`](crate::DEFAULT_QUEUE_PER_PERMIT) × `limit`); a call that
-    /// finds it full fails with [`Refused`] and is counted in `scalewatch.tier.rejections`
-    /// with reason `overloaded`.
-    pub fn concurrency_limit(mut self, limit: usize) -> Self {
-        self.options.limit = Some(limit);
-        self
-    }
-
-    /// Refuse calls (reason `overloaded`) once `max` are already waiting; default
-    /// [`DEFAULT_QUEUE_PER_PERMIT`](crate::DEFAULT_QUEUE_PER_PERMIT) × the
-    /// `concurrency_limit`. `usize::MAX` lifts the bound: memory then grows with every
-    /// call that waits.
-    pub fn max_queued(mut self, max: usize) -> Self {
-        self.options.max_queued = Some(max);
-        self
-    }
-
-    /// Refuse calls (reason `overloaded`) instead of queueing them: `max_queued(0)`.
-    pub fn load_shed(self) -> Self {
-        self.max_queued(0)
-    }
-
-    /// Refuse calls (reason `timeout`) that waited longer than `timeout` for admission.
-    /// Needs the tokio runtime's time driver, as any tokio timer does.
-    pub fn queue_timeout(mut self, timeout: Duration) -> Self {
-        self.options.queue_timeout = Some(timeout);
-        self
-    }
-
-    /// Cap on distinct `server.address`/`server.port` pairs (default
-    /// [`DEFAULT_SERVER_CAP`]).
-    pub fn server_cap(mut self, cap: usize) -> Self {
-        self.server_cap = cap;
-        self
-    }
-
-    /// Cap on distinct `rpc.method` values (default
-    /// [`DEFAULT_METHOD_CAP`](crate::DEFAULT_METHOD_CAP)).
-    pub fn method_cap(mut self, cap: usize) -> Self {
-        self.options.method_cap = cap;
-        self
-    }
-
-    /// Whether to measure at all (default `true`). Built with `false`, the layer exports
-    /// nothing and, unless it has a concurrency limit to enforce, hands each call straight
-    /// to the inner service: pass `telemetry.is_enabled()` so that `OTEL_SDK_DISABLED=true`
-    /// costs next to nothing.
-    pub fn enabled(mut self, enabled: bool) -> Self {
-        self.options.enabled = enabled;
-        self
-    }
-
-    /// Validates the configuration and creates the layer's instruments on `meter`.
-    ///
-    /// Build it once and clone the handle: each build registers observers on `meter`
-    /// that live as long as its meter provider.
-    pub fn build(self, meter: &Meter) -> Result<ClientTierLayer, BuildError> {
-        let shared =
-            self.options
-                .build::<Client>(meter, ("server_cap", self.server_cap), |meter| {
-                    HttpSignals::client(meter, self.server_cap)
-                })?;
-        Ok(ClientTierLayer {
-            shared: Arc::new(shared),
-        })
-    }
-}
-
-/// The service [`ClientTierLayer`] produces.
-#[derive(Clone)]
-pub struct ClientTier<S> {
-    inner: S,
-    /// The first server this service called: a client usually talks to one server, so it
-    /// is compared there before the shared table is consulted.
-    local: Arc<Local<FirstServer>>,
-}
-
 /// The first server a [`ClientTier`] called: as the URI wrote it, and as its key.
 struct FirstServer {
     /// The URI's scheme and authority as written. Equal ones give the same key, so a
@@ -401,15 +270,6 @@ struct FirstServer {
     authority: Box<str>,
     key: Box<str>,
     index: u32,
-}
-
-impl<S: fmt::Debug> fmt::Debug for ClientTier<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientTier")
-            .field("inner", &self.inner)
-            .field("tier", &self.local.shared.tier)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Writes the server key `host:port` (or `host:` when no port is known) of `uri` into
@@ -481,30 +341,6 @@ fn server_of<B>(local: &Local<FirstServer>, request: &Request<B>) -> u32 {
         });
     }
     index
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ClientTier<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
-    ResBody: http_body::Body,
-{
-    type Response = Response<ResponseBody<ResBody>>;
-    type Error = ClientError<S::Error>;
-    type Future = ResponseFuture<S, ReqBody>;
-
-    #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(ClientError::Service)
-    }
-
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        ResponseFuture(GuardedFuture::call(
-            &self.local,
-            &mut self.inner,
-            req,
-            server_of,
-        ))
-    }
 }
 
 #[cfg(test)]

@@ -58,7 +58,16 @@
 //! Without `axum`, a router can still name the route by inserting a [`RouteTemplate`] in
 //! the request's extensions before this layer runs.
 
-// Bottom to top: each module depends only on those above it.
+// The module graph, one way from the bottom up (see each module's doc):
+// - `grpc`: gRPC status codes;
+// - `classify`: request classification and the `Classify` side (uses `grpc`);
+// - `signals`: the instruments (uses `classify`, `grpc`);
+// - `admission`: the admission gate and its queue;
+// - `shared`: what a layer shares, and the options both builders check (uses
+//   `admission`, `classify`, `signals`);
+// - `guard`, then `body`, then `future`: the shared machinery, generic over the side;
+// - `layer`: the macro declaring a side's public types over that machinery;
+// - `server` and `client`: the two sides.
 mod admission;
 mod body;
 mod classify;
@@ -66,6 +75,7 @@ pub mod client;
 mod future;
 mod grpc;
 mod guard;
+mod layer;
 mod server;
 mod shared;
 mod signals;

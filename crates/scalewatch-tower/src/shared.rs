@@ -42,34 +42,37 @@ pub(crate) struct Options {
     pub(crate) limit: Option<usize>,
     pub(crate) max_queued: Option<usize>,
     pub(crate) queue_timeout: Option<Duration>,
+    /// Cap on distinct HTTP targets: routes (server) or server addresses (client).
+    pub(crate) target_cap: usize,
     pub(crate) method_cap: usize,
     pub(crate) enabled: bool,
 }
 
 impl Options {
-    /// The defaults, for a tier named `tier_name`.
-    pub(crate) fn new(tier_name: &'static str) -> Self {
+    /// The defaults, for a tier named `tier_name` with up to `target_cap` HTTP targets.
+    pub(crate) fn new(tier_name: &'static str, target_cap: usize) -> Self {
         Self {
             tier_name,
             limit: None,
             max_queued: None,
             queue_timeout: None,
+            target_cap,
             method_cap: DEFAULT_METHOD_CAP,
             enabled: true,
         }
     }
 
     /// Validates the options and creates what a layer of side `C` shares on `meter`:
-    /// `target_cap` is the side's own cap (named by its builder method, checked first),
-    /// `http` creates the side's HTTP instruments.
+    /// `target_cap_name` names the target cap's builder method in errors, `http` creates
+    /// the side's HTTP instruments.
     pub(crate) fn build<C: Classify>(
         &self,
         meter: &Meter,
-        target_cap: (&'static str, usize),
+        target_cap_name: &'static str,
         http: impl FnOnce(&Meter) -> HttpSignals,
     ) -> Result<Shared, BuildError> {
-        if target_cap.1 == 0 {
-            return Err(BuildError::ZeroCap(target_cap.0));
+        if self.target_cap == 0 {
+            return Err(BuildError::ZeroCap(target_cap_name));
         }
         if self.method_cap == 0 {
             return Err(BuildError::ZeroCap("method_cap"));
