@@ -1,6 +1,26 @@
-//! The signal catalog: every metric scalewatch emits, with its instrument, unit and
-//! description, and every attribute key. Call sites refer to these constants; no
-//! metric name is spelled anywhere else.
+//! The signal catalog: every metric scalewatch emits, with its instrument, unit,
+//! description and buckets, and every attribute key, grouped by family. Call sites refer
+//! to these constants; no metric name is spelled anywhere else, and the crates that record
+//! a family re-export it as their own `catalog` module (`scalewatch_sync::catalog` is
+//! [`lock`] and [`pool`]).
+//!
+//! | family | prefix | recorded by |
+//! |---|---|---|
+//! | [`http`] | `http.` | `scalewatch-tower` |
+//! | [`rpc`] | `rpc.` | `scalewatch-tower` |
+//! | [`tier`] | `scalewatch.tier.` | every [`Tier`](crate::Tier) |
+//! | [`sdk`] | `scalewatch.sdk.` | cardinality caps |
+//! | [`lock`], [`pool`] | `scalewatch.lock.`, `scalewatch.pool.` | `scalewatch-sync` |
+//! | [`state`], [`queue`] | `scalewatch.state.`, `scalewatch.queue.` | `scalewatch-state` |
+//! | [`runtime`], [`job`] | `scalewatch.runtime.`, `scalewatch.job.` | `scalewatch-runtime` |
+//! | [`capacity`] | `scalewatch.capacity.`, `scalewatch.resource.` | `scalewatch-capacity` |
+//!
+//! [`FAMILIES`] lists them all. The signals and attribute keys of this crate's own
+//! instruments (http, rpc, tier, sdk) are also re-exported here at the top, with [`ALL`]
+//! and [`attr`] covering those four families.
+//!
+//! Everything here is a constant or a pure function; the instrument builders register
+//! on the [`Meter`] they are given and touch no global.
 
 use opentelemetry::metrics::{
     Counter, Gauge, Histogram, Meter, ObservableCounter, ObservableGauge, ObservableUpDownCounter,
@@ -21,6 +41,11 @@ pub enum InstrumentKind {
 }
 
 /// One entry of the catalog.
+///
+/// Its builders (`f64_histogram`, `u64_counter`, ...) create the instrument on the meter
+/// they are given, with the signal's unit, description and buckets; each one is for one
+/// [`InstrumentKind`], which debug builds assert (release builds build the instrument
+/// asked for anyway).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Signal {
     /// The metric name, e.g. `http.server.request.duration`.
@@ -48,8 +73,9 @@ pub const WAIT_BUCKETS: &[f64] = &[
 ];
 
 impl Signal {
-    /// A catalog entry for a counter, up-down counter or gauge. Crates that add signals
-    /// declare them with this in their own catalog module.
+    /// A catalog entry for a counter, up-down counter or gauge. scalewatch's own signals
+    /// are declared in this catalog; an application that adds signals of its own declares
+    /// them with this, and checks them with [`check`].
     pub const fn new(
         name: &'static str,
         instrument: InstrumentKind,
@@ -82,114 +108,29 @@ impl Signal {
     }
 }
 
-const fn signal(
-    name: &'static str,
-    instrument: InstrumentKind,
-    unit: &'static str,
-    description: &'static str,
-) -> Signal {
-    Signal::new(name, instrument, unit, description)
-}
+pub mod capacity;
+pub mod http;
+pub mod job;
+pub mod lock;
+pub mod pool;
+pub mod queue;
+pub mod rpc;
+pub mod runtime;
+pub mod sdk;
+pub mod state;
+pub mod tier;
 
-const fn histogram(
-    name: &'static str,
-    unit: &'static str,
-    buckets: &'static [f64],
-    description: &'static str,
-) -> Signal {
-    Signal::histogram(name, unit, buckets, description)
-}
+pub use http::{
+    HTTP_CLIENT_REQUEST_DURATION, HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION,
+};
+pub use rpc::{RPC_CLIENT_CALL_DURATION, RPC_SERVER_CALL_DURATION};
+pub use sdk::{OTHER, SDK_OVERFLOW};
+pub use tier::{
+    TIER_CONCURRENCY, TIER_LIMIT, TIER_QUEUED, TIER_QUEUE_TIME, TIER_REJECTIONS, TIER_UTILIZATION,
+};
 
-use InstrumentKind::{Counter as C, Gauge as G, UpDownCounter as U};
-
-/// `http.server.request.duration` (semconv).
-pub const HTTP_SERVER_REQUEST_DURATION: Signal = histogram(
-    "http.server.request.duration",
-    "s",
-    DURATION_BUCKETS,
-    "Duration of HTTP server requests, until the response body ends.",
-);
-/// `http.server.active_requests` (semconv).
-pub const HTTP_SERVER_ACTIVE_REQUESTS: Signal = signal(
-    "http.server.active_requests",
-    U,
-    "{request}",
-    "Number of active HTTP server requests.",
-);
-/// `rpc.server.call.duration` (semconv).
-pub const RPC_SERVER_CALL_DURATION: Signal = histogram(
-    "rpc.server.call.duration",
-    "s",
-    DURATION_BUCKETS,
-    "Duration of RPC server calls, until the last message or trailer.",
-);
-/// `http.client.request.duration` (semconv).
-pub const HTTP_CLIENT_REQUEST_DURATION: Signal = histogram(
-    "http.client.request.duration",
-    "s",
-    DURATION_BUCKETS,
-    "Duration of HTTP client requests.",
-);
-/// `rpc.client.call.duration` (semconv).
-pub const RPC_CLIENT_CALL_DURATION: Signal = histogram(
-    "rpc.client.call.duration",
-    "s",
-    DURATION_BUCKETS,
-    "Duration of RPC client calls.",
-);
-
-/// `scalewatch.tier.concurrency`.
-pub const TIER_CONCURRENCY: Signal = signal(
-    "scalewatch.tier.concurrency",
-    U,
-    "{request}",
-    "Work items in flight in the tier now.",
-);
-/// `scalewatch.tier.limit`.
-pub const TIER_LIMIT: Signal = signal(
-    "scalewatch.tier.limit",
-    G,
-    "{request}",
-    "Configured capacity of the tier.",
-);
-/// `scalewatch.tier.utilization`.
-pub const TIER_UTILIZATION: Signal = signal(
-    "scalewatch.tier.utilization",
-    G,
-    "1",
-    "Time-averaged concurrency over the interval divided by the limit.",
-);
-/// `scalewatch.tier.queue.time`.
-pub const TIER_QUEUE_TIME: Signal = histogram(
-    "scalewatch.tier.queue.time",
-    "s",
-    WAIT_BUCKETS,
-    "Time a work item waited for admission before its work started.",
-);
-/// `scalewatch.tier.queued`.
-pub const TIER_QUEUED: Signal = signal(
-    "scalewatch.tier.queued",
-    U,
-    "{request}",
-    "Work items waiting for admission now.",
-);
-/// `scalewatch.tier.rejections`.
-pub const TIER_REJECTIONS: Signal = signal(
-    "scalewatch.tier.rejections",
-    C,
-    "{request}",
-    "Work refused by the tier's admission control.",
-);
-
-/// `scalewatch.sdk.overflow`.
-pub const SDK_OVERFLOW: Signal = signal(
-    "scalewatch.sdk.overflow",
-    C,
-    "{measurement}",
-    "Measurements folded into _OTHER by a cardinality cap.",
-);
-
-/// Every signal this crate version defines, in catalog order.
+/// The signals of this crate's own instruments (the [`http`], [`rpc`], [`tier`] and
+/// [`sdk`] families), in catalog order. [`FAMILIES`] lists every family.
 pub const ALL: &[Signal] = &[
     HTTP_SERVER_REQUEST_DURATION,
     HTTP_SERVER_ACTIVE_REQUESTS,
@@ -205,40 +146,93 @@ pub const ALL: &[Signal] = &[
     SDK_OVERFLOW,
 ];
 
-/// Attribute keys, semconv first, then scalewatch's own.
+/// The attribute keys of this crate's own signals: those of the [`http`], [`rpc`],
+/// [`tier`] and [`sdk`] families, semconv first.
 pub mod attr {
-    /// `http.request.method`
-    pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
-    /// `http.response.status_code`
-    pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
-    /// `http.route`
-    pub const HTTP_ROUTE: &str = "http.route";
-    /// `url.scheme`
-    pub const URL_SCHEME: &str = "url.scheme";
-    /// `server.address`
-    pub const SERVER_ADDRESS: &str = "server.address";
-    /// `server.port`
-    pub const SERVER_PORT: &str = "server.port";
-    /// `error.type`
-    pub const ERROR_TYPE: &str = "error.type";
-    /// `rpc.system.name`
-    pub const RPC_SYSTEM_NAME: &str = "rpc.system.name";
-    /// `rpc.method`
-    pub const RPC_METHOD: &str = "rpc.method";
-    /// `rpc.status_code`
-    pub const RPC_STATUS_CODE: &str = "rpc.status_code";
-    /// `scalewatch.tier.name`
-    pub const TIER_NAME: &str = "scalewatch.tier.name";
-    /// `scalewatch.tier.kind`
-    pub const TIER_KIND: &str = "scalewatch.tier.kind";
-    /// `scalewatch.rejection.reason`
-    pub const REJECTION_REASON: &str = "scalewatch.rejection.reason";
-    /// `scalewatch.sdk.signal`
-    pub const SDK_SIGNAL: &str = "scalewatch.sdk.signal";
+    pub use super::http::attr::*;
+    pub use super::rpc::attr::*;
+    pub use super::sdk::attr::*;
+    pub use super::tier::attr::*;
 }
 
-/// The value every capped attribute collapses into once its cap is reached.
-pub const OTHER: &str = "_OTHER";
+/// One family of signals: the constants of one module of this catalog.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct Family {
+    /// The module's name, e.g. `lock`.
+    pub name: &'static str,
+    /// The name prefixes its signals are under, e.g. `scalewatch.lock.`.
+    pub prefixes: &'static [&'static str],
+    /// Its signals, in catalog order (the module's `ALL`).
+    pub signals: &'static [Signal],
+}
+
+const fn family(
+    name: &'static str,
+    prefixes: &'static [&'static str],
+    signals: &'static [Signal],
+) -> Family {
+    Family {
+        name,
+        prefixes,
+        signals,
+    }
+}
+
+/// Every family of the catalog, in catalog order; together they are every signal
+/// scalewatch emits ([`every`]).
+pub const FAMILIES: &[Family] = &[
+    family("http", &["http."], http::ALL),
+    family("rpc", &["rpc."], rpc::ALL),
+    family("tier", &["scalewatch.tier."], tier::ALL),
+    family("sdk", &["scalewatch.sdk."], sdk::ALL),
+    family("lock", &["scalewatch.lock."], lock::ALL),
+    family("pool", &["scalewatch.pool."], pool::ALL),
+    family("state", &["scalewatch.state."], state::ALL),
+    family("queue", &["scalewatch.queue."], queue::ALL),
+    family("runtime", &["scalewatch.runtime."], runtime::ALL),
+    family("job", &["scalewatch.job."], job::ALL),
+    family(
+        "capacity",
+        &["scalewatch.capacity.", "scalewatch.resource."],
+        capacity::ALL,
+    ),
+];
+
+/// Every signal of every family, in catalog order.
+pub fn every() -> impl Iterator<Item = &'static Signal> {
+    FAMILIES.iter().flat_map(|f| f.signals)
+}
+
+/// The signals of `a` followed by those of `b`, as an array for a `const` list that
+/// spans two families:
+///
+/// ```
+/// use scalewatch_core::catalog::{self, lock, pool, Signal};
+///
+/// const SYNC: &[Signal] = &catalog::join::<{ lock::ALL.len() + pool::ALL.len() }>(
+///     lock::ALL,
+///     pool::ALL,
+/// );
+/// assert_eq!(SYNC[0], lock::LOCK_ACQUISITIONS);
+/// ```
+///
+/// # Panics
+/// Unless `N` is `a.len() + b.len()`; in a `const`, that is a compile error.
+pub const fn join<const N: usize>(a: &[Signal], b: &[Signal]) -> [Signal; N] {
+    assert!(a.len() + b.len() == N, "N must be a.len() + b.len()");
+    let mut out = [Signal::new("", InstrumentKind::Gauge, "", ""); N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = b[i - a.len()];
+        i += 1;
+    }
+    out
+}
 
 impl Signal {
     fn check(&self, expected: InstrumentKind) {
@@ -348,9 +342,11 @@ impl Signal {
     }
 }
 
-/// Checks a crate's catalog against the rules every catalog follows: names unique (also
-/// against this core catalog) and under `prefix` (or semconv's), durations in seconds,
-/// histograms with ascending buckets and no buckets elsewhere. Crates call it from a test.
+/// Checks a list of signals against the rules every catalog follows: names unique in the
+/// list and under one of `prefixes`, no name taken by a different signal of this catalog
+/// ([`every`]; a family's own constants pass), durations in seconds, histograms with
+/// ascending buckets and no buckets elsewhere. Meant for tests: a crate or application that
+/// declares signals of its own with [`Signal::new`] checks them with it.
 pub fn check(signals: &[Signal], prefixes: &[&str]) -> Result<(), String> {
     let mut names: Vec<_> = signals.iter().map(|s| s.name).collect();
     names.sort_unstable();
@@ -358,14 +354,15 @@ pub fn check(signals: &[Signal], prefixes: &[&str]) -> Result<(), String> {
     if names.len() != signals.len() {
         return Err("a signal name appears twice".into());
     }
-    let is_core =
-        signals.len() == ALL.len() && signals.iter().zip(ALL).all(|(a, b)| a.name == b.name);
     for s in signals {
         if !prefixes.iter().any(|p| s.name.starts_with(p)) {
             return Err(format!("{} is outside {prefixes:?}", s.name));
         }
-        if !is_core && ALL.iter().any(|c| c.name == s.name) {
-            return Err(format!("{} is already in the core catalog", s.name));
+        if every().any(|c| c.name == s.name && c != s) {
+            return Err(format!(
+                "{} is already in the catalog as another signal",
+                s.name
+            ));
         }
         if s.unit == "ms" || s.unit.is_empty() {
             return Err(format!("{} needs a UCUM unit (seconds, not ms)", s.name));
@@ -390,18 +387,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_core_catalog_follows_the_rules() {
+    fn every_family_follows_the_rules() {
         check(ALL, &["http.", "rpc.", "scalewatch."]).unwrap();
+        for family in FAMILIES {
+            check(family.signals, family.prefixes)
+                .unwrap_or_else(|e| panic!("family {}: {e}", family.name));
+        }
+        let every: Vec<Signal> = every().copied().collect();
+        check(&every, &["http.", "rpc.", "scalewatch."]).unwrap();
+        assert_eq!(
+            every.len(),
+            FAMILIES.iter().map(|f| f.signals.len()).sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn check_rejects_what_breaks_the_rules() {
         let own = Signal::new("scalewatch.own", InstrumentKind::Gauge, "1", "");
         assert!(check(&[own], &["scalewatch."]).is_ok());
         assert!(check(&[own, own], &["scalewatch."]).is_err(), "duplicates");
+        let taken = Signal::new("scalewatch.tier.limit", InstrumentKind::Gauge, "1", "other");
+        assert!(check(&[taken], &["scalewatch."]).is_err(), "taken");
+        let taken = Signal::new("scalewatch.lock.waiters", InstrumentKind::Gauge, "1", "");
         assert!(
-            check(&[TIER_LIMIT], &["scalewatch."]).is_err(),
-            "taken by core"
+            check(&[taken], &["scalewatch."]).is_err(),
+            "taken by a family"
         );
         assert!(check(&[own], &["other."]).is_err(), "outside the prefix");
         let ms = Signal::new("x.y", InstrumentKind::Gauge, "ms", "");
         assert!(check(&[ms], &["x."]).is_err());
+    }
+
+    #[test]
+    fn the_top_level_lists_the_core_families() {
+        let core: Vec<Signal> = [http::ALL, rpc::ALL, tier::ALL, sdk::ALL]
+            .concat()
+            .into_iter()
+            .collect();
+        assert_eq!(ALL.len(), core.len());
+        assert!(ALL.iter().all(|s| core.contains(s)));
+        assert_eq!(attr::ERROR_TYPE, rpc::attr::ERROR_TYPE);
+        assert_eq!(capacity::attr::TIER_NAME, attr::TIER_NAME);
+    }
+
+    #[test]
+    fn join_keeps_both_lists_in_order() {
+        const JOINED: [Signal; 3] = join::<3>(rpc::ALL, sdk::ALL);
+        assert_eq!(JOINED, [rpc::ALL[0], rpc::ALL[1], sdk::SDK_OVERFLOW]);
     }
 
     #[test]

@@ -1,0 +1,38 @@
+//! Job signals (`scalewatch.job.*`): background jobs, recorded by `scalewatch-runtime`
+//! (SIGNALS.md, "Runtime and jobs"), and their attribute keys.
+
+use super::InstrumentKind::Gauge as G;
+use super::Signal;
+
+/// Job duration buckets, in seconds: the semconv duration buckets
+/// ([`DURATION_BUCKETS`](super::DURATION_BUCKETS), up to 10 s), then 30 s to a day, because
+/// jobs are measured in minutes and hours and would all fall in the overflow bucket
+/// otherwise.
+pub const JOB_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0, 60.0,
+    120.0, 300.0, 600.0, 1_800.0, 3_600.0, 7_200.0, 21_600.0, 86_400.0,
+];
+
+/// `scalewatch.job.duration`.
+pub const JOB_DURATION: Signal = Signal::histogram(
+    "scalewatch.job.duration",
+    "s",
+    JOB_BUCKETS,
+    "Duration of a job run, whatever its outcome.",
+);
+/// `scalewatch.job.window.utilization`.
+pub const JOB_WINDOW_UTILIZATION: Signal = Signal::new(
+    "scalewatch.job.window.utilization",
+    G,
+    "1",
+    "The last run's duration divided by its allowed window.",
+);
+
+/// Every job signal, in catalog order.
+pub const ALL: &[Signal] = &[JOB_DURATION, JOB_WINDOW_UTILIZATION];
+
+/// Attribute keys of the job signals.
+pub mod attr {
+    /// `scalewatch.job.name`
+    pub const JOB_NAME: &str = "scalewatch.job.name";
+}

@@ -1,0 +1,94 @@
+//! Lock signals (`scalewatch.lock.*`), recorded by `scalewatch-sync`'s instrumented locks
+//! (SIGNALS.md, "Locks and pools"), their attribute keys and values.
+
+use super::InstrumentKind::{Counter as C, Gauge as G, UpDownCounter as U};
+use super::Signal;
+
+/// Buckets for lock waits and hold times, in seconds: 1 µs to 10 s in 1-2.5-5 steps, so an
+/// uncontended-but-busy lock (µs) and a convoy (ms) land in different buckets.
+pub const LOCK_BUCKETS: &[f64] = &[
+    0.000_001,
+    0.000_002_5,
+    0.000_005,
+    0.000_01,
+    0.000_025,
+    0.000_05,
+    0.000_1,
+    0.000_25,
+    0.000_5,
+    0.001,
+    0.002_5,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+];
+
+/// `scalewatch.lock.acquisitions`.
+pub const LOCK_ACQUISITIONS: Signal = Signal::new(
+    "scalewatch.lock.acquisitions",
+    C,
+    "{acquisition}",
+    "Lock acquisitions, by mode and by whether the caller had to wait.",
+);
+/// `scalewatch.lock.wait.duration`.
+pub const LOCK_WAIT_DURATION: Signal = Signal::histogram(
+    "scalewatch.lock.wait.duration",
+    "s",
+    LOCK_BUCKETS,
+    "Time a contended acquisition waited for the lock (uncontended ones waited 0 and are only counted).",
+);
+/// `scalewatch.lock.hold.duration`.
+pub const LOCK_HOLD_DURATION: Signal = Signal::histogram(
+    "scalewatch.lock.hold.duration",
+    "s",
+    LOCK_BUCKETS,
+    "Time the lock was held, sampled: one acquisition in N per thread (N = 64 by default).",
+);
+/// `scalewatch.lock.waiters`.
+pub const LOCK_WAITERS: Signal = Signal::new(
+    "scalewatch.lock.waiters",
+    U,
+    "{waiter}",
+    "Threads or tasks waiting for the lock now.",
+);
+/// `scalewatch.lock.utilization`.
+pub const LOCK_UTILIZATION: Signal = Signal::new(
+    "scalewatch.lock.utilization",
+    G,
+    "1",
+    "Fraction of wall time the lock was held exclusively over the interval.",
+);
+
+/// Every lock signal, in catalog order.
+pub const ALL: &[Signal] = &[
+    LOCK_ACQUISITIONS,
+    LOCK_WAIT_DURATION,
+    LOCK_HOLD_DURATION,
+    LOCK_WAITERS,
+    LOCK_UTILIZATION,
+];
+
+/// Attribute keys of the lock signals.
+pub mod attr {
+    /// `scalewatch.lock.name`: the static name given at construction.
+    pub const LOCK_NAME: &str = "scalewatch.lock.name";
+    /// `scalewatch.lock.mode`: [`super::MODE_EXCLUSIVE`] or [`super::MODE_SHARED`].
+    pub const LOCK_MODE: &str = "scalewatch.lock.mode";
+    /// `scalewatch.lock.contended`: whether the acquisition had to wait (bool).
+    pub const LOCK_CONTENDED: &str = "scalewatch.lock.contended";
+    /// The field of the slow-wait tracing event that carries the wait, in seconds.
+    pub const LOCK_WAIT_SECONDS: &str = "scalewatch.lock.wait_s";
+}
+
+/// `scalewatch.lock.mode` of a mutex, a write lock, or anything held by one owner.
+pub const MODE_EXCLUSIVE: &str = "exclusive";
+/// `scalewatch.lock.mode` of a read lock or a semaphore permit.
+pub const MODE_SHARED: &str = "shared";
