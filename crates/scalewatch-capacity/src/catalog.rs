@@ -1,94 +1,13 @@
-//! The signals this crate exports, declared with [`Signal::new`] like every other
-//! scalewatch catalog, and the attribute keys it adds.
+//! The signals this crate exports and the attribute keys it uses: the
+//! [`capacity`](scalewatch_core::catalog::capacity) family of the scalewatch catalog,
+//! re-exported.
 //!
 //! The `scalewatch.capacity.*` gauges carry `scalewatch.tier.name` and are observed only
 //! for tiers whose fit is trusted (see the [crate docs](crate#trust-rules));
 //! `scalewatch.resource.utilization` carries `scalewatch.resource.kind` and
 //! `scalewatch.resource.name`.
 
-use scalewatch_core::catalog::{InstrumentKind::Gauge, Signal};
-
-/// `scalewatch.capacity.contention`: USL σ.
-pub const CAPACITY_CONTENTION: Signal = Signal::new(
-    "scalewatch.capacity.contention",
-    Gauge,
-    "1",
-    "USL contention coefficient sigma (serial fraction) of the tier's live fit.",
-);
-/// `scalewatch.capacity.coherency`: USL κ.
-pub const CAPACITY_COHERENCY: Signal = Signal::new(
-    "scalewatch.capacity.coherency",
-    Gauge,
-    "1",
-    "USL coherency coefficient kappa (crosstalk) of the tier's live fit.",
-);
-/// `scalewatch.capacity.peak_concurrency`: N* = √((1 − σ)/κ), only when κ is significant.
-pub const CAPACITY_PEAK_CONCURRENCY: Signal = Signal::new(
-    "scalewatch.capacity.peak_concurrency",
-    Gauge,
-    "{request}",
-    "Concurrency at which the tier's throughput peaks, N* = sqrt((1 - sigma) / kappa).",
-);
-/// `scalewatch.capacity.peak_throughput`: X(N*), only when κ is significant.
-pub const CAPACITY_PEAK_THROUGHPUT: Signal = Signal::new(
-    "scalewatch.capacity.peak_throughput",
-    Gauge,
-    "{request}/s",
-    "Highest throughput the tier's fit predicts, X(N*).",
-);
-/// `scalewatch.capacity.headroom`: 1 − current throughput / peak throughput (or the
-/// Amdahl ceiling when there is no significant peak).
-pub const CAPACITY_HEADROOM: Signal = Signal::new(
-    "scalewatch.capacity.headroom",
-    Gauge,
-    "1",
-    "1 - current throughput / peak throughput (the Amdahl ceiling when no peak).",
-);
-/// `scalewatch.capacity.fit.r_squared`: quality of the tier's fit.
-pub const CAPACITY_FIT_R_SQUARED: Signal = Signal::new(
-    "scalewatch.capacity.fit.r_squared",
-    Gauge,
-    "1",
-    "Coefficient of determination of the tier's live USL fit.",
-);
-/// `scalewatch.resource.utilization`: every resource normalised to 0..1.
-pub const RESOURCE_UTILIZATION: Signal = Signal::new(
-    "scalewatch.resource.utilization",
-    Gauge,
-    "1",
-    "Utilization of a resource (tier, lock, pool, queue, shard, runtime, job), 0..1.",
-);
-/// `scalewatch.resource.saturation_throughput`: the throughput of a tier at which a
-/// resource would be fully used, by the utilization law (U = U₀ + X·D, saturating at
-/// (1 − U₀) / D), for resources whose use tracks the tier's throughput.
-pub const RESOURCE_SATURATION_THROUGHPUT: Signal = Signal::new(
-    "scalewatch.resource.saturation_throughput",
-    Gauge,
-    "{request}/s",
-    "Tier throughput at which the resource would be fully used, by the utilization law.",
-);
-
-/// Every signal this crate defines, in catalog order.
-pub const ALL: &[Signal] = &[
-    CAPACITY_CONTENTION,
-    CAPACITY_COHERENCY,
-    CAPACITY_PEAK_CONCURRENCY,
-    CAPACITY_PEAK_THROUGHPUT,
-    CAPACITY_HEADROOM,
-    CAPACITY_FIT_R_SQUARED,
-    RESOURCE_UTILIZATION,
-    RESOURCE_SATURATION_THROUGHPUT,
-];
-
-/// Attribute keys.
-pub mod attr {
-    /// `scalewatch.tier.name`, shared with the core catalog.
-    pub const TIER_NAME: &str = scalewatch_core::catalog::attr::TIER_NAME;
-    /// `scalewatch.resource.kind`: `tier`, `lock`, `pool`, `queue`, `shard`, `runtime`, `job`.
-    pub const RESOURCE_KIND: &str = "scalewatch.resource.kind";
-    /// `scalewatch.resource.name`: the static name the resource was registered with.
-    pub const RESOURCE_NAME: &str = "scalewatch.resource.name";
-}
+pub use scalewatch_core::catalog::capacity::*;
 
 #[cfg(test)]
 mod tests {

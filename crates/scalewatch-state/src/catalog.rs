@@ -1,120 +1,21 @@
 //! The signals this crate emits and their attribute keys (see `SIGNALS.md`, "Shared state
-//! and queues"). Call sites refer to these constants; no metric name is spelled elsewhere.
+//! and queues"): the [`state`] (keyspace) and [`queue`] families of the scalewatch
+//! catalog, re-exported. Call sites refer to these constants; no metric name is spelled
+//! elsewhere.
 
-use scalewatch_core::catalog::{InstrumentKind, Signal, WAIT_BUCKETS};
+use scalewatch_core::catalog::{join, queue, state, Signal};
 
-use InstrumentKind::{Counter as C, Gauge as G, UpDownCounter as U};
+pub use scalewatch_core::catalog::queue::*;
+pub use scalewatch_core::catalog::state::*;
 
-/// Bucket boundaries for items touched per scan: from a point lookup to a million items,
-/// so full scans of large state stand out in the top buckets.
-pub const SCAN_ITEM_BUCKETS: &[f64] = &[
-    0.0,
-    1.0,
-    2.0,
-    5.0,
-    10.0,
-    25.0,
-    50.0,
-    100.0,
-    250.0,
-    500.0,
-    1_000.0,
-    2_500.0,
-    5_000.0,
-    10_000.0,
-    100_000.0,
-    1_000_000.0,
-];
+/// Every signal this crate emits, in catalog order: the keyspace family, then the queue
+/// family.
+pub const ALL: &[Signal] = &join::<{ state::ALL.len() + queue::ALL.len() }>(state::ALL, queue::ALL);
 
-/// `scalewatch.state.operations`: every access, exactly counted.
-pub const STATE_OPERATIONS: Signal = Signal::new(
-    "scalewatch.state.operations",
-    C,
-    "{operation}",
-    "Operations on a keyspace, by operation (read, write, scan, delete).",
-);
-/// `scalewatch.state.scan.items`: items touched per scan.
-pub const STATE_SCAN_ITEMS: Signal = Signal::histogram(
-    "scalewatch.state.scan.items",
-    "{item}",
-    SCAN_ITEM_BUCKETS,
-    "Items touched per scan; full scans show up in the top buckets.",
-);
-/// `scalewatch.state.entries`: resident entries.
-pub const STATE_ENTRIES: Signal = Signal::new(
-    "scalewatch.state.entries",
-    G,
-    "{entry}",
-    "Resident entries: in-memory state that makes the service stateful.",
-);
-/// `scalewatch.state.hot_keys.share`: share of the horizon's operations on the hot keys.
-pub const STATE_HOT_KEYS_SHARE: Signal = Signal::new(
-    "scalewatch.state.hot_keys.share",
-    G,
-    "1",
-    "Share of recent operations that hit the current hot keys (top-k above the hot threshold).",
-);
-/// `scalewatch.state.hot_key.share`: one series per hot key, by rank.
-pub const STATE_HOT_KEY_SHARE: Signal = Signal::new(
-    "scalewatch.state.hot_key.share",
-    G,
-    "1",
-    "Share of recent operations that hit one hot key, by rank; the key is a redacted digest unless opted in.",
-);
-/// `scalewatch.state.shard.skew`: busiest shard's operations / mean per shard.
-pub const STATE_SHARD_SKEW: Signal = Signal::new(
-    "scalewatch.state.shard.skew",
-    G,
-    "1",
-    "Busiest shard's operations over the interval divided by the mean per shard (1 = even).",
-);
-/// `scalewatch.queue.depth`: items in the queue now.
-pub const QUEUE_DEPTH: Signal = Signal::new(
-    "scalewatch.queue.depth",
-    U,
-    "{item}",
-    "Items waiting in the queue now.",
-);
-/// `scalewatch.queue.time`: enqueue to dequeue, with the fine low wait buckets (from 1 µs).
-pub const QUEUE_TIME: Signal = Signal::histogram(
-    "scalewatch.queue.time",
-    "s",
-    WAIT_BUCKETS,
-    "Time an item spent in the queue, from send to receive.",
-);
-/// `scalewatch.queue.utilization`: time-averaged depth over capacity (bounded queues).
-pub const QUEUE_UTILIZATION: Signal = Signal::new(
-    "scalewatch.queue.utilization",
-    G,
-    "1",
-    "Time-averaged depth over the interval divided by the queue's capacity.",
-);
-
-/// Every signal this crate defines, in catalog order.
-pub const ALL: &[Signal] = &[
-    STATE_OPERATIONS,
-    STATE_SCAN_ITEMS,
-    STATE_ENTRIES,
-    STATE_HOT_KEYS_SHARE,
-    STATE_HOT_KEY_SHARE,
-    STATE_SHARD_SKEW,
-    QUEUE_DEPTH,
-    QUEUE_TIME,
-    QUEUE_UTILIZATION,
-];
-
-/// Attribute keys.
+/// Attribute keys of the keyspace and queue signals.
 pub mod attr {
-    /// `scalewatch.state.name`: the keyspace's static name.
-    pub const STATE_NAME: &str = "scalewatch.state.name";
-    /// `scalewatch.state.operation`: `read`, `write`, `scan` or `delete`.
-    pub const STATE_OPERATION: &str = "scalewatch.state.operation";
-    /// `scalewatch.state.key.rank`: 1 for the hottest key, up to k.
-    pub const STATE_KEY_RANK: &str = "scalewatch.state.key.rank";
-    /// `scalewatch.state.key`: the hot key, as a 16-hex-digit keyed digest by default.
-    pub const STATE_KEY: &str = "scalewatch.state.key";
-    /// `scalewatch.queue.name`: the queue's static name.
-    pub const QUEUE_NAME: &str = "scalewatch.queue.name";
+    pub use scalewatch_core::catalog::queue::attr::*;
+    pub use scalewatch_core::catalog::state::attr::*;
 }
 
 #[cfg(test)]
