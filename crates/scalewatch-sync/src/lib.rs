@@ -110,6 +110,8 @@
 //! `RUSTFLAGS="--cfg loom" cargo test -p scalewatch-sync --release --test loom_stats`.
 
 pub mod catalog;
+#[macro_use]
+mod wrap;
 mod metrics;
 #[cfg(feature = "parking_lot")]
 pub mod parking_lot;

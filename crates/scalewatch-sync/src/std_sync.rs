@@ -1,12 +1,10 @@
 //! `std::sync::Mutex` and `std::sync::RwLock`, instrumented. Poisoning is std's own.
 
-use crate::metrics::LockMetrics;
 use crate::stats::{Hold, LockMode, LockStats};
 use crate::sys;
-use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, LockResult, PoisonError, TryLockError, TryLockResult};
+use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 
 // The fast paths below match std's results by hand instead of mapping them through
 // closures, and are `inline(always)`: outlined, the call and the guard returned through
@@ -19,60 +17,39 @@ fn map_lock<G, H>(r: LockResult<G>, f: impl FnOnce(G) -> H) -> LockResult<H> {
     }
 }
 
-/// A [`std::sync::Mutex`] that records `scalewatch.lock.*` under a static name.
-///
-/// Same API and semantics as std's: [`lock`](Mutex::lock) blocks, a panic while the guard
-/// is held poisons the mutex, [`try_lock`](Mutex::try_lock) never blocks. An acquisition
-/// that finds the mutex free costs one try-lock and a relaxed load and store on the
-/// thread's own cell; only one that has to wait reads the clock.
-///
-/// ```
-/// use opentelemetry::metrics::MeterProvider as _;
-/// use scalewatch_sync::{LockMetrics, Mutex};
-///
-/// let locks = LockMetrics::new(&opentelemetry::global::meter_provider().meter("example"));
-/// let stock = Mutex::new("inventory", 10u32, &locks);
-/// *stock.lock().unwrap() -= 1;
-/// assert_eq!(*stock.lock().unwrap(), 9);
-/// ```
-pub struct Mutex<T: ?Sized> {
-    stats: Arc<LockStats>,
-    inner: sys::Mutex<T>,
-}
-
-/// The guard of a [`Mutex`]; the lock is released when it drops.
-#[must_use = "if unused the Mutex will immediately unlock"]
-pub struct MutexGuard<'a, T: ?Sized> {
-    stats: &'a LockStats,
-    hold: Hold,
-    inner: sys::MutexGuard<'a, T>,
-}
-
-impl<T> Mutex<T> {
+instrumented_lock! {
+    /// A [`std::sync::Mutex`] that records `scalewatch.lock.*` under a static name.
+    ///
+    /// Same API and semantics as std's: [`lock`](Mutex::lock) blocks, a panic while the guard
+    /// is held poisons the mutex, [`try_lock`](Mutex::try_lock) never blocks. An acquisition
+    /// that finds the mutex free costs one try-lock and a relaxed load and store on the
+    /// thread's own cell; only one that has to wait reads the clock.
+    ///
+    /// ```
+    /// use opentelemetry::metrics::MeterProvider as _;
+    /// use scalewatch_sync::{LockMetrics, Mutex};
+    ///
+    /// let locks = LockMetrics::new(&opentelemetry::global::meter_provider().meter("example"));
+    /// let stock = Mutex::new("inventory", 10u32, &locks);
+    /// *stock.lock().unwrap() -= 1;
+    /// assert_eq!(*stock.lock().unwrap(), 9);
+    /// ```
+    pub struct Mutex(sys::Mutex) modes [Exclusive], poisoning;
     /// A mutex named `name` (static, low-cardinality) around `value`, recording into
     /// `metrics`.
-    pub fn new(name: &'static str, value: T, metrics: &LockMetrics) -> Self {
-        Self {
-            stats: metrics.stats(name, LockMode::Exclusive),
-            inner: sys::Mutex::new(value),
-        }
-    }
+    new;
+}
 
-    /// Consumes the mutex, returning the value; an error if it is poisoned.
-    #[cfg(not(loom))]
-    pub fn into_inner(self) -> LockResult<T> {
-        self.inner.into_inner()
-    }
+instrumented_guard! {
+    /// The guard of a [`Mutex`]; the lock is released when it drops.
+    #[must_use = "if unused the Mutex will immediately unlock"]
+    pub struct MutexGuard(sys::MutexGuard) in Exclusive;
 }
 
 impl<T: ?Sized> Mutex<T> {
     #[inline]
     fn guard<'a>(&'a self, inner: sys::MutexGuard<'a, T>, hold: Hold) -> MutexGuard<'a, T> {
-        MutexGuard {
-            stats: &self.stats,
-            hold,
-            inner,
-        }
+        MutexGuard::wrap(&self.stats, hold, inner)
     }
 
     /// Acquires the mutex, blocking the thread until it is free.
@@ -118,95 +95,30 @@ impl<T: ?Sized> Mutex<T> {
             Err(TryLockError::WouldBlock) => Err(TryLockError::WouldBlock),
         }
     }
-
-    /// Whether a holder panicked (std semantics).
-    #[cfg(not(loom))]
-    pub fn is_poisoned(&self) -> bool {
-        self.inner.is_poisoned()
-    }
-
-    /// Clears the poisoned state (std semantics).
-    #[cfg(not(loom))]
-    pub fn clear_poison(&self) {
-        self.inner.clear_poison();
-    }
-
-    /// A mutable reference to the value, with no locking; an error if poisoned.
-    #[cfg(not(loom))]
-    pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        self.inner.get_mut()
-    }
-
-    /// The static name this mutex records under.
-    pub fn name(&self) -> &'static str {
-        self.stats.name()
-    }
 }
 
-impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mutex")
-            .field("name", &self.stats.name())
-            .field("inner", &&self.inner)
-            .finish()
-    }
+instrumented_lock! {
+    /// A [`std::sync::RwLock`] that records `scalewatch.lock.*` under a static name: reads in
+    /// mode `shared`, writes in mode `exclusive` (only writes count towards utilization).
+    ///
+    /// ```
+    /// use opentelemetry::metrics::MeterProvider as _;
+    /// use scalewatch_sync::{LockMetrics, RwLock};
+    ///
+    /// let locks = LockMetrics::new(&opentelemetry::global::meter_provider().meter("example"));
+    /// let config = RwLock::new("config", String::from("v1"), &locks);
+    /// assert_eq!(*config.read().unwrap(), "v1");
+    /// *config.write().unwrap() = "v2".into();
+    /// ```
+    pub struct RwLock(sys::RwLock) modes [Exclusive, Shared], poisoning;
+    /// A reader-writer lock named `name` around `value`, recording into `metrics`.
+    new;
 }
 
-impl<T: ?Sized> Deref for MutexGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.inner
-    }
-}
-
-impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.inner
-    }
-}
-
-impl<T: ?Sized> Drop for MutexGuard<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        self.stats.release(self.hold, LockMode::Exclusive);
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&**self, f)
-    }
-}
-
-/// A [`std::sync::RwLock`] that records `scalewatch.lock.*` under a static name: reads in
-/// mode `shared`, writes in mode `exclusive` (only writes count towards utilization).
-///
-/// ```
-/// use opentelemetry::metrics::MeterProvider as _;
-/// use scalewatch_sync::{LockMetrics, RwLock};
-///
-/// let locks = LockMetrics::new(&opentelemetry::global::meter_provider().meter("example"));
-/// let config = RwLock::new("config", String::from("v1"), &locks);
-/// assert_eq!(*config.read().unwrap(), "v1");
-/// *config.write().unwrap() = "v2".into();
-/// ```
-pub struct RwLock<T: ?Sized> {
-    stats: Arc<LockStats>,
-    inner: sys::RwLock<T>,
-}
-
-/// The shared guard of a [`RwLock`].
-#[must_use = "if unused the RwLock will immediately unlock"]
-pub struct RwLockReadGuard<'a, T: ?Sized> {
-    stats: &'a LockStats,
-    hold: Hold,
-    inner: sys::RwLockReadGuard<'a, T>,
+instrumented_guard! {
+    /// The shared guard of a [`RwLock`].
+    #[must_use = "if unused the RwLock will immediately unlock"]
+    pub struct RwLockReadGuard(sys::RwLockReadGuard) in Shared, read_only;
 }
 
 /// The exclusive guard of a [`RwLock`].
@@ -218,24 +130,6 @@ pub struct RwLockWriteGuard<'a, T: ?Sized> {
     inner: ManuallyDrop<Option<sys::RwLockWriteGuard<'a, T>>>,
 }
 
-impl<T> RwLock<T> {
-    /// A reader-writer lock named `name` around `value`, recording into `metrics`.
-    pub fn new(name: &'static str, value: T, metrics: &LockMetrics) -> Self {
-        let stats = metrics.stats(name, LockMode::Exclusive);
-        stats.declare(LockMode::Shared);
-        Self {
-            stats,
-            inner: sys::RwLock::new(value),
-        }
-    }
-
-    /// Consumes the lock, returning the value; an error if it is poisoned.
-    #[cfg(not(loom))]
-    pub fn into_inner(self) -> LockResult<T> {
-        self.inner.into_inner()
-    }
-}
-
 impl<T: ?Sized> RwLock<T> {
     #[inline]
     fn read_guard<'a>(
@@ -243,11 +137,7 @@ impl<T: ?Sized> RwLock<T> {
         inner: sys::RwLockReadGuard<'a, T>,
         hold: Hold,
     ) -> RwLockReadGuard<'a, T> {
-        RwLockReadGuard {
-            stats: &self.stats,
-            hold,
-            inner,
-        }
+        RwLockReadGuard::wrap(&self.stats, hold, inner)
     }
 
     #[inline]
@@ -352,58 +242,6 @@ impl<T: ?Sized> RwLock<T> {
             Err(TryLockError::WouldBlock) => Err(TryLockError::WouldBlock),
         }
     }
-
-    /// Whether a writer panicked (std semantics).
-    #[cfg(not(loom))]
-    pub fn is_poisoned(&self) -> bool {
-        self.inner.is_poisoned()
-    }
-
-    /// Clears the poisoned state (std semantics).
-    #[cfg(not(loom))]
-    pub fn clear_poison(&self) {
-        self.inner.clear_poison();
-    }
-
-    /// A mutable reference to the value, with no locking; an error if poisoned.
-    #[cfg(not(loom))]
-    pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        self.inner.get_mut()
-    }
-
-    /// The static name this lock records under.
-    pub fn name(&self) -> &'static str {
-        self.stats.name()
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RwLock")
-            .field("name", &self.stats.name())
-            .field("inner", &&self.inner)
-            .finish()
-    }
-}
-
-impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.inner
-    }
-}
-
-impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        self.stats.release(self.hold, LockMode::Shared);
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
 }
 
 impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
@@ -468,15 +306,12 @@ extern "C" fn taken() -> ! {
     unreachable!("a write guard is used after its drop")
 }
 
-impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
+guard_fmt!(RwLockWriteGuard);
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::metrics::LockMetrics;
     use std::panic::{catch_unwind, AssertUnwindSafe};
 
     /// The write guard's two ways out (`drop` unlocks itself when the hold is not
@@ -510,21 +345,5 @@ mod tests {
             assert_eq!(counts.exclusive_uncontended, 9, "every = {every}");
             assert_eq!(counts.waiters, 0);
         }
-    }
-}
-
-impl<T: ?Sized> scalewatch_core::resource::Saturable for Mutex<T> {
-    /// The locks of this one's name, for `CapacityModel::register`: the fraction of time
-    /// they were held exclusively, and their mean waiters.
-    fn resource(&self) -> scalewatch_core::resource::ResourceSource {
-        crate::metrics::lock_resource(&self.stats)
-    }
-}
-
-impl<T: ?Sized> scalewatch_core::resource::Saturable for RwLock<T> {
-    /// The locks of this one's name, for `CapacityModel::register`: the fraction of time
-    /// they were held exclusively, and their mean waiters.
-    fn resource(&self) -> scalewatch_core::resource::ResourceSource {
-        crate::metrics::lock_resource(&self.stats)
     }
 }

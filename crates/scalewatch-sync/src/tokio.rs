@@ -8,50 +8,33 @@
 use crate::metrics::LockMetrics;
 use crate::stats::{Hold, LockMode, LockStats};
 use std::fmt;
-use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use tokio::sync::{AcquireError, TryAcquireError, TryLockError};
 
-/// A [`tokio::sync::Mutex`] that records `scalewatch.lock.*` under a static name.
-///
-/// ```
-/// use opentelemetry::metrics::MeterProvider as _;
-/// use scalewatch_sync::{tokio::Mutex, LockMetrics};
-///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let locks = LockMetrics::new(&opentelemetry::global::meter_provider().meter("example"));
-/// let sessions = Mutex::new("sessions", Vec::<u64>::new(), &locks);
-/// sessions.lock().await.push(7);
-/// assert_eq!(sessions.lock().await.len(), 1);
-/// # }
-/// ```
-pub struct Mutex<T: ?Sized> {
-    stats: Arc<LockStats>,
-    inner: tokio::sync::Mutex<T>,
-}
-
-/// The guard of a tokio [`Mutex`].
-#[must_use = "if unused the Mutex will immediately unlock"]
-pub struct MutexGuard<'a, T: ?Sized> {
-    stats: &'a LockStats,
-    hold: Hold,
-    inner: tokio::sync::MutexGuard<'a, T>,
-}
-
-impl<T> Mutex<T> {
+instrumented_lock! {
+    /// A [`tokio::sync::Mutex`] that records `scalewatch.lock.*` under a static name.
+    ///
+    /// ```
+    /// use opentelemetry::metrics::MeterProvider as _;
+    /// use scalewatch_sync::{tokio::Mutex, LockMetrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let locks = LockMetrics::new(&opentelemetry::global::meter_provider().meter("example"));
+    /// let sessions = Mutex::new("sessions", Vec::<u64>::new(), &locks);
+    /// sessions.lock().await.push(7);
+    /// assert_eq!(sessions.lock().await.len(), 1);
+    /// # }
+    /// ```
+    pub struct Mutex(tokio::sync::Mutex) modes [Exclusive];
     /// A mutex named `name` around `value`, recording into `metrics`.
-    pub fn new(name: &'static str, value: T, metrics: &LockMetrics) -> Self {
-        Self {
-            stats: metrics.stats(name, LockMode::Exclusive),
-            inner: tokio::sync::Mutex::new(value),
-        }
-    }
+    new;
+}
 
-    /// Consumes the mutex, returning the value.
-    pub fn into_inner(self) -> T {
-        self.inner.into_inner()
-    }
+instrumented_guard! {
+    /// The guard of a tokio [`Mutex`].
+    #[must_use = "if unused the Mutex will immediately unlock"]
+    pub struct MutexGuard(tokio::sync::MutexGuard) in Exclusive;
 }
 
 impl<T: ?Sized> Mutex<T> {
@@ -59,19 +42,15 @@ impl<T: ?Sized> Mutex<T> {
     /// Cancel-safe: a dropped wait leaves no waiter behind and keeps tokio's semantics.
     pub async fn lock(&self) -> MutexGuard<'_, T> {
         if let Ok(inner) = self.inner.try_lock() {
-            return MutexGuard {
-                stats: &self.stats,
-                hold: self.stats.uncontended(LockMode::Exclusive),
+            return MutexGuard::wrap(
+                &self.stats,
+                self.stats.uncontended(LockMode::Exclusive),
                 inner,
-            };
+            );
         }
         let wait = self.stats.begin_wait(LockMode::Exclusive);
         let inner = self.inner.lock().await;
-        MutexGuard {
-            stats: &self.stats,
-            hold: wait.acquired(),
-            inner,
-        }
+        MutexGuard::wrap(&self.stats, wait.acquired(), inner)
     }
 
     /// Locks the mutex if it is free now. A failed attempt counts nothing.
@@ -80,133 +59,61 @@ impl<T: ?Sized> Mutex<T> {
     /// When the mutex is held (tokio's [`TryLockError`]).
     pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError> {
         let inner = self.inner.try_lock()?;
-        Ok(MutexGuard {
-            stats: &self.stats,
-            hold: self.stats.uncontended(LockMode::Exclusive),
+        Ok(MutexGuard::wrap(
+            &self.stats,
+            self.stats.uncontended(LockMode::Exclusive),
             inner,
-        })
-    }
-
-    /// A mutable reference to the value, with no locking.
-    pub fn get_mut(&mut self) -> &mut T {
-        self.inner.get_mut()
-    }
-
-    /// The static name this mutex records under.
-    pub fn name(&self) -> &'static str {
-        self.stats.name()
+        ))
     }
 }
 
-impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mutex")
-            .field("name", &self.stats.name())
-            .field("inner", &&self.inner)
-            .finish()
-    }
-}
-
-impl<T: ?Sized> Deref for MutexGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.inner
-    }
-}
-
-impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.inner
-    }
-}
-
-impl<T: ?Sized> Drop for MutexGuard<'_, T> {
-    fn drop(&mut self) {
-        self.stats.release(self.hold, LockMode::Exclusive);
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-/// A [`tokio::sync::RwLock`] that records `scalewatch.lock.*`: reads `shared`, writes
-/// `exclusive`.
-pub struct RwLock<T: ?Sized> {
-    stats: Arc<LockStats>,
-    inner: tokio::sync::RwLock<T>,
-}
-
-/// The shared guard of a tokio [`RwLock`].
-#[must_use = "if unused the RwLock will immediately unlock"]
-pub struct RwLockReadGuard<'a, T: ?Sized> {
-    stats: &'a LockStats,
-    hold: Hold,
-    inner: tokio::sync::RwLockReadGuard<'a, T>,
-}
-
-/// The exclusive guard of a tokio [`RwLock`].
-#[must_use = "if unused the RwLock will immediately unlock"]
-pub struct RwLockWriteGuard<'a, T: ?Sized> {
-    stats: &'a LockStats,
-    hold: Hold,
-    inner: tokio::sync::RwLockWriteGuard<'a, T>,
-}
-
-impl<T> RwLock<T> {
+instrumented_lock! {
+    /// A [`tokio::sync::RwLock`] that records `scalewatch.lock.*`: reads `shared`, writes
+    /// `exclusive`.
+    pub struct RwLock(tokio::sync::RwLock) modes [Exclusive, Shared];
     /// A reader-writer lock named `name` around `value`, recording into `metrics`.
-    pub fn new(name: &'static str, value: T, metrics: &LockMetrics) -> Self {
-        let stats = metrics.stats(name, LockMode::Exclusive);
-        stats.declare(LockMode::Shared);
-        Self {
-            stats,
-            inner: tokio::sync::RwLock::new(value),
-        }
-    }
+    new;
+}
 
-    /// Consumes the lock, returning the value.
-    pub fn into_inner(self) -> T {
-        self.inner.into_inner()
-    }
+instrumented_guard! {
+    /// The shared guard of a tokio [`RwLock`].
+    #[must_use = "if unused the RwLock will immediately unlock"]
+    pub struct RwLockReadGuard(tokio::sync::RwLockReadGuard) in Shared, read_only;
+}
+
+instrumented_guard! {
+    /// The exclusive guard of a tokio [`RwLock`].
+    #[must_use = "if unused the RwLock will immediately unlock"]
+    pub struct RwLockWriteGuard(tokio::sync::RwLockWriteGuard) in Exclusive;
 }
 
 impl<T: ?Sized> RwLock<T> {
     /// Shared access, waiting (FIFO) while a writer holds or waits for the lock. Cancel-safe.
     pub async fn read(&self) -> RwLockReadGuard<'_, T> {
         if let Ok(inner) = self.inner.try_read() {
-            return RwLockReadGuard {
-                stats: &self.stats,
-                hold: self.stats.uncontended(LockMode::Shared),
+            return RwLockReadGuard::wrap(
+                &self.stats,
+                self.stats.uncontended(LockMode::Shared),
                 inner,
-            };
+            );
         }
         let wait = self.stats.begin_wait(LockMode::Shared);
         let inner = self.inner.read().await;
-        RwLockReadGuard {
-            stats: &self.stats,
-            hold: wait.acquired(),
-            inner,
-        }
+        RwLockReadGuard::wrap(&self.stats, wait.acquired(), inner)
     }
 
     /// Exclusive access, waiting (FIFO) while anyone holds the lock. Cancel-safe.
     pub async fn write(&self) -> RwLockWriteGuard<'_, T> {
         if let Ok(inner) = self.inner.try_write() {
-            return RwLockWriteGuard {
-                stats: &self.stats,
-                hold: self.stats.uncontended(LockMode::Exclusive),
+            return RwLockWriteGuard::wrap(
+                &self.stats,
+                self.stats.uncontended(LockMode::Exclusive),
                 inner,
-            };
+            );
         }
         let wait = self.stats.begin_wait(LockMode::Exclusive);
         let inner = self.inner.write().await;
-        RwLockWriteGuard {
-            stats: &self.stats,
-            hold: wait.acquired(),
-            inner,
-        }
+        RwLockWriteGuard::wrap(&self.stats, wait.acquired(), inner)
     }
 
     /// Shared access if available now.
@@ -215,11 +122,11 @@ impl<T: ?Sized> RwLock<T> {
     /// When a writer holds the lock (tokio's [`TryLockError`]).
     pub fn try_read(&self) -> Result<RwLockReadGuard<'_, T>, TryLockError> {
         let inner = self.inner.try_read()?;
-        Ok(RwLockReadGuard {
-            stats: &self.stats,
-            hold: self.stats.uncontended(LockMode::Shared),
+        Ok(RwLockReadGuard::wrap(
+            &self.stats,
+            self.stats.uncontended(LockMode::Shared),
             inner,
-        })
+        ))
     }
 
     /// Exclusive access if available now.
@@ -228,74 +135,11 @@ impl<T: ?Sized> RwLock<T> {
     /// When anyone holds the lock (tokio's [`TryLockError`]).
     pub fn try_write(&self) -> Result<RwLockWriteGuard<'_, T>, TryLockError> {
         let inner = self.inner.try_write()?;
-        Ok(RwLockWriteGuard {
-            stats: &self.stats,
-            hold: self.stats.uncontended(LockMode::Exclusive),
+        Ok(RwLockWriteGuard::wrap(
+            &self.stats,
+            self.stats.uncontended(LockMode::Exclusive),
             inner,
-        })
-    }
-
-    /// A mutable reference to the value, with no locking.
-    pub fn get_mut(&mut self) -> &mut T {
-        self.inner.get_mut()
-    }
-
-    /// The static name this lock records under.
-    pub fn name(&self) -> &'static str {
-        self.stats.name()
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RwLock")
-            .field("name", &self.stats.name())
-            .field("inner", &&self.inner)
-            .finish()
-    }
-}
-
-impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.inner
-    }
-}
-
-impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
-    fn drop(&mut self) {
-        self.stats.release(self.hold, LockMode::Shared);
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.inner
-    }
-}
-
-impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.inner
-    }
-}
-
-impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
-    fn drop(&mut self) {
-        self.stats.release(self.hold, LockMode::Exclusive);
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
+        ))
     }
 }
 
@@ -474,22 +318,6 @@ impl fmt::Debug for SemaphorePermit<'_> {
             .field("name", &self.semaphore.stats.name())
             .field("permits", &self.num_permits())
             .finish()
-    }
-}
-
-impl<T: ?Sized> scalewatch_core::resource::Saturable for Mutex<T> {
-    /// The locks of this one's name, for `CapacityModel::register`: the fraction of time
-    /// they were held exclusively, and their mean waiters.
-    fn resource(&self) -> scalewatch_core::resource::ResourceSource {
-        crate::metrics::lock_resource(&self.stats)
-    }
-}
-
-impl<T: ?Sized> scalewatch_core::resource::Saturable for RwLock<T> {
-    /// The locks of this one's name, for `CapacityModel::register`: the fraction of time
-    /// they were held exclusively, and their mean waiters.
-    fn resource(&self) -> scalewatch_core::resource::ResourceSource {
-        crate::metrics::lock_resource(&self.stats)
     }
 }
 
