@@ -248,6 +248,27 @@ mod tests {
     }
 
     #[test]
+    fn rejects_bad_configuration() {
+        let m = meter();
+        assert_eq!(
+            Keyspace::builder("").build(&m).err(),
+            Some(KeyspaceError::EmptyName)
+        );
+        assert!(Keyspace::builder("a").top_k(0).build(&m).is_err());
+        assert!(Keyspace::builder("a").top_k(21).build(&m).is_err());
+        assert!(Keyspace::builder("a").counters(8).build(&m).is_err());
+        assert!(Keyspace::builder("a").sample_every(0).build(&m).is_err());
+        assert!(Keyspace::builder("a").hot_share(0.0).build(&m).is_err());
+        assert!(Keyspace::builder("a")
+            .hot_share(f64::NAN)
+            .build(&m)
+            .is_err());
+        assert!(Keyspace::builder("a").shards(0).build(&m).is_err());
+        let e = Keyspace::builder("a").shards(5000).build(&m).unwrap_err();
+        assert!(e.to_string().contains("use 1..=4096"), "{e}");
+    }
+
+    #[test]
     fn counts_every_operation_exactly_across_threads() {
         let ks = Keyspace::builder("t").shards(4).build(&meter()).unwrap();
         std::thread::scope(|s| {
