@@ -6,11 +6,11 @@
 //! and the fast path stays the primitive's own calls, inlined, with no trait in between.
 
 /// Defines an instrumented lock `$lock` around `$inner<T>`, with `new`, `name`,
-/// `into_inner`, `get_mut`, `Debug` and `Saturable`, and with `poisoning` std's
-/// `is_poisoned` and `clear_poison` (all of them but `new` and `name` are std's own, absent
-/// from loom's primitives, so left out of the loom build). `new` registers the statistics
-/// under the first mode (the one counted towards utilization) and declares the others, so
-/// their series exist from the start.
+/// `into_inner`, `get_mut`, `Debug` and `Saturable`. With `poisoning`, `into_inner` and
+/// `get_mut` return std's `LockResult` and `is_poisoned` and `clear_poison` are added, all
+/// four left out of the loom build (loom's primitives have none of them). `new` registers
+/// the statistics under the first mode (the one counted towards utilization) and declares
+/// the others, so their series exist from the start.
 macro_rules! instrumented_lock {
     (
         $(#[$attr:meta])*
