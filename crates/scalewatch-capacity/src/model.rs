@@ -660,14 +660,18 @@ fn rank(state: &State, options: &Options) -> Vec<ResourceUtilization> {
     };
     let mut ranked: Vec<ResourceUtilization> = all_readings(state)
         .map(|(kind, name, reading)| {
-            // The tier whose throughput this resource's use follows most closely.
-            let demand = state
+            // The tiers whose throughput this resource's use follows, most closely first.
+            let mut fits: Vec<(&'static str, DemandFit)> = state
                 .demands
                 .iter()
                 .filter(|d| d.kind == kind && d.name == name)
                 .filter_map(|d| Some((d.tier, d.fit()?)))
-                .max_by(|a, b| a.1.r_squared.total_cmp(&b.1.r_squared))
-                .map(|(tier, fit)| Demand::new(tier, &fit, current(tier)));
+                .collect();
+            fits.sort_by(|a, b| b.1.r_squared.total_cmp(&a.1.r_squared));
+            let demand = fits
+                .first()
+                .map(|(tier, fit)| Demand::new(tier, fit, current(tier)));
+            let tracks = fits.iter().map(|(tier, _)| (*tier).to_owned()).collect();
             ResourceUtilization {
                 kind,
                 name: name.to_owned(),
@@ -675,6 +679,7 @@ fn rank(state: &State, options: &Options) -> Vec<ResourceUtilization> {
                 waiting: reading.waiting,
                 saturated: reading.utilization >= options.saturation,
                 demand,
+                tracks,
             }
         })
         .collect();
@@ -700,29 +705,31 @@ fn first_bottleneck(resources: &[ResourceUtilization], tiers: &[TierReport]) -> 
             .iter()
             .any(|t| t.name == tier && t.throughput_plateaued)
     };
-    // Stalled: the tier's throughput stopped rising with its concurrency, or, for a tier
-    // held at its own limit (whose concurrency the limit caps, so that it cannot show a
-    // plateau), requests queue at its admission.
-    let stalled = |r: &ResourceUtilization, d: &Demand| {
-        plateaued(&d.tier)
-            || (r.kind == ResourceKind::Tier && r.name == d.tier && r.waiting >= QUEUED_PAST_FULL)
+    // Stalled: a tier the resource tracks whose throughput stopped rising with its
+    // concurrency, or, for a tier held at its own limit (whose concurrency the limit caps,
+    // so that it cannot show a plateau), requests queue at its admission.
+    let stalled = |r: &ResourceUtilization| {
+        r.tracks.iter().find(|t| plateaued(t)).cloned().or_else(|| {
+            let own = r.kind == ResourceKind::Tier && r.waiting >= QUEUED_PAST_FULL;
+            own.then(|| r.name.clone()).filter(|t| r.tracks.contains(t))
+        })
     };
     resources
         .iter()
         .filter(|r| r.saturated)
-        .filter_map(|r| Some((r, r.demand.as_ref().filter(|d| stalled(r, d))?)))
-        .min_by(|(a, _), (b, _)| {
+        .filter_map(|r| Some((r, stalled(r)?, r.demand.as_ref()?)))
+        .min_by(|(a, ..), (b, ..)| {
             a.load_factor()
                 .total_cmp(&b.load_factor())
                 .then_with(|| b.pressure().total_cmp(&a.pressure()))
                 .then_with(|| a.name.cmp(&b.name))
         })
-        .map(|(r, d)| Bottleneck {
+        .map(|(r, tier, d)| Bottleneck {
             kind: r.kind,
             name: r.name.clone(),
             utilization: r.utilization,
-            plateaued_tiers: vec![d.tier.clone()],
-            tier: d.tier.clone(),
+            plateaued_tiers: vec![tier.clone()],
+            tier,
             saturation_throughput: Some(d.saturation_throughput),
             hint: r.kind.hint().to_owned(),
         })

@@ -309,6 +309,9 @@ pub struct ResourceUtilization {
     /// evidence of one.
     #[cfg_attr(feature = "serde", serde(default))]
     pub demand: Option<Demand>,
+    /// Every tier whose throughput its use tracks (the best one first).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub tracks: Vec<String>,
 }
 
 impl ResourceUtilization {
@@ -389,7 +392,8 @@ pub struct Bottleneck {
     /// The tier whose throughput its use tracks (the evidence for blaming it).
     #[cfg_attr(feature = "serde", serde(default))]
     pub tier: String,
-    /// The tier throughput at which it is full, by the utilization law.
+    /// The throughput, of the tier its use tracks best ([`ResourceUtilization::demand`]),
+    /// at which it is full, by the utilization law.
     #[cfg_attr(feature = "serde", serde(default))]
     pub saturation_throughput: Option<f64>,
     /// What to fix first, for its kind ([`ResourceKind::hint`]).

@@ -46,7 +46,13 @@ enum Plant {
     /// A call to a downstream service (which sleeps `hold`) through a client tier with a
     /// concurrency limit.
     Client { hold: Duration },
+    /// A job put on the bounded `orders` queue, and its answer awaited: one worker takes
+    /// the jobs off the queue, `hold` each.
+    Queue { hold: Duration },
 }
+
+/// A job on the `orders` queue: answered when the worker is done with it.
+type Order = tokio::sync::oneshot::Sender<()>;
 
 /// Calls the downstream service once through the client tier.
 type Downstream =
@@ -58,6 +64,7 @@ struct Shop {
     db: Pool,
     slots: scalewatch_sync::tokio::Semaphore,
     downstream: Option<Downstream>,
+    orders: Option<scalewatch_state::Sender<Order>>,
 }
 
 async fn hold_lock(ledger: Arc<Mutex<()>>, time: Duration) {
@@ -92,6 +99,13 @@ async fn work(State(shop): State<Arc<Shop>>) -> &'static str {
         Plant::Client { .. } => {
             if let Some(call) = &shop.downstream {
                 call().await;
+            }
+        }
+        Plant::Queue { .. } => {
+            if let Some(orders) = &shop.orders {
+                let (done, answered) = tokio::sync::oneshot::channel();
+                orders.send(done).await.unwrap();
+                answered.await.unwrap();
             }
         }
         Plant::Runtime { hold } => {
@@ -155,12 +169,17 @@ async fn serve_with(plant: Plant, pool_size: u32, permits: usize, limit: Option<
         Plant::Client { hold } => Some(downstream(&model, &meter, hold).await),
         _ => None,
     };
+    let orders = match plant {
+        Plant::Queue { hold } => Some(orders(&model, &meter, hold)),
+        _ => None,
+    };
     let shop = Arc::new(Shop {
         plant,
         ledger: Arc::new(Mutex::new("ledger", (), &locks)),
         db: Pool::builder("db", pool_size).build(&meter).unwrap(),
         slots: scalewatch_sync::tokio::Semaphore::new("slots", permits, &locks),
         downstream,
+        orders,
     });
     model.register(&*shop.ledger).unwrap();
     model.register(&shop.db).unwrap();
@@ -251,6 +270,34 @@ async fn downstream(
             res.into_body().collect().await.unwrap();
         })
     })
+}
+
+/// The bounded `orders` queue (8 jobs) and its one worker, measured as the custom tier
+/// `orders-worker` with a limit of 1; both watched by `model`.
+fn orders(
+    model: &CapacityModel,
+    meter: &opentelemetry::metrics::Meter,
+    hold: Duration,
+) -> scalewatch_state::Sender<Order> {
+    let (tx, mut rx) = scalewatch_state::QueueBuilder::new("orders")
+        .channel::<Order>(8, meter)
+        .unwrap();
+    let worker = scalewatch_core::Tier::builder("orders-worker", scalewatch_core::TierKind::Custom)
+        .limit(1)
+        .build(meter)
+        .unwrap();
+    model.register(&tx).unwrap();
+    model.watch(&worker).unwrap();
+    tokio::spawn(async move {
+        while let Some(done) = rx.recv().await {
+            // A precise sleep on a blocking thread (the timer's millisecond steps would
+            // make the job's length depend on the load).
+            let job = tokio::task::spawn_blocking(move || std::thread::sleep(hold));
+            let _ = worker.instrument(job).await;
+            let _ = done.send(());
+        }
+    });
+    tx
 }
 
 /// Ramps 1 to `top` users with no think time, three windows a level: past saturation.
@@ -522,6 +569,44 @@ async fn a_client_tier_bound_service_is_named_past_saturation_and_before_it() {
         (bottleneck.kind, bottleneck.name.as_str()),
         (ResourceKind::Tier, "downstream"),
         "{text}"
+    );
+    assert_predicted(predicted, &report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_bound_service_names_the_worker_behind_its_queue() {
+    // One worker, 5 ms a job: at most 200 jobs/s; the queue in front of it holds 8.
+    let service = serve(
+        Plant::Queue {
+            hold: Duration::from_millis(5),
+        },
+        32,
+    )
+    .await;
+    // Four loads of about 10% to 45% of the worker's capacity.
+    for (users, think) in [(1, 60), (1, 25), (2, 30), (2, 18)] {
+        load(&service, users, Duration::from_millis(think), 3).await;
+    }
+    let report = service.model.report();
+    let predicted = assert_wall(&report, ResourceKind::Tier, "orders-worker");
+    // Past saturation the queue fills up too, but only because its worker is full: the
+    // worker is named, the queue is the symptom.
+    let report = ramp(&service, 16).await;
+    let text = summary(&report);
+    let bottleneck = report.first_bottleneck.as_ref().expect(&text);
+    assert_eq!(
+        (bottleneck.kind, bottleneck.name.as_str()),
+        (ResourceKind::Tier, "orders-worker"),
+        "{text}"
+    );
+    let queue = report
+        .resources
+        .iter()
+        .find(|r| r.name == "orders")
+        .unwrap();
+    assert!(
+        queue.utilization > 0.5,
+        "the queue fills behind the worker: {text}"
     );
     assert_predicted(predicted, &report);
 }
