@@ -186,17 +186,23 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if let StateProj::Unmeasured { future } = this.state.as_mut().project() {
+            return future.poll(cx).map(|result| match result {
+                Ok(response) => Ok(response.map(|body| C::body(GuardedBody::new(body, None)))),
+                Err(error) => Err(C::service_error(error)),
+            });
+        }
         loop {
-            match (this.state.as_mut().project(), this.guard.as_mut()) {
-                (StateProj::Unmeasured { future }, _) => {
-                    return future.poll(cx).map(|result| match result {
-                        Ok(response) => {
-                            Ok(response.map(|body| C::body(GuardedBody::new(body, None))))
-                        }
-                        Err(error) => Err(C::service_error(error)),
-                    });
-                }
-                (StateProj::Running { future }, Some(guard)) => {
+            let Some(guard) = this.guard.as_mut() else {
+                // The guard leaves as the future completes: this is a poll after
+                // completion. The Future contract allows anything there but undefined
+                // behaviour: stay pending rather than panic in the application, and say so
+                // in debug builds.
+                debug_assert!(false, "ResponseFuture polled after completion");
+                return Poll::Pending;
+            };
+            match this.state.as_mut().project() {
+                StateProj::Running { future } => {
                     guard.enter_poll();
                     let result = future.poll(cx);
                     guard.leave_poll();
@@ -210,7 +216,7 @@ where
                     });
                     return Poll::Ready(Self::complete(this.guard, result));
                 }
-                (StateProj::Queued { queued }, Some(guard)) => {
+                StateProj::Queued { queued } => {
                     if let Err(reason) = ready!(admit(queued, guard, cx)) {
                         this.state.set(State::Rejected { reason });
                         continue;
@@ -225,19 +231,17 @@ where
                         });
                     }
                 }
-                (StateProj::Rejected { reason }, Some(guard)) => {
+                StateProj::Rejected { reason } => {
                     let reason = *reason;
                     this.state.set(State::Done);
                     let result = refuse::<ResBody, S::Error, C>(guard, reason);
                     return Poll::Ready(Self::complete(this.guard, result));
                 }
-                (StateProj::Done, _) | (_, None) => {
-                    // The guard leaves as the state becomes `Done`, so this is a poll after
-                    // completion (a measured state without its guard cannot happen). The
-                    // Future contract allows anything there but undefined behaviour: stay
-                    // pending rather than panic in the application, and say so in debug
-                    // builds.
-                    debug_assert!(false, "ResponseFuture polled after completion");
+                StateProj::Done | StateProj::Unmeasured { .. } => {
+                    // Cannot happen: the guard leaves as the state becomes `Done`, and an
+                    // unmeasured future has none (and returned above). Stay pending, as
+                    // after completion.
+                    debug_assert!(false, "a finished or unmeasured ResponseFuture has a guard");
                     return Poll::Pending;
                 }
             }

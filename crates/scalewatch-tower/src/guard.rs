@@ -64,6 +64,7 @@ pub(crate) enum Protocol {
 impl Protocol {
     /// Classifies `request` for the layer sharing `shared`; `target` finds an HTTP
     /// request's target index (the side's own lookup, with its per-service cache).
+    #[inline]
     pub(crate) fn of<B>(
         request: &Request<B>,
         shared: &Shared,

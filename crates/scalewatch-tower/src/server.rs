@@ -126,6 +126,7 @@ fn route_of<B>(local: &Local<FirstRoute>, request: &Request<B>) -> u32 {
     }
 }
 
+#[inline]
 fn route_index(local: &Local<FirstRoute>, template: &str) -> u32 {
     if let Some((t, i)) = local.first.get() {
         if **t == *template {
