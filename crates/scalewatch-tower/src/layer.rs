@@ -5,17 +5,18 @@
 //! for (tower's own `opaque_future!` wraps its futures the same way). Each side's module
 //! invokes it with what is its own, and adds its own options and items.
 
-/// Declares a side's public tier layer types, from what differs between the sides:
+/// Declares a side's public tier layer types from what differs between the sides:
 /// - `side`: the [`Classify`](crate::classify::Classify) side, which also implements
-///   [`Respond`](crate::future::Respond) with `Body = ResponseBody<B>` and
-///   `Error = $error`;
-/// - `layer`, `builder`, `service`: the public names; the builder's default tier name, its
-///   own extra fields (with their defaults; their setters are the side's to write), how a
-///   request's refusal is answered (for the docs), its target cap option and default,
-///   and how it creates the side's HTTP instruments;
-/// - `service`: the first target it caches (see [`Local`](crate::shared::Local)) and the
-///   function finding a request's target;
-/// - `error`, `body`: the service's error, and what its response body must be.
+///   [`Respond`](crate::future::Respond) with `Body = ResponseBody<B>` and `Error = $error`;
+/// - `layer`: the layer's name and docs;
+/// - `builder`: the builder's name and docs, its default tier name and its own extra fields
+///   with their defaults (their setters are the side's to write); `refused`, how a refused
+///   request ends (for the docs); `target cap`, the option capping HTTP targets and its
+///   default; `http`, how the builder creates the side's HTTP instruments;
+/// - `service`: the service's name and docs, the first target it caches (see
+///   [`Local`](crate::shared::Local)) and the function finding a request's target;
+/// - `response body`, `response future`: their docs; `error`, the service's error; and the
+///   bound a response body must meet.
 macro_rules! tier_layer {
     (
         side: $side:ty,

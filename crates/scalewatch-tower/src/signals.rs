@@ -327,8 +327,8 @@ fn http_series_key(method: u8, status: Option<u16>, failure: Failure) -> u32 {
     u32::from(method) | (u32::from(status.unwrap_or(0)) << 8) | (failure.key() << 24)
 }
 
-/// The series of one server key, `host:port` or `host:` (no port known); see
-/// [`crate::client`]. IPv6 hosts lose their brackets, as semconv writes them.
+/// The series of one server key, `host:port` or `host:` (no port known), as the client
+/// layer writes it. IPv6 hosts lose their brackets, as semconv writes them.
 fn server_series(key: &str) -> SeriesCache {
     let (host, port) = key.rsplit_once(':').unwrap_or((key, ""));
     let host = host.trim_start_matches('[').trim_end_matches(']');
