@@ -351,14 +351,7 @@ impl LockMetrics {
         &self,
         name: &str,
     ) -> Option<impl Fn() -> Option<f64> + Send + Sync + 'static> {
-        let stats = {
-            let names = match self.inner.names.lock() {
-                Ok(n) => n,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            names.get(name)?.clone()
-        };
-        let occupancy = occupancy_reader(stats);
+        let occupancy = self.occupancy_source(name)?;
         Some(move || occupancy().map(|o| o.utilization))
     }
 
