@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Budget B2 of PERFORMANCE.md: end-to-end throughput of a hello-world axum service with the
+# Budget B2 (README, Overhead): end-to-end throughput of a hello-world axum service with the
 # full ServerTierLayer, as a share of the same service bare. The server runs on core 0 with
 # one tokio worker, the load generator on core 1; bare, identity-layer and instrumented runs
 # alternate (the order turns every round) and the medians are compared. The identity layer

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the server-layer bench (budgets B1 and B8 of PERFORMANCE.md) and prints its figures,
+# Runs the server-layer bench (budgets B1 and B8 in the README's Overhead section) and prints its figures,
 # all from that one run, as a markdown table.
 #
 #   benches/report.sh                 # run with --warm-up-time 1 --measurement-time 3

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every overhead bench (budgets B1 to B8 of PERFORMANCE.md) one after the other and
+# Runs every overhead bench (budgets B1 to B8 in the README's Overhead section) one after the other and
 # prints one report: each budget against the baseline measured in the same bench run. Then
 # the end-to-end B2 comparison (benches/b2.sh, 15 rounds of 3 s) and, where valgrind is
 # installed, the server layer's instructions per request (benches/instructions.sh).

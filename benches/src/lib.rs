@@ -3,7 +3,7 @@
 //! Each bench in `benches/` runs, in one process and one criterion group, the bare
 //! operation, the same operation behind an [`IdentityLayer`], scalewatch's instrumentation,
 //! the OpenTelemetry SDK's own unbound and bound records with the same attributes, and the
-//! peers where they exist, so that the budgets of `PERFORMANCE.md` (differences and ratios)
+//! peers where they exist, so that the overhead budgets of the README (differences and ratios)
 //! come from a single run. `report.sh` runs them and prints the figures as a table.
 //!
 //! This library holds only what several benches share.

@@ -1,6 +1,6 @@
 //! The signals this crate emits: the async runtime's saturation and background jobs, the
 //! [`runtime`] and [`job`] families of the scalewatch catalog, re-exported. Names, units
-//! and meanings are those of the contract (SIGNALS.md, "Runtime and jobs"); no metric name
+//! and meanings are those of the README's signal table; no metric name
 //! is spelled anywhere else in this crate.
 //!
 //! Attributes: runtime signals carry `scalewatch.tier.name` (the name given to

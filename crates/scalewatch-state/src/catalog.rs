@@ -1,5 +1,5 @@
-//! The signals this crate emits and their attribute keys (see `SIGNALS.md`, "Shared state
-//! and queues"): the [`state`] (keyspace) and [`queue`] families of the scalewatch
+//! The signals this crate emits and their attribute keys (listed in the
+//! README's signal table): the [`state`] (keyspace) and [`queue`] families of the scalewatch
 //! catalog, re-exported. Call sites refer to these constants; no metric name is spelled
 //! elsewhere.
 

@@ -1,4 +1,4 @@
-//! The lock and pool signals of SIGNALS.md ("Locks and pools"), their attribute keys and
+//! The lock and pool signals (the README's signal table), their attribute keys and
 //! values: the [`lock`] and [`pool`] families of the scalewatch catalog, re-exported. Call
 //! sites refer to these constants; no metric name is spelled anywhere else.
 

@@ -1,5 +1,5 @@
-//! Job signals (`scalewatch.job.*`): background jobs, recorded by `scalewatch-runtime`
-//! (SIGNALS.md, "Runtime and jobs"), and their attribute keys.
+//! Job signals (`scalewatch.job.*`): background jobs, recorded by `scalewatch-runtime`,
+//! and their attribute keys.
 
 use super::InstrumentKind::Gauge as G;
 use super::Signal;

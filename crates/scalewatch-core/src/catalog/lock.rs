@@ -1,5 +1,5 @@
-//! Lock signals (`scalewatch.lock.*`), recorded by `scalewatch-sync`'s instrumented locks
-//! (SIGNALS.md, "Locks and pools"), their attribute keys and values.
+//! Lock signals (`scalewatch.lock.*`), recorded by `scalewatch-sync`'s instrumented
+//! locks, their attribute keys and values.
 
 use super::InstrumentKind::{Counter as C, Gauge as G, UpDownCounter as U};
 use super::Signal;

@@ -1,5 +1,5 @@
 //! Pool signals (`scalewatch.pool.*`), recorded by `scalewatch-sync`'s pools and
-//! semaphores (SIGNALS.md, "Locks and pools"), and their attribute keys.
+//! semaphores, and their attribute keys.
 
 use super::InstrumentKind::{Gauge as G, UpDownCounter as U};
 use super::{Signal, WAIT_BUCKETS};

@@ -1,5 +1,5 @@
 //! Queue signals (`scalewatch.queue.*`), recorded by `scalewatch-state`'s instrumented
-//! channels (SIGNALS.md, "Shared state and queues"), and their attribute keys.
+//! channels, and their attribute keys.
 
 use super::InstrumentKind::{Gauge as G, UpDownCounter as U};
 use super::{Signal, WAIT_BUCKETS};

@@ -1,5 +1,5 @@
 //! Runtime signals (`scalewatch.runtime.*`): the async runtime's saturation, recorded by
-//! `scalewatch-runtime` (SIGNALS.md, "Runtime and jobs").
+//! `scalewatch-runtime`.
 //!
 //! They carry [`tier::attr::TIER_NAME`](super::tier::attr::TIER_NAME) (the name given to
 //! the runtime tier) and [`tier::attr::TIER_KIND`](super::tier::attr::TIER_KIND) =

@@ -1,5 +1,5 @@
 //! Keyspace signals (`scalewatch.state.*`), recorded by `scalewatch-state`'s keyspaces
-//! and tracked maps (SIGNALS.md, "Shared state and queues"), and their attribute keys.
+//! and tracked maps, and their attribute keys.
 
 use super::InstrumentKind::{Counter as C, Gauge as G};
 use super::Signal;
