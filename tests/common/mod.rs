@@ -20,18 +20,25 @@ pub(crate) fn long() -> bool {
 /// A pipeline that exports to `receiver` over `protocol` only when flushed (the interval
 /// is long), so tests see exactly what was recorded when they flush.
 pub(crate) fn telemetry_to(receiver: &FakeReceiver, protocol: Protocol) -> Telemetry {
-    let endpoint = match protocol {
-        Protocol::Grpc => receiver.grpc_endpoint(),
-        Protocol::HttpProtobuf => receiver.http_endpoint(),
-    };
     TelemetryBuilder::from_vars([])
-        .endpoint(endpoint)
+        .endpoint(endpoint(receiver, protocol))
         .protocol(protocol)
         .service_name("scalewatch-tests")
         .export_interval(Duration::from_secs(3600))
         .export_timeout(Duration::from_secs(5))
         .build()
         .expect("a valid pipeline")
+}
+
+/// Both OTLP protocols, for the tests that must hold over each.
+pub(crate) const PROTOCOLS: [Protocol; 2] = [Protocol::Grpc, Protocol::HttpProtobuf];
+
+/// The endpoint of `receiver` for `protocol`.
+pub(crate) fn endpoint(receiver: &FakeReceiver, protocol: Protocol) -> String {
+    match protocol {
+        Protocol::Grpc => receiver.grpc_endpoint(),
+        Protocol::HttpProtobuf => receiver.http_endpoint(),
+    }
 }
 
 /// Flushes from a blocking thread, so async tests do not block their runtime.
@@ -64,4 +71,140 @@ pub(crate) async fn request(
     let status = res.status().as_u16();
     let body = res.into_body().collect().await.expect("body").to_bytes();
     (status, body)
+}
+
+/// The same app served twice on loopback, bare and behind a server layer that exports to a
+/// receiver: what the transparency tests (R6) compare.
+pub(crate) struct Twins {
+    pub(crate) receiver: FakeReceiver,
+    pub(crate) telemetry: Telemetry,
+    pub(crate) layer: scalewatch::ServerTierLayer,
+    pub(crate) bare: SocketAddr,
+    pub(crate) instrumented: SocketAddr,
+}
+
+impl Twins {
+    /// Serves `app()` bare and behind a server layer (concurrency limit 64).
+    pub(crate) async fn serve(app: impl Fn() -> axum::Router) -> Twins {
+        let receiver = FakeReceiver::start().await;
+        let telemetry = telemetry_to(&receiver, Protocol::Grpc);
+        let layer = scalewatch::ServerTierLayer::builder()
+            .concurrency_limit(64)
+            .build(&telemetry.meter())
+            .expect("a valid layer");
+        let bare = scalewatch_test_support::serve_axum(app()).await;
+        let instrumented = scalewatch_test_support::serve_axum(app().layer(layer.clone())).await;
+        Twins {
+            receiver,
+            telemetry,
+            layer,
+            bare,
+            instrumented,
+        }
+    }
+
+    /// Requests the layer has recorded so far, as exported: the counts of the HTTP and gRPC
+    /// server duration histograms, once no request is in flight (waited for, bounded).
+    pub(crate) async fn recorded(&self) -> u64 {
+        for _ in 0..250 {
+            if self.layer.tier().in_flight() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(self.layer.tier().in_flight(), 0, "requests still in flight");
+        flush(&self.telemetry).await;
+        let m = self.receiver.metrics();
+        m.histogram_count(scalewatch::catalog::HTTP_SERVER_REQUEST_DURATION.name, &[])
+            + m.histogram_count(scalewatch::catalog::RPC_SERVER_CALL_DURATION.name, &[])
+    }
+
+    /// [`Twins::recorded`] once it reaches `expected`, or after 5 s: for requests whose
+    /// client left before the server read them, so they may not have started yet.
+    pub(crate) async fn recorded_up_to(&self, expected: u64) -> u64 {
+        for _ in 0..100 {
+            let recorded = self.recorded().await;
+            if recorded >= expected {
+                return recorded;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.recorded().await
+    }
+}
+
+/// Sends `head` on a new connection (then, with `body = Some((total, chunk))`, `total`
+/// bytes of chunked body in `chunk`-byte chunks) and reads the whole answer: the requests
+/// ask for `Connection: close`, or are refused, so the server closes. Bounded by 60 s.
+pub(crate) async fn raw_exchange(
+    addr: SocketAddr,
+    head: &[u8],
+    body: Option<(u64, usize)>,
+) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let exchange = async {
+        stream.write_all(head).await?;
+        if let Some((total, chunk)) = body {
+            let block = vec![b'x'; chunk];
+            let mut sent = 0u64;
+            while sent < total {
+                let n = chunk.min((total - sent) as usize);
+                stream.write_all(format!("{n:x}\r\n").as_bytes()).await?;
+                stream.write_all(&block[..n]).await?;
+                stream.write_all(b"\r\n").await?;
+                sent += n as u64;
+            }
+            stream.write_all(b"0\r\n\r\n").await?;
+        }
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        Ok::<_, std::io::Error>(response)
+    };
+    let response = tokio::time::timeout(Duration::from_secs(60), exchange)
+        .await
+        .expect("answered in time");
+    // A server may reset a connection it refused; what was read before counts.
+    response.unwrap_or_default()
+}
+
+/// A raw response without its `date` header, the one part that may differ between servers.
+pub(crate) fn without_date(response: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(response);
+    text.split("\r\n")
+        .filter(|line| !line.to_ascii_lowercase().starts_with("date:"))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+        .into_bytes()
+}
+
+/// A `GET` of `target` with `Host`, `filler` more headers of 1 KiB each, and
+/// `Connection: close`: `filler + 2` headers in all.
+pub(crate) fn get_with(target: &str, filler: usize) -> Vec<u8> {
+    let headers: String = (0..filler)
+        .map(|i| format!("x-filler-{i}: {}\r\n", "v".repeat(1024)))
+        .collect();
+    format!("GET {target} HTTP/1.1\r\nHost: a\r\n{headers}Connection: close\r\n\r\n").into_bytes()
+}
+
+/// The longest URI the `http` crate parses, in bytes; one more is refused before any
+/// service sees the request (414).
+pub(crate) const HTTP_MAX_URI: usize = u16::MAX as usize - 1;
+/// The most headers hyper's HTTP/1 server reads by default; one more is refused (431).
+pub(crate) const HYPER_MAX_HEADERS: usize = 100;
+
+/// An `/echo/…` target of exactly `len` bytes.
+pub(crate) fn echo_target(len: usize) -> String {
+    let prefix = "/echo/";
+    format!("{prefix}{}", "a".repeat(len - prefix.len()))
+}
+
+/// The app the transparency tests serve: `/echo/{*rest}` answers with the method and URI.
+pub(crate) fn echo_app() -> axum::Router {
+    axum::Router::new().route(
+        "/echo/{*rest}",
+        axum::routing::any(|req: axum::extract::Request| async move {
+            format!("{} {}", req.method(), req.uri())
+        }),
+    )
 }
