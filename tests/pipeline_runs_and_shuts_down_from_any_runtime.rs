@@ -15,12 +15,8 @@ const DEADLINE: Duration = Duration::from_secs(1);
 const SLACK: Duration = Duration::from_millis(1500);
 
 fn record_and_shut_down(receiver: &FakeReceiver, protocol: Protocol) -> Duration {
-    let endpoint = match protocol {
-        Protocol::Grpc => receiver.grpc_endpoint(),
-        Protocol::HttpProtobuf => receiver.http_endpoint(),
-    };
     let telemetry = TelemetryBuilder::from_vars([])
-        .endpoint(endpoint)
+        .endpoint(common::endpoint(receiver, protocol))
         .protocol(protocol)
         .export_interval(Duration::from_secs(3600))
         .export_timeout(Duration::from_millis(500))
@@ -83,24 +79,26 @@ fn pipeline_runs_and_shuts_down_from_any_runtime_over_http() {
 
 #[test]
 fn shutting_down_twice_and_dropping_is_harmless() {
-    let receiver = FakeReceiver::start_blocking();
-    let telemetry = common::telemetry_to(&receiver, Protocol::Grpc);
-    telemetry.force_flush().unwrap();
-    telemetry.shutdown().unwrap();
-    // A second pipeline dropped without an explicit shutdown flushes on drop.
-    let telemetry = common::telemetry_to(&receiver, Protocol::Grpc);
-    let tier = scalewatch::Tier::builder("dropped", scalewatch::TierKind::Custom)
-        .build(&telemetry.meter())
-        .unwrap();
-    drop(tier.enter());
-    drop(telemetry);
-    receiver.wait_for_metrics_blocking(Duration::from_secs(10), |m| {
-        !m.matching(
-            catalog::TIER_CONCURRENCY.name,
-            &[(catalog::attr::TIER_NAME, "dropped")],
-        )
-        .is_empty()
-    });
+    for protocol in common::PROTOCOLS {
+        let receiver = FakeReceiver::start_blocking();
+        let telemetry = common::telemetry_to(&receiver, protocol);
+        telemetry.force_flush().unwrap();
+        telemetry.shutdown().unwrap();
+        // A second pipeline dropped without an explicit shutdown flushes on drop.
+        let telemetry = common::telemetry_to(&receiver, protocol);
+        let tier = scalewatch::Tier::builder("dropped", scalewatch::TierKind::Custom)
+            .build(&telemetry.meter())
+            .unwrap();
+        drop(tier.enter());
+        drop(telemetry);
+        receiver.wait_for_metrics_blocking(Duration::from_secs(10), |m| {
+            !m.matching(
+                catalog::TIER_CONCURRENCY.name,
+                &[(catalog::attr::TIER_NAME, "dropped")],
+            )
+            .is_empty()
+        });
+    }
 }
 
 #[test]
