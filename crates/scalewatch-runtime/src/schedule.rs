@@ -36,7 +36,8 @@ impl ScheduleDelay {
         let values = (0..buckets)
             .map(|b| {
                 let r = metrics.schedule_latency_histogram_bucket_range(b);
-                if r.end == std::time::Duration::MAX || r.end <= r.start {
+                // tokio ends its last bucket at u64::MAX nanoseconds: open-ended.
+                if r.end >= std::time::Duration::from_nanos(u64::MAX) || r.end <= r.start {
                     r.start.as_secs_f64()
                 } else {
                     (r.start.as_secs_f64() + r.end.as_secs_f64()) / 2.0
