@@ -9,13 +9,14 @@ use crate::report::{
     Bottleneck, CapacityReport, Demand, FitReport, Level, Load, NoFitReason, Prediction,
     ResourceUtilization, TierReport, Wall, WindowCounts,
 };
-use crate::resource::{Reading, ResourceKind, Saturable};
+use crate::resource::{Reading, ResourceKind, ResourceSource, Saturable};
 use opentelemetry::metrics::{AsyncInstrument, Meter};
 use opentelemetry::KeyValue;
 use scalewatch_core::catalog::Signal;
 use scalewatch_core::stats::{Cursor, Window};
 use scalewatch_core::Tier;
 use scalewatch_usl::{fit_with, FitError, FitOptions, Limit};
+use std::borrow::Cow;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -30,7 +31,18 @@ pub enum RegisterError {
         /// Its kind.
         kind: ResourceKind,
         /// Its name.
-        name: &'static str,
+        name: Cow<'static, str>,
+    },
+    /// The handle has no resource to rank as it is configured (a keyspace with no shards
+    /// or no declared shard capacity).
+    #[error("{kind} `{name}` has nothing to rank: {what}")]
+    Unmeasurable {
+        /// Its kind.
+        kind: ResourceKind,
+        /// Its name.
+        name: Cow<'static, str>,
+        /// What it needs.
+        what: &'static str,
     },
     /// The model already holds the most it will.
     #[error(
@@ -48,7 +60,7 @@ type Source = Arc<dyn Fn() -> Option<Reading> + Send + Sync>;
 
 struct Resource {
     kind: ResourceKind,
-    name: &'static str,
+    name: Cow<'static, str>,
     source: Source,
 }
 
@@ -234,9 +246,9 @@ fn clamp_unit(value: f64) -> Option<f64> {
 #[derive(Default)]
 struct Published {
     fits: Vec<PublishedFit>,
-    resources: Vec<(ResourceKind, &'static str, f64)>,
+    resources: Vec<(ResourceKind, Cow<'static, str>, f64)>,
     /// Kind, name, tier and saturation throughput of every resource with a demand.
-    saturation: Vec<(ResourceKind, &'static str, &'static str, f64)>,
+    saturation: Vec<(ResourceKind, Cow<'static, str>, &'static str, f64)>,
 }
 
 struct PublishedFit {
@@ -249,7 +261,7 @@ struct PublishedFit {
 }
 
 /// A resource's latest reading: kind, name, reading.
-type Named = (ResourceKind, &'static str, Reading);
+type Named = (ResourceKind, Cow<'static, str>, Reading);
 
 #[derive(Default)]
 struct State {
@@ -265,7 +277,7 @@ struct State {
 /// One resource against one tier: the windows below saturation, and all of them.
 struct DemandTrack {
     kind: ResourceKind,
-    name: &'static str,
+    name: Cow<'static, str>,
     tier: &'static str,
     below: DemandSums,
     all: DemandSums,
@@ -357,7 +369,7 @@ impl CapacityModel {
         {
             return Err(RegisterError::Duplicate {
                 kind: ResourceKind::Tier,
-                name,
+                name: name.into(),
             });
         }
         if state.tiers.len() >= MAX_TIERS {
@@ -379,57 +391,75 @@ impl CapacityModel {
     pub fn register_resource<F>(
         &self,
         kind: ResourceKind,
-        name: &'static str,
+        name: impl Into<Cow<'static, str>>,
         source: F,
     ) -> Result<(), RegisterError>
     where
         F: Fn() -> Option<f64> + Send + Sync + 'static,
     {
-        self.add_resource(
+        self.add_resources(vec![ResourceSource {
             kind,
-            name,
-            Arc::new(move || {
+            name: name.into(),
+            read: Arc::new(move || {
                 source().filter(|u| u.is_finite()).map(|u| Reading {
                     utilization: u.min(1.0),
                     waiting: (u - 1.0).max(0.0),
                 })
             }),
-        )
+        }])
     }
 
-    /// Adds a lock, semaphore, pool, queue, the runtime or a job to the ranking: the one
-    /// call for any handle that implements [`Saturable`]. Its readings carry waiters as
-    /// well, which order resources past full.
+    /// Adds a lock, semaphore, pool, queue, the runtime, a job or a keyspace's shards to
+    /// the ranking: the one call for any handle that implements [`Saturable`]. Its
+    /// readings carry waiters as well, which order resources past full. A handle that
+    /// stands for several resources (a sharded keyspace) adds all of them or none.
     ///
     /// # Errors
-    /// A resource of the same kind and name is already registered, or the model is full.
+    /// A resource of the same kind and name is already registered, the model would hold
+    /// more than [`MAX_RESOURCES`], or the handle has nothing to rank as configured (a
+    /// keyspace needs shards and a declared shard capacity).
     pub fn register(&self, resource: &impl Saturable) -> Result<(), RegisterError> {
-        let source = resource.resource();
-        self.add_resource(source.kind, source.name, source.read)
+        let sources = resource.resources();
+        if sources.is_empty() {
+            let ResourceSource { kind, name, .. } = resource.resource();
+            return Err(RegisterError::Unmeasurable {
+                kind,
+                name,
+                what: "declare its capacity (for a keyspace: shards and shard_capacity)",
+            });
+        }
+        self.add_resources(sources)
     }
 
-    fn add_resource(
-        &self,
-        kind: ResourceKind,
-        name: &'static str,
-        source: Source,
-    ) -> Result<(), RegisterError> {
-        let duplicate_tier = kind == ResourceKind::Tier
-            && lock(&self.inner.state)
-                .tiers
-                .iter()
-                .any(|t| t.tier.name() == name);
+    /// Adds every one of `sources`, or none of them.
+    fn add_resources(&self, sources: Vec<ResourceSource>) -> Result<(), RegisterError> {
+        let state = lock(&self.inner.state);
         let mut resources = lock(&self.inner.resources);
-        if duplicate_tier || resources.iter().any(|r| r.kind == kind && r.name == name) {
-            return Err(RegisterError::Duplicate { kind, name });
+        for (i, s) in sources.iter().enumerate() {
+            let duplicate_tier =
+                s.kind == ResourceKind::Tier && state.tiers.iter().any(|t| t.tier.name() == s.name);
+            let registered = |r: &Resource| r.kind == s.kind && r.name == s.name;
+            let listed_twice = sources[..i]
+                .iter()
+                .any(|o| o.kind == s.kind && o.name == s.name);
+            if duplicate_tier || listed_twice || resources.iter().any(registered) {
+                return Err(RegisterError::Duplicate {
+                    kind: s.kind,
+                    name: s.name.clone(),
+                });
+            }
         }
-        if resources.len() >= MAX_RESOURCES {
+        if resources.len() + sources.len() > MAX_RESOURCES {
             return Err(RegisterError::TooMany {
                 what: "resources",
                 max: MAX_RESOURCES,
             });
         }
-        resources.push(Resource { kind, name, source });
+        resources.extend(sources.into_iter().map(|s| Resource {
+            kind: s.kind,
+            name: s.name,
+            source: s.read,
+        }));
         Ok(())
     }
 
@@ -524,9 +554,9 @@ impl CapacityModel {
 
     fn read_resources(&self) -> Vec<Named> {
         // Sources run with no lock held: they may take their own locks, or read the model.
-        let sources: Vec<(ResourceKind, &'static str, Source)> = lock(&self.inner.resources)
+        let sources: Vec<(ResourceKind, Cow<'static, str>, Source)> = lock(&self.inner.resources)
             .iter()
-            .map(|r| (r.kind, r.name, r.source.clone()))
+            .map(|r| (r.kind, r.name.clone(), r.source.clone()))
             .collect();
         sources
             .into_iter()
@@ -567,7 +597,10 @@ impl CapacityModel {
         let saturation = state
             .demands
             .iter()
-            .filter_map(|d| Some((d.kind, d.name, d.tier, d.fit()?.saturation_throughput)))
+            .filter_map(|d| {
+                let saturation = d.fit()?.saturation_throughput;
+                Some((d.kind, d.name.clone(), d.tier, saturation))
+            })
             .collect();
         *lock(&self.inner.published) = Published {
             fits,
@@ -596,14 +629,14 @@ fn all_readings(state: &State) -> impl Iterator<Item = Named> + '_ {
         let waiting = t.queued.max(0) as f64 / limit;
         Some((
             ResourceKind::Tier,
-            t.tier.name(),
+            Cow::Borrowed(t.tier.name()),
             Reading {
                 utilization,
                 waiting,
             },
         ))
     });
-    state.readings.iter().copied().chain(tiers)
+    state.readings.iter().cloned().chain(tiers)
 }
 
 /// Whether a window's throughput says something about demand: it carried load and its
@@ -616,18 +649,19 @@ fn tells_demand(verdict: WindowVerdict) -> bool {
 fn track_demands(state: &mut State, closed: &[(&'static str, f64)], options: &Options) {
     let readings: Vec<Named> = all_readings(state).collect();
     for &(tier, throughput) in closed {
-        for &(kind, name, reading) in &readings {
+        for (kind, name, reading) in &readings {
+            let (kind, reading) = (*kind, *reading);
             let i = match state
                 .demands
                 .iter()
-                .position(|d| d.kind == kind && d.name == name && d.tier == tier)
+                .position(|d| d.kind == kind && d.name == *name && d.tier == tier)
             {
                 Some(i) => i,
                 // Bounded: at most one track per registered resource or tier and tier.
                 None if state.demands.len() < (MAX_RESOURCES + MAX_TIERS) * MAX_TIERS => {
                     state.demands.push(DemandTrack {
                         kind,
-                        name,
+                        name: name.clone(),
                         tier,
                         below: DemandSums::default(),
                         all: DemandSums::default(),
@@ -674,7 +708,7 @@ fn rank(state: &State, options: &Options) -> Vec<ResourceUtilization> {
             let tracks = fits.iter().map(|(tier, _)| (*tier).to_owned()).collect();
             ResourceUtilization {
                 kind,
-                name: name.to_owned(),
+                name: name.into_owned(),
                 utilization: reading.utilization,
                 waiting: reading.waiting,
                 saturated: reading.utilization >= options.saturation,
@@ -784,13 +818,13 @@ fn register_gauges(meter: &Meter, inner: &Arc<Inner>) {
     let weak = Arc::downgrade(inner);
     catalog::RESOURCE_SATURATION_THROUGHPUT.f64_observable_gauge(meter, move |o| {
         let Some(inner) = weak.upgrade() else { return };
-        for &(kind, name, tier, value) in &lock(&inner.published).saturation {
+        for (kind, name, tier, value) in &lock(&inner.published).saturation {
             o.observe(
-                value,
+                *value,
                 &[
                     KeyValue::new(attr::RESOURCE_KIND, kind.as_str()),
-                    KeyValue::new(attr::RESOURCE_NAME, name),
-                    KeyValue::new(attr::TIER_NAME, tier),
+                    KeyValue::new(attr::RESOURCE_NAME, name.clone()),
+                    KeyValue::new(attr::TIER_NAME, *tier),
                 ],
             );
         }
@@ -798,12 +832,12 @@ fn register_gauges(meter: &Meter, inner: &Arc<Inner>) {
     let weak = Arc::downgrade(inner);
     catalog::RESOURCE_UTILIZATION.f64_observable_gauge(meter, move |o| {
         let Some(inner) = weak.upgrade() else { return };
-        for &(kind, name, value) in &lock(&inner.published).resources {
+        for (kind, name, value) in &lock(&inner.published).resources {
             o.observe(
-                value,
+                *value,
                 &[
                     KeyValue::new(attr::RESOURCE_KIND, kind.as_str()),
-                    KeyValue::new(attr::RESOURCE_NAME, name),
+                    KeyValue::new(attr::RESOURCE_NAME, name.clone()),
                 ],
             );
         }

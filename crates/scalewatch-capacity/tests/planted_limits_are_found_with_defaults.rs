@@ -49,6 +49,55 @@ enum Plant {
     /// A job put on the bounded `orders` queue, and its answer awaited: one worker takes
     /// the jobs off the queue, `hold` each.
     Queue { hold: Duration },
+    /// A read of the best-seller on its shard's storage node (one read at a time, `hold`
+    /// each), then a read on the next of the other shards' nodes (1 ms).
+    Shard { hold: Duration },
+}
+
+/// The `catalog` keyspace of 8 shards, each served by a storage node that takes one read
+/// at a time; the best-seller lives on shard 3.
+struct Catalog {
+    keyspace: scalewatch_state::Keyspace,
+    nodes: Arc<[std::sync::Mutex<()>]>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+const CATALOG_SHARDS: usize = 8;
+const BEST_SELLER_SHARD: usize = 3;
+
+impl Catalog {
+    /// The keyspace declares what one node can take (`capacity` reads/s); the nodes are
+    /// not registered: the model sees the shards only through the keyspace.
+    fn new(model: &CapacityModel, meter: &opentelemetry::metrics::Meter, capacity: f64) -> Self {
+        let keyspace = scalewatch_state::Keyspace::builder("catalog")
+            .shards(CATALOG_SHARDS)
+            .shard_capacity(capacity)
+            .build(meter)
+            .unwrap();
+        model.register(&keyspace).unwrap();
+        Self {
+            keyspace,
+            nodes: (0..CATALOG_SHARDS)
+                .map(|_| std::sync::Mutex::new(()))
+                .collect(),
+            next: Default::default(),
+        }
+    }
+
+    /// One read on `shard`'s node: a precise sleep on a blocking thread while holding
+    /// the node (the timer's millisecond steps would make the read's length depend on
+    /// the load).
+    async fn read(&self, key: u64, shard: usize, time: Duration) {
+        let op = scalewatch_state::Operation::Read;
+        self.keyspace.record_in_shard(op, &key, shard);
+        let nodes = self.nodes.clone();
+        tokio::task::spawn_blocking(move || {
+            let _node = nodes[shard].lock().unwrap();
+            std::thread::sleep(time);
+        })
+        .await
+        .unwrap();
+    }
 }
 
 /// A job on the `orders` queue: answered when the worker is done with it.
@@ -65,6 +114,7 @@ struct Shop {
     slots: scalewatch_sync::tokio::Semaphore,
     downstream: Option<Downstream>,
     orders: Option<scalewatch_state::Sender<Order>>,
+    catalog: Option<Catalog>,
 }
 
 async fn hold_lock(ledger: Arc<Mutex<()>>, time: Duration) {
@@ -106,6 +156,16 @@ async fn work(State(shop): State<Arc<Shop>>) -> &'static str {
                 let (done, answered) = tokio::sync::oneshot::channel();
                 orders.send(done).await.unwrap();
                 answered.await.unwrap();
+            }
+        }
+        Plant::Shard { hold } => {
+            if let Some(catalog) = &shop.catalog {
+                catalog.read(0, BEST_SELLER_SHARD, hold).await;
+                let n = catalog.next.fetch_add(1, Relaxed) % (CATALOG_SHARDS - 1);
+                let cold = if n >= BEST_SELLER_SHARD { n + 1 } else { n };
+                catalog
+                    .read(n as u64 + 1, cold, Duration::from_millis(1))
+                    .await;
             }
         }
         Plant::Runtime { hold } => {
@@ -180,6 +240,10 @@ async fn serve_with(plant: Plant, pool_size: u32, permits: usize, limit: Option<
         slots: scalewatch_sync::tokio::Semaphore::new("slots", permits, &locks),
         downstream,
         orders,
+        catalog: match plant {
+            Plant::Shard { hold } => Some(Catalog::new(&model, &meter, 1.0 / hold.as_secs_f64())),
+            _ => None,
+        },
     });
     model.register(&*shop.ledger).unwrap();
     model.register(&shop.db).unwrap();
@@ -346,6 +410,8 @@ fn assert_predicted(predicted: f64, report: &CapacityReport) {
         .iter()
         .map(|l| l.throughput)
         .fold(0.0, f64::max);
+    let named = report.first_bottleneck.as_ref().map(|b| b.name.as_str());
+    eprintln!("{named:?}: predicted {predicted:.0}/s below half load, measured {measured:.0}/s");
     assert!(
         (predicted - measured).abs() <= 0.2 * measured,
         "predicted {predicted:.0}/s below half load, measured {measured:.0}/s at saturation: {}",
@@ -543,12 +609,25 @@ async fn a_runtime_bound_service_is_named_past_saturation_and_before_it() {
     let hold = Duration::from_millis(4);
     let service = serve_with(Plant::Runtime { hold }, 32, 4, None).await;
     // Four loads of about 10% to 40%: requests take about 5 ms end to end.
-    for (users, think) in [(1, 45), (1, 20), (2, 30), (2, 20)] {
-        load(&service, users, Duration::from_millis(think), 3).await;
+    let below_half = [(1, 45), (1, 20), (2, 30), (2, 20)];
+    named_before_and_past_saturation(&service, &below_half, ResourceKind::Runtime, "server").await;
+}
+
+/// Holds `service` at each of `below_half` (users, think time in ms) and expects `name` as
+/// the wall; then ramps it past saturation and expects `name` as the bottleneck, at the
+/// throughput predicted below half load.
+async fn named_before_and_past_saturation(
+    service: &Service,
+    below_half: &[(usize, u64)],
+    kind: ResourceKind,
+    name: &str,
+) {
+    for &(users, think) in below_half {
+        load(service, users, Duration::from_millis(think), 3).await;
     }
-    let predicted = assert_wall(&service.model.report(), ResourceKind::Runtime, "server");
-    let report = ramp(&service, 16).await;
-    assert_bottleneck(&report, ResourceKind::Runtime, "server");
+    let predicted = assert_wall(&service.model.report(), kind, name);
+    let report = ramp(service, 16).await;
+    assert_bottleneck(&report, kind, name);
     assert_predicted(predicted, &report);
 }
 
@@ -609,4 +688,15 @@ async fn a_queue_bound_service_names_the_worker_behind_its_queue() {
         "the queue fills behind the worker: {text}"
     );
     assert_predicted(predicted, &report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_shard_with_a_declared_capacity_is_named_past_saturation_and_before_it() {
+    // The best-seller's node takes one read at a time, 5 ms each: 200 requests/s; every
+    // other node sees a seventh of the requests, 1 ms each.
+    let hold = Duration::from_millis(5);
+    let service = serve(Plant::Shard { hold }, 32).await;
+    // Four loads of about 10% to 45% of 200/s: requests take about 6 ms end to end.
+    let below_half = [(1, 45), (1, 20), (2, 30), (2, 18)];
+    named_before_and_past_saturation(&service, &below_half, ResourceKind::Shard, "catalog/3").await;
 }

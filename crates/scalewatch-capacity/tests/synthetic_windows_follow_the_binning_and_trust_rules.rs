@@ -605,7 +605,7 @@ fn bad_settings_and_duplicate_names_are_refused() {
     model.watch(&api).unwrap();
     let duplicate = RegisterError::Duplicate {
         kind: ResourceKind::Tier,
-        name: "api",
+        name: "api".into(),
     };
     assert_eq!(model.watch(&api), Err(duplicate.clone()));
     assert_eq!(

@@ -5,6 +5,7 @@
 //! [`Saturable`]; a capacity model (`scalewatch_capacity::CapacityModel::register`) reads
 //! them. Neither side depends on the other.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -114,13 +115,14 @@ impl Reading {
 /// `None` when it has nothing to say (measuring is off, no time has passed).
 pub type ReadingSource = Arc<dyn Fn() -> Option<Reading> + Send + Sync>;
 
-/// A resource as a capacity model registers it: kind, static name and a reader.
+/// A resource as a capacity model registers it: kind, name and a reader.
 #[derive(Clone)]
 pub struct ResourceSource {
     /// Its kind.
     pub kind: ResourceKind,
-    /// Its static, low-cardinality name.
-    pub name: &'static str,
+    /// Its low-cardinality name: static for a handle, built once at registration for the
+    /// parts of one (a keyspace's shards, `sessions/03`).
+    pub name: Cow<'static, str>,
     /// Its reader.
     pub read: ReadingSource,
 }
@@ -135,9 +137,18 @@ impl fmt::Debug for ResourceSource {
 }
 
 /// A handle whose utilization a capacity model can rank: a lock, a semaphore, a pool, a
-/// queue, the runtime, a job. `scalewatch_capacity::CapacityModel::register(&handle)` is
-/// the one call that adds it.
+/// queue, the runtime, a job, a keyspace's shards.
+/// `scalewatch_capacity::CapacityModel::register(&handle)` is the one call that adds it.
 pub trait Saturable {
-    /// A reader of this resource with windows of its own.
+    /// A reader of this resource with windows of its own: for a handle that stands for
+    /// several resources, its most used one.
     fn resource(&self) -> ResourceSource;
+
+    /// Every resource this handle stands for, each with a reader of its own: the one
+    /// [`resource`](Self::resource) for most handles, one per shard for a sharded
+    /// keyspace. Empty when the handle cannot be measured as configured (a keyspace with
+    /// no shards or no declared shard capacity).
+    fn resources(&self) -> Vec<ResourceSource> {
+        vec![self.resource()]
+    }
 }

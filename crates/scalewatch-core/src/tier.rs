@@ -400,7 +400,9 @@ impl Tier {
         self.inner.limit
     }
 
-    /// The raw statistics, for middleware that manages its own guards.
+    /// The raw statistics, for scalewatch's own middleware, which manages its own guards.
+    /// Hidden: its type lives in the internal `stats` module, not covered by semver.
+    #[doc(hidden)]
     pub fn stats(&self) -> &FlightStats {
         &self.inner.stats
     }

@@ -267,7 +267,7 @@ impl scalewatch_core::resource::Saturable for Job {
         let job = self.clone();
         scalewatch_core::resource::ResourceSource {
             kind: scalewatch_core::resource::ResourceKind::Job,
-            name: self.inner.name,
+            name: self.inner.name.into(),
             read: Arc::new(move || {
                 job.last_window_utilization()
                     .map(scalewatch_core::resource::Reading::utilization)

@@ -222,7 +222,7 @@ impl scalewatch_core::resource::Saturable for RuntimeTier {
         let last = Mutex::new(BusySample::read(&inner.metrics));
         scalewatch_core::resource::ResourceSource {
             kind: scalewatch_core::resource::ResourceKind::Runtime,
-            name: inner.name,
+            name: inner.name.into(),
             read: Arc::new(move || {
                 let now = BusySample::read(&inner.metrics);
                 let prev =

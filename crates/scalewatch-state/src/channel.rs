@@ -472,7 +472,7 @@ impl<T> scalewatch_core::resource::Saturable for Sender<T> {
         let cursor = Mutex::new(Cursor::starting_at(queue.stats.totals(now_nanos())));
         scalewatch_core::resource::ResourceSource {
             kind: scalewatch_core::resource::ResourceKind::Queue,
-            name: queue.name,
+            name: queue.name.into(),
             read: Arc::new(move || {
                 let capacity = queue.capacity.filter(|_| queue.enabled)? as f64;
                 let totals = queue.stats.totals(now_nanos());

@@ -225,7 +225,7 @@ pub(crate) fn lock_resource(stats: &Arc<LockStats>) -> ResourceSource {
     let occupancy = occupancy_reader(stats.clone());
     ResourceSource {
         kind: ResourceKind::Lock,
-        name: stats.name(),
+        name: stats.name().into(),
         read: Arc::new(move || {
             occupancy().map(|o| Reading {
                 utilization: o.utilization,

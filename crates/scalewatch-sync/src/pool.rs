@@ -332,7 +332,7 @@ impl scalewatch_core::resource::Saturable for Pool {
         let utilization = self.utilization_source();
         scalewatch_core::resource::ResourceSource {
             kind: scalewatch_core::resource::ResourceKind::Pool,
-            name: self.inner.name,
+            name: self.inner.name.into(),
             read: Arc::new(move || {
                 Some(scalewatch_core::resource::Reading {
                     utilization: utilization()?,

@@ -26,7 +26,7 @@ use engine::{Plan, Step, Target};
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct PlanArgs {
     /// How long the whole ramp runs (`60s`, `2m`, ...); each step gets an equal share, the
-    /// first fifth of which warms up unmeasured.
+    /// first fifth of which (at least 0.1 s, at most 2 s) warms up unmeasured.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Concurrent users of each step, comma-separated (`1,2,4,8`). The default climbs from

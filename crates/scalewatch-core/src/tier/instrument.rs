@@ -355,7 +355,7 @@ fn arrive<P: Policy>(tier: &Tier) -> Result<Phase, P::Refusal> {
 impl Tier {
     /// Measures `future` as one work item of this tier: it arrives when first polled,
     /// waits for admission when the limit is enforced
-    /// ([`TierBuilder::enforce_limit`](super::TierBuilder::enforce_limit), feature `tokio`),
+    /// (`TierBuilder::enforce_limit`, feature `tokio`),
     /// and counts as in flight until it completes or is dropped.
     ///
     /// It never refuses the work, so it waits for admission however many items already
@@ -386,7 +386,7 @@ impl Tier {
 
     /// Measures `future` as [`Tier::instrument`] does, except that when every permit of an
     /// enforced tier is taken and its queue is full
-    /// ([`TierBuilder::max_queued`](super::TierBuilder::max_queued), feature `tokio`), the
+    /// (`TierBuilder::max_queued`, feature `tokio`), the
     /// work is refused: the future resolves to [`RejectionReason::Overloaded`] without
     /// running `future`, and the refusal is counted in `scalewatch.tier.rejections`.
     /// A tier that does not enforce its limit never refuses.

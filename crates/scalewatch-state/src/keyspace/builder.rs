@@ -68,6 +68,16 @@ pub enum KeyspaceError {
         /// The value given.
         shards: usize,
     },
+    /// A shard capacity that is not a positive number, or one without shards.
+    #[error(
+        "keyspace `{name}`: shard_capacity({capacity}) needs shards(n) and a finite number of operations per second above 0"
+    )]
+    ShardCapacity {
+        /// The keyspace.
+        name: &'static str,
+        /// The value given.
+        capacity: f64,
+    },
 }
 
 /// Builds a [`Keyspace`].
@@ -81,6 +91,7 @@ pub struct KeyspaceBuilder {
     hot_share: f64,
     half_life: Option<Duration>,
     pub(crate) shards: Option<usize>,
+    shard_capacity: Option<f64>,
     digest_key: Option<u128>,
     raw_keys: bool,
     enabled: bool,
@@ -132,6 +143,15 @@ impl KeyspaceBuilder {
     /// its scalewatch hash unless the access names it ([`Keyspace::record_in_shard`]).
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
+        self
+    }
+
+    /// Declares what one shard can take, in operations per second: each shard then joins a
+    /// capacity model's ranking (`CapacityModel::register(&keyspace)`) as a `shard`
+    /// resource named `name/NN`, used at its operations per second over this capacity.
+    /// Needs [`shards`](Self::shards).
+    pub fn shard_capacity(mut self, operations_per_second: f64) -> Self {
+        self.shard_capacity = Some(operations_per_second);
         self
     }
 
@@ -195,6 +215,11 @@ impl KeyspaceBuilder {
                 return Err(KeyspaceError::Shards { name, shards });
             }
         }
+        if let Some(capacity) = self.shard_capacity {
+            if self.shards.is_none() || !(capacity.is_finite() && capacity > 0.0) {
+                return Err(KeyspaceError::ShardCapacity { name, capacity });
+            }
+        }
         Ok(())
     }
 
@@ -226,6 +251,7 @@ impl KeyspaceBuilder {
             hot_share: self.hot_share,
             sample_every: self.sample_every,
             shards,
+            shard_capacity: self.shard_capacity,
             locals: ThreadLocal::new(),
             summaries: (0..stripes)
                 .map(|_| CachePadded::new(Mutex::new(Summary::new(counters, half_life, now))))
@@ -258,6 +284,7 @@ impl Keyspace {
             hot_share: DEFAULT_HOT_SHARE,
             half_life: Some(DEFAULT_HALF_LIFE),
             shards: None,
+            shard_capacity: None,
             digest_key: None,
             raw_keys: false,
             enabled: true,

@@ -2,12 +2,14 @@
 //!
 //! One concern a file: `builder` validates the configuration and builds the state,
 //! `thread_cells` holds what each thread writes alone, `recording` is the hot path and
-//! its sampling, `readings` reads it all back in process, and `observers` export it.
+//! its sampling, `readings` reads it all back in process, `observers` export it, and
+//! `resources` offers the shards to a capacity model.
 
 mod builder;
 mod observers;
 mod readings;
 mod recording;
+mod resources;
 mod thread_cells;
 
 pub use builder::{KeyspaceBuilder, KeyspaceError};
@@ -101,6 +103,8 @@ struct Inner {
     hot_share: f64,
     sample_every: u32,
     shards: usize,
+    /// Operations per second one shard can take, when the application declared it.
+    shard_capacity: Option<f64>,
     locals: ThreadLocal<CachePadded<Local>>,
     /// One summary per stripe of threads; readers merge them.
     summaries: Box<[CachePadded<Mutex<Summary>>]>,
