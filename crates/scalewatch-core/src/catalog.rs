@@ -91,6 +91,33 @@ impl Signal {
         }
     }
 
+    /// A catalog entry for a counter (a monotonic sum).
+    pub const fn counter(
+        name: &'static str,
+        unit: &'static str,
+        description: &'static str,
+    ) -> Signal {
+        Signal::new(name, InstrumentKind::Counter, unit, description)
+    }
+
+    /// A catalog entry for an up-down counter (a sum that goes up and down).
+    pub const fn up_down_counter(
+        name: &'static str,
+        unit: &'static str,
+        description: &'static str,
+    ) -> Signal {
+        Signal::new(name, InstrumentKind::UpDownCounter, unit, description)
+    }
+
+    /// A catalog entry for a gauge (a last value).
+    pub const fn gauge(
+        name: &'static str,
+        unit: &'static str,
+        description: &'static str,
+    ) -> Signal {
+        Signal::new(name, InstrumentKind::Gauge, unit, description)
+    }
+
     /// A catalog entry for a histogram with explicit bucket boundaries.
     pub const fn histogram(
         name: &'static str,
@@ -106,6 +133,27 @@ impl Signal {
             buckets,
         }
     }
+}
+
+/// Declares one family's signals, each a `pub const` built by one of [`Signal`]'s
+/// constructors (`counter`, `up_down_counter`, `gauge`, `histogram`), and the family's
+/// `ALL`: every one of them, in the order declared. `ALL`'s documentation comes first.
+///
+/// ```text
+/// signals! {
+///     /// Every lock signal, in catalog order.
+///     ALL;
+///     /// `scalewatch.lock.waiters`.
+///     LOCK_WAITERS = up_down_counter("scalewatch.lock.waiters", "{waiter}", "...");
+/// }
+/// ```
+macro_rules! signals {
+    ($(#[$all:meta])* ALL; $($(#[$doc:meta])* $name:ident = $ctor:ident($($arg:expr),+ $(,)?);)+) => {
+        $($(#[$doc])* pub const $name: $crate::catalog::Signal =
+            $crate::catalog::Signal::$ctor($($arg),+);)+
+        $(#[$all])*
+        pub const ALL: &[$crate::catalog::Signal] = &[$($name),+];
+    };
 }
 
 pub mod capacity;
@@ -340,6 +388,64 @@ impl Signal {
             .with_callback(callback)
             .build()
     }
+}
+
+/// The `catalog` module of a crate that records two families of this catalog: their
+/// signals, values and attribute keys re-exported, `ALL` (the first family's signals, then
+/// the second's), `attr` (both families' keys) and a test that `ALL` follows the rules
+/// ([`check`], under the two families' prefixes).
+///
+/// ```
+/// mod catalog {
+///     scalewatch_core::family_catalog!(lock, pool);
+/// }
+/// assert_eq!(catalog::ALL[0], catalog::LOCK_ACQUISITIONS);
+/// assert_eq!(catalog::attr::LOCK_NAME, "scalewatch.lock.name");
+/// ```
+#[macro_export]
+macro_rules! family_catalog {
+    ($first:ident, $second:ident) => {
+        pub use $crate::catalog::$first::*;
+        pub use $crate::catalog::$second::*;
+
+        #[doc = concat!(
+                                    "Every signal this crate emits, in catalog order: the [`",
+                                    stringify!($first),
+                                    "`] family, then the [`",
+                                    stringify!($second),
+                                    "`] family."
+                                )]
+        pub const ALL: &[$crate::catalog::Signal] =
+            &$crate::catalog::join::<
+                { $crate::catalog::$first::ALL.len() + $crate::catalog::$second::ALL.len() },
+            >($crate::catalog::$first::ALL, $crate::catalog::$second::ALL);
+
+        #[doc = concat!(
+                                    "Attribute keys of the `",
+                                    stringify!($first),
+                                    "` and `",
+                                    stringify!($second),
+                                    "` signals."
+                                )]
+        pub mod attr {
+            pub use $crate::catalog::$first::attr::*;
+            pub use $crate::catalog::$second::attr::*;
+        }
+
+        #[cfg(test)]
+        #[test]
+        fn the_catalog_follows_the_rules() {
+            let prefixes: Vec<&str> = $crate::catalog::FAMILIES
+                .iter()
+                .filter(|f| [stringify!($first), stringify!($second)].contains(&f.name))
+                .flat_map(|f| f.prefixes.iter().copied())
+                .collect();
+            assert_eq!(prefixes.len(), 2, "{prefixes:?}");
+            if let Err(e) = $crate::catalog::check(ALL, &prefixes) {
+                panic!("{e}");
+            }
+        }
+    };
 }
 
 /// Checks a list of signals against the rules every catalog follows: names unique in the

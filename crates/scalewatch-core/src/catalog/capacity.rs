@@ -6,80 +6,29 @@
 //! for tiers whose fit is trusted; `scalewatch.resource.*` carries
 //! `scalewatch.resource.kind` and `scalewatch.resource.name`.
 
-use super::InstrumentKind::Gauge;
-use super::Signal;
-
-/// `scalewatch.capacity.contention`: USL σ.
-pub const CAPACITY_CONTENTION: Signal = Signal::new(
-    "scalewatch.capacity.contention",
-    Gauge,
-    "1",
-    "USL contention coefficient sigma (serial fraction) of the tier's live fit.",
-);
-/// `scalewatch.capacity.coherency`: USL κ.
-pub const CAPACITY_COHERENCY: Signal = Signal::new(
-    "scalewatch.capacity.coherency",
-    Gauge,
-    "1",
-    "USL coherency coefficient kappa (crosstalk) of the tier's live fit.",
-);
-/// `scalewatch.capacity.peak_concurrency`: N* = √((1 − σ)/κ), only when κ is significant.
-pub const CAPACITY_PEAK_CONCURRENCY: Signal = Signal::new(
-    "scalewatch.capacity.peak_concurrency",
-    Gauge,
-    "{request}",
-    "Concurrency at which the tier's throughput peaks, N* = sqrt((1 - sigma) / kappa).",
-);
-/// `scalewatch.capacity.peak_throughput`: X(N*), only when κ is significant.
-pub const CAPACITY_PEAK_THROUGHPUT: Signal = Signal::new(
-    "scalewatch.capacity.peak_throughput",
-    Gauge,
-    "{request}/s",
-    "Highest throughput the tier's fit predicts, X(N*).",
-);
-/// `scalewatch.capacity.headroom`: 1 − current throughput / peak throughput (or the
-/// Amdahl ceiling when there is no significant peak).
-pub const CAPACITY_HEADROOM: Signal = Signal::new(
-    "scalewatch.capacity.headroom",
-    Gauge,
-    "1",
-    "1 - current throughput / peak throughput (the Amdahl ceiling when no peak).",
-);
-/// `scalewatch.capacity.fit.r_squared`: quality of the tier's fit.
-pub const CAPACITY_FIT_R_SQUARED: Signal = Signal::new(
-    "scalewatch.capacity.fit.r_squared",
-    Gauge,
-    "1",
-    "Coefficient of determination of the tier's live USL fit.",
-);
-/// `scalewatch.resource.utilization`: every resource normalised to 0..1.
-pub const RESOURCE_UTILIZATION: Signal = Signal::new(
-    "scalewatch.resource.utilization",
-    Gauge,
-    "1",
-    "Utilization of a resource (tier, lock, pool, queue, shard, runtime, job), 0..1.",
-);
-/// `scalewatch.resource.saturation_throughput`: the throughput of a tier at which a
-/// resource would be fully used, by the utilization law (U = U₀ + X·D, saturating at
-/// (1 − U₀) / D), for resources whose use tracks the tier's throughput.
-pub const RESOURCE_SATURATION_THROUGHPUT: Signal = Signal::new(
-    "scalewatch.resource.saturation_throughput",
-    Gauge,
-    "{request}/s",
-    "Tier throughput at which the resource would be fully used, by the utilization law.",
-);
-
-/// Every capacity signal, in catalog order: the fit's gauges, then the resources'.
-pub const ALL: &[Signal] = &[
-    CAPACITY_CONTENTION,
-    CAPACITY_COHERENCY,
-    CAPACITY_PEAK_CONCURRENCY,
-    CAPACITY_PEAK_THROUGHPUT,
-    CAPACITY_HEADROOM,
-    CAPACITY_FIT_R_SQUARED,
-    RESOURCE_UTILIZATION,
-    RESOURCE_SATURATION_THROUGHPUT,
-];
+signals! {
+    /// Every capacity signal, in catalog order: the fit's gauges, then the resources'.
+    ALL;
+    /// `scalewatch.capacity.contention`: USL σ.
+    CAPACITY_CONTENTION = gauge("scalewatch.capacity.contention", "1", "USL contention coefficient sigma (serial fraction) of the tier's live fit.");
+    /// `scalewatch.capacity.coherency`: USL κ.
+    CAPACITY_COHERENCY = gauge("scalewatch.capacity.coherency", "1", "USL coherency coefficient kappa (crosstalk) of the tier's live fit.");
+    /// `scalewatch.capacity.peak_concurrency`: N* = √((1 − σ)/κ), only when κ is significant.
+    CAPACITY_PEAK_CONCURRENCY = gauge("scalewatch.capacity.peak_concurrency", "{request}", "Concurrency at which the tier's throughput peaks, N* = sqrt((1 - sigma) / kappa).");
+    /// `scalewatch.capacity.peak_throughput`: X(N*), only when κ is significant.
+    CAPACITY_PEAK_THROUGHPUT = gauge("scalewatch.capacity.peak_throughput", "{request}/s", "Highest throughput the tier's fit predicts, X(N*).");
+    /// `scalewatch.capacity.headroom`: 1 − current throughput / peak throughput (or the
+    /// Amdahl ceiling when there is no significant peak).
+    CAPACITY_HEADROOM = gauge("scalewatch.capacity.headroom", "1", "1 - current throughput / peak throughput (the Amdahl ceiling when no peak).");
+    /// `scalewatch.capacity.fit.r_squared`: quality of the tier's fit.
+    CAPACITY_FIT_R_SQUARED = gauge("scalewatch.capacity.fit.r_squared", "1", "Coefficient of determination of the tier's live USL fit.");
+    /// `scalewatch.resource.utilization`: every resource normalised to 0..1.
+    RESOURCE_UTILIZATION = gauge("scalewatch.resource.utilization", "1", "Utilization of a resource (tier, lock, pool, queue, shard, runtime, job), 0..1.");
+    /// `scalewatch.resource.saturation_throughput`: the throughput of a tier at which a
+    /// resource would be fully used, by the utilization law (U = U₀ + X·D, saturating at
+    /// (1 − U₀) / D), for resources whose use tracks the tier's throughput.
+    RESOURCE_SATURATION_THROUGHPUT = gauge("scalewatch.resource.saturation_throughput", "{request}/s", "Tier throughput at which the resource would be fully used, by the utilization law.");
+}
 
 /// Attribute keys of the capacity signals.
 pub mod attr {

@@ -1,37 +1,18 @@
 //! HTTP signals (semconv `http.*`), recorded by `scalewatch-tower`'s server and client
 //! layers, and the attribute keys they carry.
 
-use super::InstrumentKind::UpDownCounter as U;
-use super::{Signal, DURATION_BUCKETS};
+use super::DURATION_BUCKETS;
 
-/// `http.server.request.duration` (semconv).
-pub const HTTP_SERVER_REQUEST_DURATION: Signal = Signal::histogram(
-    "http.server.request.duration",
-    "s",
-    DURATION_BUCKETS,
-    "Duration of HTTP server requests, until the response body ends.",
-);
-/// `http.server.active_requests` (semconv).
-pub const HTTP_SERVER_ACTIVE_REQUESTS: Signal = Signal::new(
-    "http.server.active_requests",
-    U,
-    "{request}",
-    "Number of active HTTP server requests.",
-);
-/// `http.client.request.duration` (semconv).
-pub const HTTP_CLIENT_REQUEST_DURATION: Signal = Signal::histogram(
-    "http.client.request.duration",
-    "s",
-    DURATION_BUCKETS,
-    "Duration of HTTP client requests.",
-);
-
-/// Every HTTP signal, in catalog order.
-pub const ALL: &[Signal] = &[
-    HTTP_SERVER_REQUEST_DURATION,
-    HTTP_SERVER_ACTIVE_REQUESTS,
-    HTTP_CLIENT_REQUEST_DURATION,
-];
+signals! {
+    /// Every HTTP signal, in catalog order.
+    ALL;
+    /// `http.server.request.duration` (semconv).
+    HTTP_SERVER_REQUEST_DURATION = histogram("http.server.request.duration", "s", DURATION_BUCKETS, "Duration of HTTP server requests, until the response body ends.");
+    /// `http.server.active_requests` (semconv).
+    HTTP_SERVER_ACTIVE_REQUESTS = up_down_counter("http.server.active_requests", "{request}", "Number of active HTTP server requests.");
+    /// `http.client.request.duration` (semconv).
+    HTTP_CLIENT_REQUEST_DURATION = histogram("http.client.request.duration", "s", DURATION_BUCKETS, "Duration of HTTP client requests.");
+}
 
 /// Attribute keys of the HTTP signals (semconv).
 pub mod attr {

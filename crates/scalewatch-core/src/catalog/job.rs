@@ -1,9 +1,6 @@
 //! Job signals (`scalewatch.job.*`): background jobs, recorded by `scalewatch-runtime`,
 //! and their attribute keys.
 
-use super::InstrumentKind::Gauge as G;
-use super::Signal;
-
 /// Job duration buckets, in seconds: the semconv duration buckets
 /// ([`DURATION_BUCKETS`](super::DURATION_BUCKETS), up to 10 s), then 30 s to a day, because
 /// jobs are measured in minutes and hours and would all fall in the overflow bucket
@@ -13,23 +10,14 @@ pub const JOB_BUCKETS: &[f64] = &[
     120.0, 300.0, 600.0, 1_800.0, 3_600.0, 7_200.0, 21_600.0, 86_400.0,
 ];
 
-/// `scalewatch.job.duration`.
-pub const JOB_DURATION: Signal = Signal::histogram(
-    "scalewatch.job.duration",
-    "s",
-    JOB_BUCKETS,
-    "Duration of a job run, whatever its outcome.",
-);
-/// `scalewatch.job.window.utilization`.
-pub const JOB_WINDOW_UTILIZATION: Signal = Signal::new(
-    "scalewatch.job.window.utilization",
-    G,
-    "1",
-    "The last run's duration divided by its allowed window.",
-);
-
-/// Every job signal, in catalog order.
-pub const ALL: &[Signal] = &[JOB_DURATION, JOB_WINDOW_UTILIZATION];
+signals! {
+    /// Every job signal, in catalog order.
+    ALL;
+    /// `scalewatch.job.duration`.
+    JOB_DURATION = histogram("scalewatch.job.duration", "s", JOB_BUCKETS, "Duration of a job run, whatever its outcome.");
+    /// `scalewatch.job.window.utilization`.
+    JOB_WINDOW_UTILIZATION = gauge("scalewatch.job.window.utilization", "1", "The last run's duration divided by its allowed window.");
+}
 
 /// Attribute keys of the job signals.
 pub mod attr {

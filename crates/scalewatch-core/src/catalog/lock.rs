@@ -1,9 +1,6 @@
 //! Lock signals (`scalewatch.lock.*`), recorded by `scalewatch-sync`'s instrumented
 //! locks, their attribute keys and values.
 
-use super::InstrumentKind::{Counter as C, Gauge as G, UpDownCounter as U};
-use super::Signal;
-
 /// Buckets for lock waits and hold times, in seconds: 1 µs to 10 s in 1-2.5-5 steps, so an
 /// uncontended-but-busy lock (µs) and a convoy (ms) land in different buckets.
 pub const LOCK_BUCKETS: &[f64] = &[
@@ -31,50 +28,20 @@ pub const LOCK_BUCKETS: &[f64] = &[
     10.0,
 ];
 
-/// `scalewatch.lock.acquisitions`.
-pub const LOCK_ACQUISITIONS: Signal = Signal::new(
-    "scalewatch.lock.acquisitions",
-    C,
-    "{acquisition}",
-    "Lock acquisitions, by mode and by whether the caller had to wait.",
-);
-/// `scalewatch.lock.wait.duration`.
-pub const LOCK_WAIT_DURATION: Signal = Signal::histogram(
-    "scalewatch.lock.wait.duration",
-    "s",
-    LOCK_BUCKETS,
-    "Time a contended acquisition waited for the lock (uncontended ones waited 0 and are only counted).",
-);
-/// `scalewatch.lock.hold.duration`.
-pub const LOCK_HOLD_DURATION: Signal = Signal::histogram(
-    "scalewatch.lock.hold.duration",
-    "s",
-    LOCK_BUCKETS,
-    "Time the lock was held, sampled: one acquisition in N per thread (N = 64 by default).",
-);
-/// `scalewatch.lock.waiters`.
-pub const LOCK_WAITERS: Signal = Signal::new(
-    "scalewatch.lock.waiters",
-    U,
-    "{waiter}",
-    "Threads or tasks waiting for the lock now.",
-);
-/// `scalewatch.lock.utilization`.
-pub const LOCK_UTILIZATION: Signal = Signal::new(
-    "scalewatch.lock.utilization",
-    G,
-    "1",
-    "Fraction of wall time the lock was held exclusively over the interval.",
-);
-
-/// Every lock signal, in catalog order.
-pub const ALL: &[Signal] = &[
-    LOCK_ACQUISITIONS,
-    LOCK_WAIT_DURATION,
-    LOCK_HOLD_DURATION,
-    LOCK_WAITERS,
-    LOCK_UTILIZATION,
-];
+signals! {
+    /// Every lock signal, in catalog order.
+    ALL;
+    /// `scalewatch.lock.acquisitions`.
+    LOCK_ACQUISITIONS = counter("scalewatch.lock.acquisitions", "{acquisition}", "Lock acquisitions, by mode and by whether the caller had to wait.");
+    /// `scalewatch.lock.wait.duration`.
+    LOCK_WAIT_DURATION = histogram("scalewatch.lock.wait.duration", "s", LOCK_BUCKETS, "Time a contended acquisition waited for the lock (uncontended ones waited 0 and are only counted).");
+    /// `scalewatch.lock.hold.duration`.
+    LOCK_HOLD_DURATION = histogram("scalewatch.lock.hold.duration", "s", LOCK_BUCKETS, "Time the lock was held, sampled: one acquisition in N per thread (N = 64 by default).");
+    /// `scalewatch.lock.waiters`.
+    LOCK_WAITERS = up_down_counter("scalewatch.lock.waiters", "{waiter}", "Threads or tasks waiting for the lock now.");
+    /// `scalewatch.lock.utilization`.
+    LOCK_UTILIZATION = gauge("scalewatch.lock.utilization", "1", "Fraction of wall time the lock was held exclusively over the interval.");
+}
 
 /// Attribute keys of the lock signals.
 pub mod attr {

@@ -1,25 +1,16 @@
 //! RPC signals (semconv `rpc.*`), recorded by `scalewatch-tower` for gRPC servers and
 //! clients, and the attribute keys they carry.
 
-use super::{Signal, DURATION_BUCKETS};
+use super::DURATION_BUCKETS;
 
-/// `rpc.server.call.duration` (semconv).
-pub const RPC_SERVER_CALL_DURATION: Signal = Signal::histogram(
-    "rpc.server.call.duration",
-    "s",
-    DURATION_BUCKETS,
-    "Duration of RPC server calls, until the last message or trailer.",
-);
-/// `rpc.client.call.duration` (semconv).
-pub const RPC_CLIENT_CALL_DURATION: Signal = Signal::histogram(
-    "rpc.client.call.duration",
-    "s",
-    DURATION_BUCKETS,
-    "Duration of RPC client calls.",
-);
-
-/// Every RPC signal, in catalog order.
-pub const ALL: &[Signal] = &[RPC_SERVER_CALL_DURATION, RPC_CLIENT_CALL_DURATION];
+signals! {
+    /// Every RPC signal, in catalog order.
+    ALL;
+    /// `rpc.server.call.duration` (semconv).
+    RPC_SERVER_CALL_DURATION = histogram("rpc.server.call.duration", "s", DURATION_BUCKETS, "Duration of RPC server calls, until the last message or trailer.");
+    /// `rpc.client.call.duration` (semconv).
+    RPC_CLIENT_CALL_DURATION = histogram("rpc.client.call.duration", "s", DURATION_BUCKETS, "Duration of RPC client calls.");
+}
 
 /// Attribute keys of the RPC signals (semconv); the general ones are shared with
 /// [`http::attr`](super::http::attr).

@@ -1,18 +1,11 @@
 //! scalewatch's own health signals (`scalewatch.sdk.*`).
 
-use super::InstrumentKind::Counter as C;
-use super::Signal;
-
-/// `scalewatch.sdk.overflow`.
-pub const SDK_OVERFLOW: Signal = Signal::new(
-    "scalewatch.sdk.overflow",
-    C,
-    "{measurement}",
-    "Measurements folded into _OTHER by a cardinality cap.",
-);
-
-/// Every SDK signal, in catalog order.
-pub const ALL: &[Signal] = &[SDK_OVERFLOW];
+signals! {
+    /// Every SDK signal, in catalog order.
+    ALL;
+    /// `scalewatch.sdk.overflow`.
+    SDK_OVERFLOW = counter("scalewatch.sdk.overflow", "{measurement}", "Measurements folded into _OTHER by a cardinality cap.");
+}
 
 /// Attribute keys of the SDK signals.
 pub mod attr {

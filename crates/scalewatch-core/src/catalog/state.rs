@@ -1,9 +1,6 @@
 //! Keyspace signals (`scalewatch.state.*`), recorded by `scalewatch-state`'s keyspaces
 //! and tracked maps, and their attribute keys.
 
-use super::InstrumentKind::{Counter as C, Gauge as G};
-use super::Signal;
-
 /// Bucket boundaries for items touched per scan: from a point lookup to a million items,
 /// so full scans of large state stand out in the top buckets.
 pub const SCAN_ITEM_BUCKETS: &[f64] = &[
@@ -25,58 +22,22 @@ pub const SCAN_ITEM_BUCKETS: &[f64] = &[
     1_000_000.0,
 ];
 
-/// `scalewatch.state.operations`: every access, exactly counted.
-pub const STATE_OPERATIONS: Signal = Signal::new(
-    "scalewatch.state.operations",
-    C,
-    "{operation}",
-    "Operations on a keyspace, by operation (read, write, scan, delete).",
-);
-/// `scalewatch.state.scan.items`: items touched per scan.
-pub const STATE_SCAN_ITEMS: Signal = Signal::histogram(
-    "scalewatch.state.scan.items",
-    "{item}",
-    SCAN_ITEM_BUCKETS,
-    "Items touched per scan; full scans show up in the top buckets.",
-);
-/// `scalewatch.state.entries`: resident entries.
-pub const STATE_ENTRIES: Signal = Signal::new(
-    "scalewatch.state.entries",
-    G,
-    "{entry}",
-    "Resident entries: in-memory state that makes the service stateful.",
-);
-/// `scalewatch.state.hot_keys.share`: share of the horizon's operations on the hot keys.
-pub const STATE_HOT_KEYS_SHARE: Signal = Signal::new(
-    "scalewatch.state.hot_keys.share",
-    G,
-    "1",
-    "Share of recent operations that hit the current hot keys (top-k above the hot threshold).",
-);
-/// `scalewatch.state.hot_key.share`: one series per hot key, by rank.
-pub const STATE_HOT_KEY_SHARE: Signal = Signal::new(
-    "scalewatch.state.hot_key.share",
-    G,
-    "1",
-    "Share of recent operations that hit one hot key, by rank; the key is a redacted digest unless opted in.",
-);
-/// `scalewatch.state.shard.skew`: busiest shard's operations / mean per shard.
-pub const STATE_SHARD_SKEW: Signal = Signal::new(
-    "scalewatch.state.shard.skew",
-    G,
-    "1",
-    "Busiest shard's operations over the interval divided by the mean per shard (1 = even).",
-);
-
-/// Every keyspace signal, in catalog order.
-pub const ALL: &[Signal] = &[
-    STATE_OPERATIONS,
-    STATE_SCAN_ITEMS,
-    STATE_ENTRIES,
-    STATE_HOT_KEYS_SHARE,
-    STATE_HOT_KEY_SHARE,
-    STATE_SHARD_SKEW,
-];
+signals! {
+    /// Every keyspace signal, in catalog order.
+    ALL;
+    /// `scalewatch.state.operations`: every access, exactly counted.
+    STATE_OPERATIONS = counter("scalewatch.state.operations", "{operation}", "Operations on a keyspace, by operation (read, write, scan, delete).");
+    /// `scalewatch.state.scan.items`: items touched per scan.
+    STATE_SCAN_ITEMS = histogram("scalewatch.state.scan.items", "{item}", SCAN_ITEM_BUCKETS, "Items touched per scan; full scans show up in the top buckets.");
+    /// `scalewatch.state.entries`: resident entries.
+    STATE_ENTRIES = gauge("scalewatch.state.entries", "{entry}", "Resident entries: in-memory state that makes the service stateful.");
+    /// `scalewatch.state.hot_keys.share`: share of the horizon's operations on the hot keys.
+    STATE_HOT_KEYS_SHARE = gauge("scalewatch.state.hot_keys.share", "1", "Share of recent operations that hit the current hot keys (top-k above the hot threshold).");
+    /// `scalewatch.state.hot_key.share`: one series per hot key, by rank.
+    STATE_HOT_KEY_SHARE = gauge("scalewatch.state.hot_key.share", "1", "Share of recent operations that hit one hot key, by rank; the key is a redacted digest unless opted in.");
+    /// `scalewatch.state.shard.skew`: busiest shard's operations / mean per shard.
+    STATE_SHARD_SKEW = gauge("scalewatch.state.shard.skew", "1", "Busiest shard's operations over the interval divided by the mean per shard (1 = even).");
+}
 
 /// Attribute keys of the keyspace signals.
 pub mod attr {
