@@ -375,15 +375,12 @@ async fn ramp(service: &Service, top: usize) -> CapacityReport {
     service.model.report()
 }
 
-/// Four loads between about 10% and 45% of a planted capacity of 200/s at about 20 ms a
-/// request: every resource stays at or below half.
-async fn below_half(service: &Service, request: Duration) -> CapacityReport {
+/// Four loads (users, think time in ms) between about 10% and 45% of a planted capacity
+/// of 200/s at about `request` a request: every resource stays at or below half.
+fn below_half(request: Duration) -> [(usize, u64); 4] {
     // Users and think time: X ≈ users / (request + think).
     let ms = request.as_millis() as u64;
-    for (users, think) in [(1, 4 * ms), (1, ms), (2, 2 * ms), (2, ms / 2)] {
-        load(service, users, Duration::from_millis(think), 3).await;
-    }
-    service.model.report()
+    [(1, 4 * ms), (1, ms), (2, 2 * ms), (2, ms / 2)]
 }
 
 /// The named resource as `first_to_saturate` below half load; returns its saturation
@@ -477,7 +474,7 @@ fn summary(report: &CapacityReport) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lock_bound_service_ramped_past_saturation_names_the_lock_and_not_the_pool() {
+async fn a_lock_bound_service_names_the_lock_and_not_the_pool_before_and_past_saturation() {
     // The lock lets 250 requests/s through; the pool of 32 × 20 ms would take 1,600/s.
     let service = serve(
         Plant::LockThenPool {
@@ -487,11 +484,10 @@ async fn a_lock_bound_service_ramped_past_saturation_names_the_lock_and_not_the_
         32,
     )
     .await;
-    for users in [1, 2, 4, 8, 16, 32] {
-        load(&service, users, Duration::ZERO, 3).await;
-    }
-    service.model.refit();
-    let report = service.model.report();
+    // Four loads of about 6% to 36% of 250/s: requests take about 25 ms end to end.
+    let below_half = [(1, 40), (2, 40), (2, 10), (4, 20)];
+    let (_, report) =
+        named_before_and_past_saturation(&service, &below_half, ResourceKind::Lock, "ledger").await;
     let text = summary(&report);
     let ledger = report
         .resources
@@ -517,7 +513,7 @@ async fn a_lock_bound_service_ramped_past_saturation_names_the_lock_and_not_the_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pool_bound_service_held_below_half_its_capacity_names_the_pool_as_the_wall() {
+async fn a_pool_bound_service_names_the_pool_before_and_past_saturation() {
     // A pool of 4 × 20 ms: 200 requests/s; the lock, 1 ms a request, would take 1,000/s.
     let service = serve(
         Plant::LockThenPool {
@@ -528,14 +524,10 @@ async fn a_pool_bound_service_held_below_half_its_capacity_names_the_pool_as_the
     )
     .await;
     // Four loads from about 12% to about 45% of the pool's capacity.
-    for (users, think_ms) in [(1, 40), (1, 10), (2, 15), (2, 0)] {
-        load(&service, users, Duration::from_millis(think_ms), 3).await;
-    }
-    let report = service.model.report();
+    let below_half = [(1, 40), (1, 10), (2, 15), (2, 0)];
+    let (report, _) =
+        named_before_and_past_saturation(&service, &below_half, ResourceKind::Pool, "db").await;
     let text = summary(&report);
-    for r in &report.resources {
-        assert!(r.utilization <= 0.5, "{}: {text}", r.name);
-    }
     let wall = report.first_to_saturate.as_ref().expect(&text);
     assert_eq!(
         (wall.kind, wall.name.as_str(), wall.tier.as_str()),
@@ -551,7 +543,7 @@ async fn a_pool_bound_service_held_below_half_its_capacity_names_the_pool_as_the
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_held_while_waiting_on_the_lock_blames_the_lock() {
+async fn a_connection_held_while_waiting_on_the_lock_blames_the_lock_before_and_past_saturation() {
     // Each request holds a member of 8 for its whole life, and inside it the lock for 3 ms
     // (333/s). The pool fills up too, but only because its members wait on the lock.
     let service = serve(
@@ -562,18 +554,9 @@ async fn a_connection_held_while_waiting_on_the_lock_blames_the_lock() {
         8,
     )
     .await;
-    for users in [1, 2, 4, 8, 16, 32] {
-        load(&service, users, Duration::ZERO, 3).await;
-    }
-    service.model.refit();
-    let report = service.model.report();
-    let text = summary(&report);
-    let bottleneck = report.first_bottleneck.as_ref().expect(&text);
-    assert_eq!(
-        (bottleneck.kind, bottleneck.name.as_str()),
-        (ResourceKind::Lock, "ledger"),
-        "{text}"
-    );
+    // Four loads of about 5% to 32% of 333/s: requests take about 14 ms end to end.
+    let below_half = [(1, 40), (1, 10), (2, 15), (2, 5)];
+    named_before_and_past_saturation(&service, &below_half, ResourceKind::Lock, "ledger").await;
 }
 
 const TWENTY_MS: Duration = Duration::from_millis(20);
@@ -583,11 +566,8 @@ async fn a_semaphore_bound_service_is_named_past_saturation_and_before_it() {
     // 4 permits × 20 ms: 200 requests/s; the lock, 1 ms a request, 1,000/s.
     let plant = Plant::Semaphore { hold: TWENTY_MS };
     let service = serve_with(plant, 32, 4, None).await;
-    let report = below_half(&service, TWENTY_MS).await;
-    let predicted = assert_wall(&report, ResourceKind::Lock, "slots");
-    let report = ramp(&service, 16).await;
-    assert_bottleneck(&report, ResourceKind::Lock, "slots");
-    assert_predicted(predicted, &report);
+    let loads = below_half(TWENTY_MS);
+    named_before_and_past_saturation(&service, &loads, ResourceKind::Lock, "slots").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -595,11 +575,8 @@ async fn a_tier_limit_bound_service_is_named_past_saturation_and_before_it() {
     // A limit of 4 on requests of 20 ms: 200 requests/s.
     let plant = Plant::TierLimit { hold: TWENTY_MS };
     let service = serve_with(plant, 32, 4, Some(4)).await;
-    let report = below_half(&service, TWENTY_MS).await;
-    let predicted = assert_wall(&report, ResourceKind::Tier, "shop");
-    let report = ramp(&service, 16).await;
-    assert_bottleneck(&report, ResourceKind::Tier, "shop");
-    assert_predicted(predicted, &report);
+    let loads = below_half(TWENTY_MS);
+    named_before_and_past_saturation(&service, &loads, ResourceKind::Tier, "shop").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -615,20 +592,22 @@ async fn a_runtime_bound_service_is_named_past_saturation_and_before_it() {
 
 /// Holds `service` at each of `below_half` (users, think time in ms) and expects `name` as
 /// the wall; then ramps it past saturation and expects `name` as the bottleneck, at the
-/// throughput predicted below half load.
+/// throughput predicted below half load. Returns the reports of both regimes.
 async fn named_before_and_past_saturation(
     service: &Service,
     below_half: &[(usize, u64)],
     kind: ResourceKind,
     name: &str,
-) {
+) -> (CapacityReport, CapacityReport) {
     for &(users, think) in below_half {
         load(service, users, Duration::from_millis(think), 3).await;
     }
-    let predicted = assert_wall(&service.model.report(), kind, name);
-    let report = ramp(service, 16).await;
-    assert_bottleneck(&report, kind, name);
-    assert_predicted(predicted, &report);
+    let before = service.model.report();
+    let predicted = assert_wall(&before, kind, name);
+    let past = ramp(service, 16).await;
+    assert_bottleneck(&past, kind, name);
+    assert_predicted(predicted, &past);
+    (before, past)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
