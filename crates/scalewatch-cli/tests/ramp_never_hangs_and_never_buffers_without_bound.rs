@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Read;
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,6 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use scalewatch_capacity::REPORT_PATH;
+use scalewatch_test_support::{serve_axum, silent_listener};
 use tokio_stream::StreamExt as _;
 
 /// The most memory (peak resident set) the CLI may use in these tests.
@@ -104,29 +104,6 @@ fn bound(plan_seconds: u64, timeout_seconds: u64) -> Duration {
     Duration::from_secs(plan_seconds + 2 * timeout_seconds) + SLACK
 }
 
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
-/// A listener that accepts connections, holds them open, and never reads or writes.
-async fn silent_listener() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        for _ in 0..10_000 {
-            match listener.accept().await {
-                Ok((socket, _)) => held.push(socket),
-                Err(_) => break,
-            }
-        }
-    });
-    addr
-}
-
 /// A 200 answer whose body never ends (it stops after a minute, the test's own bound),
 /// counting what it sent into `sent`.
 fn endless(sent: Arc<AtomicU64>) -> Body {
@@ -194,7 +171,7 @@ async fn an_endless_body_is_counted_not_kept() {
     let sent = Arc::new(AtomicU64::new(0));
     let counter = sent.clone();
     let app = Router::new().route("/", get(move || async move { endless(counter.clone()) }));
-    let addr = serve(app).await;
+    let addr = serve_axum(app).await;
     // Every answer streams until its 5 s timeout, well past the first 2 s step: no answer
     // completes, the ramp stops after the first step.
     let run = scalewatch(
@@ -226,7 +203,7 @@ async fn a_report_route_that_never_answers_is_noted_within_the_timeout() {
     let app = Router::new()
         .route("/", get(|| async { "ok\n" }))
         .route(REPORT_PATH, get(std::future::pending::<&'static str>));
-    let addr = serve(app).await;
+    let addr = serve_axum(app).await;
     let out = tempfile::tempdir().unwrap();
     let run = scalewatch(
         args(&[
@@ -278,7 +255,7 @@ async fn an_endless_report_is_cut_at_the_timeout_with_flat_memory() {
         REPORT_PATH,
         get(move || async move { endless(counter.clone()) }),
     );
-    let addr = serve(app).await;
+    let addr = serve_axum(app).await;
     let run = scalewatch(
         args(&[
             "ramp",

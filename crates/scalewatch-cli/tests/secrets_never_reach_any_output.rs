@@ -5,7 +5,6 @@
 //! on loopback and searches everything it wrote for sentinel values.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +20,7 @@ use base64::Engine as _;
 use http::StatusCode;
 use opentelemetry::metrics::MeterProvider as _;
 use scalewatch_capacity::{CapacityModel, REPORT_PATH};
+use scalewatch_test_support::{serve_axum, silent_listener};
 
 const USER: &str = "ops-USER-SENTINEL";
 const PASSWORD: &str = "s3cr3t-SENTINEL";
@@ -79,29 +79,6 @@ fn assert_clean(context: &str, output: &Output, dir: Option<&Path>) -> (String, 
     (stdout, stderr)
 }
 
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
-/// A listener that accepts connections and never answers.
-async fn silent_listener() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        for _ in 0..10_000 {
-            match listener.accept().await {
-                Ok((socket, _)) => held.push(socket),
-                Err(_) => break,
-            }
-        }
-    });
-    addr
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_in_the_url_authenticate_and_are_shown_as_stars() {
     // A service whose every route, its report included, wants Basic credentials.
@@ -132,7 +109,7 @@ async fn credentials_in_the_url_authenticate_and_are_shown_as_stars() {
         .route("/work", get(|| async { "done\n" }))
         .route_service(REPORT_PATH, model.report_service())
         .layer(axum::middleware::from_fn(gate));
-    let addr = serve(app).await;
+    let addr = serve_axum(app).await;
 
     let out = tempfile::tempdir().unwrap();
     let output = scalewatch(
@@ -174,7 +151,7 @@ async fn credentials_in_the_url_authenticate_and_are_shown_as_stars() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_url_with_credentials_that_never_answers_is_noted_with_stars() {
-    let target = serve(Router::new().route("/", get(|| async { "ok\n" }))).await;
+    let target = serve_axum(Router::new().route("/", get(|| async { "ok\n" }))).await;
     let silent = silent_listener().await;
     let out = tempfile::tempdir().unwrap();
     let output = scalewatch(

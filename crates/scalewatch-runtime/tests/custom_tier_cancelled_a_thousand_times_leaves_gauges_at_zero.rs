@@ -2,17 +2,16 @@
 //! and while running, ends with `scalewatch.tier.concurrency` and `scalewatch.tier.queued`
 //! at 0 in the export, and every admitted item's wait in `scalewatch.tier.queue.time`.
 
-mod common;
-
 use scalewatch_core::catalog::{self, attr};
 use scalewatch_core::{Tier, TierKind};
-use scalewatch_test_support::FakeReceiver;
+use scalewatch_otlp::Protocol;
+use scalewatch_test_support::{flush, telemetry_to, FakeReceiver};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_tier_cancelled_a_thousand_times_leaves_gauges_at_zero() {
     let receiver = FakeReceiver::start().await;
-    let telemetry = common::telemetry_to(&receiver);
+    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
     let db = Tier::builder("database", TierKind::Custom)
         .limit(4)
         .enforce_limit()
@@ -58,11 +57,7 @@ async fn custom_tier_cancelled_a_thousand_times_leaves_gauges_at_zero() {
     assert_eq!((db.in_flight(), db.queued()), (0, 0));
     assert!(max_queued >= 1, "work must have queued behind the holders");
 
-    let provider = telemetry.meter_provider().unwrap().clone();
-    tokio::task::spawn_blocking(move || provider.force_flush())
-        .await
-        .unwrap()
-        .unwrap();
+    flush(&telemetry).await;
     let m = receiver.metrics();
     let tier = [(attr::TIER_NAME, "database"), (attr::TIER_KIND, "custom")];
     assert_eq!(m.matching(catalog::TIER_CONCURRENCY.name, &tier).len(), 1);

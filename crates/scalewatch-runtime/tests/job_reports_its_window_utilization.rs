@@ -2,17 +2,16 @@
 //! 0.3 ± 0.05 and one `scalewatch.job.duration`; cancelled and panicking runs are
 //! recorded too.
 
-mod common;
-
+use scalewatch_otlp::Protocol;
 use scalewatch_runtime::catalog::{self, attr};
 use scalewatch_runtime::Job;
-use scalewatch_test_support::FakeReceiver;
+use scalewatch_test_support::{telemetry_to, FakeReceiver};
 use std::time::Duration;
 
 #[test]
 fn job_reports_its_window_utilization() {
     let receiver = FakeReceiver::start_blocking();
-    let telemetry = common::telemetry_to(&receiver);
+    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
     let provider = telemetry.meter_provider().unwrap().clone();
     let job = Job::builder("hourly-export", Duration::from_millis(100))
         .build(&telemetry.meter())

@@ -1,11 +1,10 @@
 //! The runtime tier reports a busy ratio near 1 while both workers of a 2-worker runtime
 //! spin, and near 0 when they idle; workers, tasks and the global queue are reported too.
 
-mod common;
-
 use scalewatch_core::catalog::attr;
+use scalewatch_otlp::Protocol;
 use scalewatch_runtime::{catalog, RuntimeTier};
-use scalewatch_test_support::FakeReceiver;
+use scalewatch_test_support::{telemetry_to, FakeReceiver};
 use std::time::{Duration, Instant};
 
 /// Busy loops in 1 ms slices for `total`, yielding between slices (bounded).
@@ -23,7 +22,7 @@ async fn spin(total: Duration) {
 #[test]
 fn runtime_utilization_follows_busy_and_idle_workers() {
     let receiver = FakeReceiver::start_blocking();
-    let telemetry = common::telemetry_to(&receiver);
+    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
     let provider = telemetry.meter_provider().unwrap().clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

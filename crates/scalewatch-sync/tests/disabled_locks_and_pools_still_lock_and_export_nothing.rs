@@ -3,12 +3,10 @@
 //! workload with `enabled(true)` does export, so each check can fail.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod common;
-
-use common::{flush, pipeline};
 use scalewatch_otlp::Telemetry;
 use scalewatch_sync::catalog::{self, attr};
 use scalewatch_sync::{LockCounts, LockMetrics, Mutex, RwLock};
+use scalewatch_test_support::pipeline::{flush_and_read, grpc_pipeline};
 use scalewatch_test_support::{FakeReceiver, MetricsSnapshot};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,7 +90,7 @@ fn a_wait_while_flushing(
         std::thread::sleep(Duration::from_millis(5));
     }
     let waiters = locks.counts("counter").unwrap().waiters;
-    let mid_wait = flush(receiver, telemetry);
+    let mid_wait = flush_and_read(receiver, telemetry);
     drop(held);
     waiter.join().unwrap();
     (mid_wait, waiters)
@@ -106,7 +104,7 @@ struct Run {
 }
 
 fn run_locks(enabled: bool) -> Run {
-    let (receiver, telemetry) = pipeline();
+    let (receiver, telemetry) = grpc_pipeline();
     let locks = LockMetrics::builder()
         .enabled(enabled)
         .hold_sample_every(1)
@@ -120,7 +118,7 @@ fn run_locks(enabled: bool) -> Run {
     let (mid_wait, waiters_mid_wait) =
         a_wait_while_flushing(&counter, &locks, &receiver, &telemetry);
     assert_eq!(*counter.lock().unwrap(), 2 * PER_THREAD + 1);
-    let end = flush(&receiver, &telemetry);
+    let end = flush_and_read(&receiver, &telemetry);
     Run {
         locks,
         mid_wait,
@@ -278,7 +276,7 @@ mod pool_and_async_locks {
     }
 
     fn run_pool(enabled: bool) -> PoolRun {
-        let (receiver, telemetry) = pipeline();
+        let (receiver, telemetry) = grpc_pipeline();
         let pool = Pool::builder("connections", 2)
             .enabled(enabled)
             .build(&telemetry.meter())
@@ -302,7 +300,7 @@ mod pool_and_async_locks {
             tokio::time::sleep(Duration::from_millis(50)).await;
             assert!(!waiting.is_finished(), "a third acquire waits");
             let (in_use_when_full, pending_when_full) = (pool.in_use(), pool.pending());
-            let mid_wait = flush(&receiver, &telemetry);
+            let mid_wait = flush_and_read(&receiver, &telemetry);
             drop(a);
             waiting.await.unwrap().unwrap();
             drop(b);
@@ -315,7 +313,7 @@ mod pool_and_async_locks {
                 pending_when_full,
                 utilization,
                 mid_wait,
-                end: flush(&receiver, &telemetry),
+                end: flush_and_read(&receiver, &telemetry),
             }
         })
     }
@@ -364,7 +362,7 @@ mod pool_and_async_locks {
     /// and a cancelled wait leaves nothing behind either.
     #[test]
     fn tokio_locks_from_disabled_metrics_still_exclude_and_export_nothing() {
-        let (receiver, telemetry) = pipeline();
+        let (receiver, telemetry) = grpc_pipeline();
         let locks = LockMetrics::builder()
             .enabled(false)
             .build(&telemetry.meter())
@@ -403,7 +401,7 @@ mod pool_and_async_locks {
         assert_eq!(*rt.block_on(counter.lock()), 2_000);
         assert_eq!(locks.counts("async"), Some(LockCounts::default()));
         assert_eq!(locks.counts("slots"), Some(LockCounts::default()));
-        let m = flush(&receiver, &telemetry);
+        let m = flush_and_read(&receiver, &telemetry);
         assert_eq!(exported(&m, "scalewatch.lock."), Vec::<String>::new());
     }
 }

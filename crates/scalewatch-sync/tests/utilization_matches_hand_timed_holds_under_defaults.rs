@@ -12,9 +12,11 @@
 
 use opentelemetry::metrics::MeterProvider as _;
 use scalewatch_sync::{LockMetrics, Occupancy};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
+use tokio::time::sleep;
 
 const WINDOW: Duration = Duration::from_millis(500);
 const TOLERANCE: f64 = 0.05;
@@ -28,6 +30,25 @@ struct Oracle {
 impl Oracle {
     fn record(&self, start: Instant, end: Instant) {
         self.holds.lock().unwrap().push((start, end));
+    }
+
+    /// Runs `hold` with `guard` held, then releases it, and records the hand-timed hold:
+    /// from the moment the guard was in hand to just before its release.
+    fn hold<G>(&self, guard: G, hold: impl FnOnce()) {
+        let start = Instant::now();
+        hold();
+        let end = Instant::now();
+        drop(guard);
+        self.record(start, end);
+    }
+
+    /// [`Oracle::hold`] for a hold across awaits: `hold` runs with `guard` held.
+    async fn hold_across<G>(&self, guard: G, hold: impl Future<Output = ()>) {
+        let start = Instant::now();
+        hold.await;
+        let end = Instant::now();
+        drop(guard);
+        self.record(start, end);
     }
 
     /// The fraction of `from..to` covered by holds, per unit of `capacity`.
@@ -107,6 +128,37 @@ fn thread_pool(threads: usize, stop: &Arc<AtomicBool>, body: impl Fn() + Send + 
     }
 }
 
+/// tokio's own bound on blocking threads.
+const DEFAULT_BLOCKING_THREADS: usize = 512;
+
+/// A runtime with 2 workers and at most `blocking_threads` blocking threads.
+fn runtime(blocking_threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(blocking_threads)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Spawns `tasks` tasks on `rt`, each awaiting `body()` in a loop until `stop` is set
+/// (bounded: the tests stop them after a few seconds).
+fn task_pool<F, Fut>(rt: &tokio::runtime::Runtime, tasks: usize, stop: &Arc<AtomicBool>, body: F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    for _ in 0..tasks {
+        let (stop, body) = (stop.clone(), body.clone());
+        rt.spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                body().await;
+            }
+        });
+    }
+}
+
 #[test]
 fn a_lock_taken_ten_times_a_second_reads_its_hand_timed_share() {
     let (_p, locks) = metrics();
@@ -116,12 +168,9 @@ fn a_lock_taken_ten_times_a_second_reads_its_hand_timed_share() {
     {
         let (lock, oracle) = (lock.clone(), oracle.clone());
         thread_pool(1, &stop, move || {
-            let guard = lock.lock().unwrap();
-            let start = Instant::now();
-            std::thread::sleep(Duration::from_millis(20));
-            let end = Instant::now();
-            drop(guard);
-            oracle.record(start, end);
+            oracle.hold(lock.lock().unwrap(), || {
+                std::thread::sleep(Duration::from_millis(20))
+            });
             std::thread::sleep(Duration::from_millis(80));
         });
     }
@@ -134,28 +183,18 @@ fn a_saturated_lock_behind_spawn_blocking_reads_near_full() {
     let (_p, locks) = metrics();
     let lock = Arc::new(scalewatch_sync::Mutex::new("ledger", (), &locks));
     let reader = locks.occupancy_source("ledger").unwrap();
-    let oracle = Oracle::default();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(64)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    // 32 "requests" at a time, each a blocking task holding the lock for 4 ms.
-    for _ in 0..32 {
-        let (lock, oracle, stop) = (lock.clone(), oracle.clone(), stop.clone());
-        rt.spawn(async move {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                let (lock, oracle) = (lock.clone(), oracle.clone());
+    let (oracle, stop) = (Oracle::default(), Arc::new(AtomicBool::new(false)));
+    let rt = runtime(64);
+    {
+        let oracle = oracle.clone();
+        // 32 "requests" at a time, each a blocking task holding the lock for 4 ms.
+        task_pool(&rt, 32, &stop, move || {
+            let (lock, oracle) = (lock.clone(), oracle.clone());
+            async move {
                 tokio::task::spawn_blocking(move || {
-                    let guard = lock.lock().unwrap();
-                    let start = Instant::now();
-                    std::thread::sleep(Duration::from_millis(4));
-                    let end = Instant::now();
-                    drop(guard);
-                    oracle.record(start, end);
+                    oracle.hold(lock.lock().unwrap(), || {
+                        std::thread::sleep(Duration::from_millis(4))
+                    });
                 })
                 .await
                 .unwrap();
@@ -177,12 +216,7 @@ fn a_parking_lot_lock_in_a_fixed_pool_reads_its_hand_timed_share() {
         let (lock, oracle) = (lock.clone(), oracle.clone());
         // 4 threads, each holding 1 ms then resting 6 ms: about 4/7 busy.
         thread_pool(4, &stop, move || {
-            let guard = lock.lock();
-            let start = Instant::now();
-            std::thread::sleep(Duration::from_millis(1));
-            let end = Instant::now();
-            drop(guard);
-            oracle.record(start, end);
+            oracle.hold(lock.lock(), || std::thread::sleep(Duration::from_millis(1)));
             std::thread::sleep(Duration::from_millis(6));
         });
     }
@@ -200,24 +234,22 @@ fn a_lock_taken_a_hundred_thousand_times_a_second_reads_its_hand_timed_share() {
         let (lock, oracle) = (lock.clone(), oracle.clone());
         // One thread: hold about 2 µs, rest about 8 µs (spins: sleeps are too coarse).
         thread_pool(1, &stop, move || {
-            let guard = lock.lock().unwrap();
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_micros(2) {
-                std::hint::spin_loop();
-            }
-            let end = Instant::now();
-            drop(guard);
-            oracle.record(start, end);
-            let rest = Instant::now();
-            while rest.elapsed() < Duration::from_micros(8) {
-                std::hint::spin_loop();
-            }
+            oracle.hold(lock.lock().unwrap(), || spin(Duration::from_micros(2)));
+            spin(Duration::from_micros(8));
         });
     }
     check_windows("about 100k/s, spinning", 4, 1.0, &oracle, reader);
     stop.store(true, Ordering::Relaxed);
     let rate = lock_rate(&locks, "hot");
     eprintln!("hot: {rate} acquisitions in all");
+}
+
+/// Busy-waits for `duration`.
+fn spin(duration: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < duration {
+        std::hint::spin_loop();
+    }
 }
 
 fn lock_rate(locks: &LockMetrics, name: &str) -> u64 {
@@ -230,26 +262,19 @@ fn a_tokio_mutex_held_across_awaits_by_tasks_reads_its_hand_timed_share() {
     let (_p, locks) = metrics();
     let lock = Arc::new(scalewatch_sync::tokio::Mutex::new("session", (), &locks));
     let reader = locks.occupancy_source("session").unwrap();
-    let oracle = Oracle::default();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    // 8 tasks, each holding 2 ms across an await and resting 20 ms.
-    for _ in 0..8 {
-        let (lock, oracle, stop) = (lock.clone(), oracle.clone(), stop.clone());
-        rt.spawn(async move {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+    let (oracle, stop) = (Oracle::default(), Arc::new(AtomicBool::new(false)));
+    let rt = runtime(DEFAULT_BLOCKING_THREADS);
+    {
+        let oracle = oracle.clone();
+        // 8 tasks, each holding 2 ms across an await and resting 20 ms.
+        task_pool(&rt, 8, &stop, move || {
+            let (lock, oracle) = (lock.clone(), oracle.clone());
+            async move {
                 let guard = lock.lock().await;
-                let start = Instant::now();
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                let end = Instant::now();
-                drop(guard);
-                oracle.record(start, end);
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                oracle
+                    .hold_across(guard, sleep(Duration::from_millis(2)))
+                    .await;
+                sleep(Duration::from_millis(20)).await;
             }
         });
     }
@@ -266,27 +291,20 @@ fn a_semaphore_reads_the_hand_timed_share_of_its_permits_in_use() {
         "workers", permits, &locks,
     ));
     let reader = locks.occupancy_source("workers").unwrap();
-    let oracle = Oracle::default();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    // 6 tasks on 4 permits, each holding one 5 ms and resting 5 ms: about 6/8 of the
-    // permits in use, some waiting.
-    for _ in 0..6 {
-        let (sem, oracle, stop) = (sem.clone(), oracle.clone(), stop.clone());
-        rt.spawn(async move {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+    let (oracle, stop) = (Oracle::default(), Arc::new(AtomicBool::new(false)));
+    let rt = runtime(DEFAULT_BLOCKING_THREADS);
+    {
+        let oracle = oracle.clone();
+        // 6 tasks on 4 permits, each holding one 5 ms and resting 5 ms: about 6/8 of the
+        // permits in use, some waiting.
+        task_pool(&rt, 6, &stop, move || {
+            let (sem, oracle) = (sem.clone(), oracle.clone());
+            async move {
                 let permit = sem.acquire().await.unwrap();
-                let start = Instant::now();
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                let end = Instant::now();
-                drop(permit);
-                oracle.record(start, end);
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                oracle
+                    .hold_across(permit, sleep(Duration::from_millis(5)))
+                    .await;
+                sleep(Duration::from_millis(5)).await;
             }
         });
     }

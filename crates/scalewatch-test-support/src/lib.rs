@@ -16,7 +16,14 @@
 //!   on two free loopback ports with everything it receives printed, and can stop and restart
 //!   it on the same ports for outage tests. It fails with an explanatory [`HarnessError`],
 //!   never skips.
-//! - [`serve_axum`] and [`closed_port`]: a real server on loopback, and a port that refuses.
+//! - [`serve_axum`], [`silent_listener`] and [`closed_port`]: a real server on loopback, one
+//!   that accepts and never answers, and a port that refuses.
+//! - [`pipeline`]: scalewatch's own pipeline exporting to a [`FakeReceiver`] only when
+//!   flushed ([`telemetry_to`], [`flush`]), so a test reads back exactly what it recorded.
+//! - [`sdk`]: plain OpenTelemetry SDK pipelines, for the tests of the receiver and the
+//!   collector harness themselves.
+//! - [`workload`]: a seeded PRNG and a Zipf sampler, for workloads whose ground truth is
+//!   known exactly.
 //!
 //! # Example
 //!
@@ -44,11 +51,15 @@
 #![allow(clippy::unwrap_used)]
 
 mod loopback;
+pub mod pipeline;
 mod receiver;
 mod rotel;
+pub mod sdk;
 mod snapshot;
+pub mod workload;
 
-pub use loopback::{closed_port, serve_axum};
+pub use loopback::{closed_port, serve_axum, silent_listener};
+pub use pipeline::{flush, telemetry_to};
 pub use receiver::{FakeReceiver, Fault, ReceivedLog, Signal};
 pub use rotel::{
     ensure_installed, rotel_printed_metric, rotel_printed_span, target_dir, HarnessError, Rotel,

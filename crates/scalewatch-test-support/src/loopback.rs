@@ -14,6 +14,25 @@ pub async fn serve_axum(app: axum::Router) -> SocketAddr {
     addr
 }
 
+/// A loopback listener that accepts connections (up to 10,000), holds them open and never
+/// reads or writes: a server that hangs.
+pub async fn silent_listener() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..10_000 {
+            match listener.accept().await {
+                Ok((socket, _)) => held.push(socket),
+                Err(_) => break,
+            }
+        }
+    });
+    addr
+}
+
 /// A loopback port nothing listens on (bound, then released): a call to it is refused.
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");

@@ -2,16 +2,18 @@
 //! OTLP/HTTP, and its helpers give exact values.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{blocking, meter_provider, tracer_provider, Options, Transport, SECRET};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::Temporality as SdkTemporality;
-use scalewatch_test_support::{FakeReceiver, MetricKind, Signal, Temporality, Value};
+use scalewatch_test_support::sdk::{
+    blocking, shut_down_meters, shut_down_tracers, Options, Transport, SECRET,
+};
+use scalewatch_test_support::{
+    over_both_transports, FakeReceiver, MetricKind, Signal, Temporality, Value,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -19,11 +21,7 @@ async fn metrics_roundtrip(transport: Transport) {
     let receiver = FakeReceiver::start().await;
     let mut options = Options::new(transport);
     options.secret_header = true;
-    let provider = meter_provider(
-        &receiver.grpc_endpoint(),
-        &receiver.http_endpoint(),
-        &options,
-    );
+    let provider = options.meter_provider_to(&receiver);
     let meter = provider.meter("test-support-meter");
 
     let counter = meter
@@ -149,30 +147,18 @@ async fn metrics_roundtrip(transport: Transport) {
     assert_eq!(receiver.payload_occurrences(SECRET.as_bytes()), 2);
     assert!(receiver.payload_occurrences(b"test.requests") >= 2);
 
-    blocking(move || provider.shutdown())
-        .await
-        .expect("shutdown");
+    shut_down_meters(provider).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_metrics_are_recorded_exactly() {
-    metrics_roundtrip(Transport::Grpc).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_metrics_are_recorded_exactly() {
-    metrics_roundtrip(Transport::Http).await;
+over_both_transports! {
+    metrics_roundtrip => grpc_metrics_are_recorded_exactly, http_metrics_are_recorded_exactly;
 }
 
 async fn delta_roundtrip(transport: Transport) {
     let receiver = FakeReceiver::start().await;
     let mut options = Options::new(transport);
     options.temporality = SdkTemporality::Delta;
-    let provider = meter_provider(
-        &receiver.grpc_endpoint(),
-        &receiver.http_endpoint(),
-        &options,
-    );
+    let provider = options.meter_provider_to(&receiver);
     let meter = provider.meter("delta");
     let counter = meter.u64_counter("delta.requests").build();
     let histogram = meter
@@ -210,29 +196,17 @@ async fn delta_roundtrip(transport: Transport) {
         }
         other => panic!("expected a histogram, got {other:?}"),
     }
-    blocking(move || provider.shutdown())
-        .await
-        .expect("shutdown");
+    shut_down_meters(provider).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_delta_metrics_are_summed() {
-    delta_roundtrip(Transport::Grpc).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_delta_metrics_are_summed() {
-    delta_roundtrip(Transport::Http).await;
+over_both_transports! {
+    delta_roundtrip => grpc_delta_metrics_are_summed, http_delta_metrics_are_summed;
 }
 
 async fn spans_roundtrip(transport: Transport) {
     let receiver = FakeReceiver::start().await;
     let options = Options::new(transport);
-    let provider = tracer_provider(
-        &receiver.grpc_endpoint(),
-        &receiver.http_endpoint(),
-        &options,
-    );
+    let provider = options.tracer_provider_to(&receiver);
     let tracer = provider.tracer("test-support-tracer");
     tracer.in_span("GET /items", |cx| {
         let span = cx.span();
@@ -268,19 +242,11 @@ async fn spans_roundtrip(transport: Transport) {
     assert_eq!(child.trace_id, parent.trace_id);
     assert_eq!(child.events, ["cache miss"]);
     assert_eq!(receiver.export_count(Signal::Traces), 1);
-    blocking(move || provider.shutdown())
-        .await
-        .expect("shutdown");
+    shut_down_tracers(provider).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_spans_are_recorded() {
-    spans_roundtrip(Transport::Grpc).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_spans_are_recorded() {
-    spans_roundtrip(Transport::Http).await;
+over_both_transports! {
+    spans_roundtrip => grpc_spans_are_recorded, http_spans_are_recorded;
 }
 
 #[test]

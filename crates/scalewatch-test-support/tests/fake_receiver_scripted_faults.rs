@@ -3,17 +3,17 @@
 //! flush time out in bounded time, a delay slows the export; faulted data is never recorded.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{blocking, meter_provider, tracer_provider, Options, Transport};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::RetryPolicy;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
-use scalewatch_test_support::{FakeReceiver, Fault, Signal};
+use scalewatch_test_support::sdk::{
+    blocking, shut_down_meters, shut_down_tracers, Options, Transport,
+};
+use scalewatch_test_support::{over_both_transports, FakeReceiver, Fault, Signal};
 
 fn record(provider: &SdkMeterProvider, n: u64) {
     provider
@@ -34,11 +34,7 @@ async fn status_fault(transport: Transport) {
     let receiver = FakeReceiver::start().await;
     let mut options = Options::new(transport);
     options.retry = RetryPolicy::recommended().with_max_retries(2);
-    let provider = meter_provider(
-        &receiver.grpc_endpoint(),
-        &receiver.http_endpoint(),
-        &options,
-    );
+    let provider = options.meter_provider_to(&receiver);
     record(&provider, 4);
 
     // Retryable: the initial attempt and 2 retries, all rejected.
@@ -77,30 +73,18 @@ async fn status_fault(transport: Transport) {
     assert_eq!(receiver.export_count(Signal::Metrics), 5);
     assert_eq!(receiver.accepted_count(Signal::Metrics), 1);
     assert_eq!(receiver.metrics().sum("fault.requests", &[]), 4.0);
-    blocking(move || provider.shutdown())
-        .await
-        .expect("shutdown");
+    shut_down_meters(provider).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_status_fault_fails_flushes_and_drops_data() {
-    status_fault(Transport::Grpc).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_status_fault_fails_flushes_and_drops_data() {
-    status_fault(Transport::Http).await;
+over_both_transports! {
+    status_fault => grpc_status_fault_fails_flushes_and_drops_data, http_status_fault_fails_flushes_and_drops_data;
 }
 
 async fn retry_after_fault(transport: Transport) {
     let receiver = FakeReceiver::start().await;
     let mut options = Options::new(transport);
     options.retry = RetryPolicy::recommended().with_max_retries(1);
-    let provider = meter_provider(
-        &receiver.grpc_endpoint(),
-        &receiver.http_endpoint(),
-        &options,
-    );
+    let provider = options.meter_provider_to(&receiver);
     record(&provider, 1);
     receiver.set_fault(Fault::Status {
         grpc: tonic::Code::ResourceExhausted,
@@ -120,30 +104,18 @@ async fn retry_after_fault(transport: Transport) {
     );
     // Shutdown exports once more: let it through.
     receiver.set_fault(Fault::None);
-    blocking(move || provider.shutdown())
-        .await
-        .expect("shutdown");
+    shut_down_meters(provider).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_retry_after_is_honoured() {
-    retry_after_fault(Transport::Grpc).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_retry_after_is_honoured() {
-    retry_after_fault(Transport::Http).await;
+over_both_transports! {
+    retry_after_fault => grpc_retry_after_is_honoured, http_retry_after_is_honoured;
 }
 
 async fn black_hole(transport: Transport) {
     let receiver = FakeReceiver::start().await;
     let mut options = Options::new(transport);
     options.timeout = Duration::from_millis(500);
-    let provider = meter_provider(
-        &receiver.grpc_endpoint(),
-        &receiver.http_endpoint(),
-        &options,
-    );
+    let provider = options.meter_provider_to(&receiver);
     record(&provider, 2);
     receiver.set_fault(Fault::BlackHole);
     let (result, elapsed) = flush(&provider).await;
@@ -160,29 +132,17 @@ async fn black_hole(transport: Transport) {
     let (result, _) = flush(&provider).await;
     result.expect("flush after the black hole is cleared");
     assert_eq!(receiver.metrics().sum("fault.requests", &[]), 2.0);
-    blocking(move || provider.shutdown())
-        .await
-        .expect("shutdown");
+    shut_down_meters(provider).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_black_hole_makes_flush_time_out() {
-    black_hole(Transport::Grpc).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_black_hole_makes_flush_time_out() {
-    black_hole(Transport::Http).await;
+over_both_transports! {
+    black_hole => grpc_black_hole_makes_flush_time_out, http_black_hole_makes_flush_time_out;
 }
 
 async fn delay(transport: Transport) {
     let receiver = FakeReceiver::start().await;
     let options = Options::new(transport);
-    let provider = meter_provider(
-        &receiver.grpc_endpoint(),
-        &receiver.http_endpoint(),
-        &options,
-    );
+    let provider = options.meter_provider_to(&receiver);
     record(&provider, 3);
     receiver.set_fault(Fault::Delay(Duration::from_millis(400)));
     let (result, elapsed) = flush(&provider).await;
@@ -190,29 +150,17 @@ async fn delay(transport: Transport) {
     assert!(elapsed >= Duration::from_millis(400), "took {elapsed:?}");
     assert_eq!(receiver.metrics().sum("fault.requests", &[]), 3.0);
     assert_eq!(receiver.accepted_count(Signal::Metrics), 1);
-    blocking(move || provider.shutdown())
-        .await
-        .expect("shutdown");
+    shut_down_meters(provider).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_delay_slows_but_accepts() {
-    delay(Transport::Grpc).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_delay_slows_but_accepts() {
-    delay(Transport::Http).await;
+over_both_transports! {
+    delay => grpc_delay_slows_but_accepts, http_delay_slows_but_accepts;
 }
 
 async fn trace_status_fault(transport: Transport) {
     let receiver = FakeReceiver::start().await;
     let options = Options::new(transport);
-    let provider = tracer_provider(
-        &receiver.grpc_endpoint(),
-        &receiver.http_endpoint(),
-        &options,
-    );
+    let provider = options.tracer_provider_to(&receiver);
     receiver.set_fault(Fault::Status {
         grpc: tonic::Code::InvalidArgument,
         http: 400,
@@ -230,19 +178,11 @@ async fn trace_status_fault(transport: Transport) {
     let spans = receiver.traces();
     assert_eq!(spans.len(), 1);
     assert_eq!(spans[0].name, "kept");
-    blocking(move || provider.shutdown())
-        .await
-        .expect("shutdown");
+    shut_down_tracers(provider).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_trace_status_fault_drops_spans() {
-    trace_status_fault(Transport::Grpc).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_trace_status_fault_drops_spans() {
-    trace_status_fault(Transport::Http).await;
+over_both_transports! {
+    trace_status_fault => grpc_trace_status_fault_drops_spans, http_trace_status_fault_drops_spans;
 }
 
 #[test]

@@ -2,14 +2,12 @@
 //! spans the OpenTelemetry SDK sends it over OTLP/gRPC and OTLP/HTTP.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{blocking, meter_provider, tracer_provider, Options, Transport};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
+use scalewatch_test_support::sdk::{blocking, meter_provider, tracer_provider, Options, Transport};
 use scalewatch_test_support::{rotel_printed_metric, rotel_printed_span, Rotel};
 
 const WAIT: Duration = Duration::from_secs(15);

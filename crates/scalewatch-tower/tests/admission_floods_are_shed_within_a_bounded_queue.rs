@@ -7,10 +7,9 @@
 //! A counting global allocator measures the heap, so this test has its own binary.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use scalewatch_core::catalog::{self, attr};
-use scalewatch_test_support::FakeReceiver;
+use scalewatch_otlp::Protocol;
+use scalewatch_test_support::{flush, telemetry_to, FakeReceiver};
 use scalewatch_tower::{ServerTierLayer, DEFAULT_QUEUE_PER_PERMIT};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
@@ -105,7 +104,7 @@ async fn flood(layer: &ServerTierLayer) -> Flood {
 #[tokio::test(flavor = "current_thread")]
 async fn admission_floods_are_shed_within_a_bounded_queue() {
     let receiver = FakeReceiver::start().await;
-    let telemetry = common::telemetry_to(&receiver);
+    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
     let bound = LIMIT * DEFAULT_QUEUE_PER_PERMIT;
 
     // First the flood with the bound lifted, on a tier the export checks below ignore
@@ -167,7 +166,7 @@ async fn admission_floods_are_shed_within_a_bounded_queue() {
         held.peak_heap
     );
 
-    common::flush(&telemetry).await;
+    flush(&telemetry).await;
     let m = receiver.metrics();
     let tier = [(attr::TIER_NAME, "flooded")];
     let overloaded = [

@@ -6,11 +6,10 @@
 //! refused with reason `timeout`. Gauges end at 0.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use scalewatch_core::catalog::{self, attr};
 use scalewatch_core::{RejectionReason, Tier, TierKind};
-use scalewatch_test_support::FakeReceiver;
+use scalewatch_otlp::Protocol;
+use scalewatch_test_support::{flush, telemetry_to, FakeReceiver};
 use scalewatch_tower::{BuildError, ClientError, ClientTierLayer, DEFAULT_QUEUE_PER_PERMIT};
 use std::convert::Infallible;
 use std::future::Future;
@@ -25,7 +24,7 @@ const LIMIT: usize = 2;
 #[tokio::test(flavor = "current_thread")]
 async fn client_and_custom_tier_queues_are_bounded_by_default() {
     let receiver = FakeReceiver::start().await;
-    let telemetry = common::telemetry_to(&receiver);
+    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
     let meter = telemetry.meter();
     let bound = LIMIT * DEFAULT_QUEUE_PER_PERMIT;
 
@@ -145,7 +144,7 @@ async fn client_and_custom_tier_queues_are_bounded_by_default() {
     drop(held_work);
     assert_eq!((db.in_flight(), db.queued()), (0, 0));
 
-    common::flush(&telemetry).await;
+    flush(&telemetry).await;
     let m = receiver.metrics();
     let rejected = |tier: &str, reason: &str| {
         m.sum(

@@ -2,21 +2,20 @@
 //! recorded as `rpc.client.call.duration` by method and status (from headers or trailers,
 //! also for streams), with every non-OK status as `error.type`, in a `client` tier.
 
-mod common;
-
 use scalewatch_core::catalog::{self, attr};
 use scalewatch_example_proto::demo::greeter_client::GreeterClient;
 use scalewatch_example_proto::demo::greeter_server::GreeterServer;
 use scalewatch_example_proto::demo::{CountRequest, HelloRequest};
 use scalewatch_example_proto::DemoGreeter;
-use scalewatch_test_support::FakeReceiver;
+use scalewatch_otlp::Protocol;
+use scalewatch_test_support::{flush, telemetry_to, FakeReceiver};
 use scalewatch_tower::ClientTierLayer;
 use tokio_stream::StreamExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_grpc_calls_are_recorded_by_method_and_status() {
     let receiver = FakeReceiver::start().await;
-    let telemetry = common::telemetry_to(&receiver);
+    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
@@ -86,7 +85,7 @@ async fn outbound_grpc_calls_are_recorded_by_method_and_status() {
     drop(stream);
     assert_eq!((layer.tier().in_flight(), layer.tier().queued()), (0, 0));
 
-    common::flush(&telemetry).await;
+    flush(&telemetry).await;
     let m = receiver.metrics();
     let d = catalog::RPC_CLIENT_CALL_DURATION.name;
     let say_hello = "scalewatch.demo.v1.Greeter/SayHello";

@@ -3,15 +3,14 @@
 //! connection failures as `error.type`; with a concurrency limit, every call's wait is
 //! measured and the tier's gauges return to zero.
 
-mod common;
-
 use axum::routing::{get, post};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use scalewatch_core::catalog::{self, attr};
-use scalewatch_test_support::FakeReceiver;
+use scalewatch_otlp::Protocol;
+use scalewatch_test_support::{flush, telemetry_to, FakeReceiver};
 use scalewatch_tower::ClientTierLayer;
 use std::time::Duration;
 use tower::{Layer, ServiceExt};
@@ -44,7 +43,7 @@ fn request(method: &str, uri: String) -> http::Request<Full<Bytes>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_http_calls_are_recorded_per_server_and_status() {
     let receiver = FakeReceiver::start().await;
-    let telemetry = common::telemetry_to(&receiver);
+    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
     let addr = serve().await;
     let layer = ClientTierLayer::builder()
         .tier_name("users-api")
@@ -98,7 +97,7 @@ async fn outbound_http_calls_are_recorded_per_server_and_status() {
     assert!(cancelled.is_err());
     assert_eq!(layer.tier().in_flight(), 0);
 
-    common::flush(&telemetry).await;
+    flush(&telemetry).await;
     let m = receiver.metrics();
     let d = catalog::HTTP_CLIENT_REQUEST_DURATION.name;
     let port = addr.port().to_string();
@@ -106,11 +105,13 @@ async fn outbound_http_calls_are_recorded_per_server_and_status() {
         (attr::SERVER_ADDRESS, "127.0.0.1"),
         (attr::SERVER_PORT, port.as_str()),
     ];
-    let with = |extra: &[(&'static str, &'static str)]| {
+    let filter = |extra: &[(&'static str, &'static str)]| {
         let mut f = server.to_vec();
         f.extend_from_slice(extra);
-        m.matching(d, &f)
+        f
     };
+    let with = |extra: &[(&'static str, &'static str)]| m.matching(d, &filter(extra));
+    let count = |extra: &[(&'static str, &'static str)]| m.histogram_count(d, &filter(extra));
     let ok = with(&[
         (attr::HTTP_REQUEST_METHOD, "GET"),
         (attr::HTTP_RESPONSE_STATUS_CODE, "200"),
@@ -118,37 +119,22 @@ async fn outbound_http_calls_are_recorded_per_server_and_status() {
     assert_eq!(ok.len(), 1, "{}", m.describe());
     assert_eq!(ok[0].histogram_count(), Some(10));
     assert_eq!(ok[0].attr(attr::ERROR_TYPE), None);
-    let missing = with(&[
-        (attr::HTTP_RESPONSE_STATUS_CODE, "404"),
-        (attr::ERROR_TYPE, "404"),
-    ]);
     assert_eq!(
-        missing
-            .iter()
-            .filter_map(|p| p.histogram_count())
-            .sum::<u64>(),
+        count(&[
+            (attr::HTTP_RESPONSE_STATUS_CODE, "404"),
+            (attr::ERROR_TYPE, "404"),
+        ]),
         3
     );
-    let failed = with(&[
-        (attr::HTTP_REQUEST_METHOD, "POST"),
-        (attr::HTTP_RESPONSE_STATUS_CODE, "500"),
-        (attr::ERROR_TYPE, "500"),
-    ]);
     assert_eq!(
-        failed
-            .iter()
-            .filter_map(|p| p.histogram_count())
-            .sum::<u64>(),
+        count(&[
+            (attr::HTTP_REQUEST_METHOD, "POST"),
+            (attr::HTTP_RESPONSE_STATUS_CODE, "500"),
+            (attr::ERROR_TYPE, "500"),
+        ]),
         2
     );
-    let cancelled = with(&[(attr::ERROR_TYPE, "cancelled")]);
-    assert_eq!(
-        cancelled
-            .iter()
-            .filter_map(|p| p.histogram_count())
-            .sum::<u64>(),
-        1
-    );
+    assert_eq!(count(&[(attr::ERROR_TYPE, "cancelled")]), 1);
     let closed_port = closed.to_string();
     let refused = m.matching(d, &[(attr::SERVER_PORT, closed_port.as_str())]);
     assert_eq!(refused.len(), 1, "{}", m.describe());
@@ -171,7 +157,7 @@ async fn outbound_http_calls_are_recorded_per_server_and_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_concurrency_limit_measures_time_in_queue() {
     let receiver = FakeReceiver::start().await;
-    let telemetry = common::telemetry_to(&receiver);
+    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
     let addr = serve().await;
     let layer = ClientTierLayer::builder()
         .tier_name("slow-api")
@@ -196,7 +182,7 @@ async fn a_client_concurrency_limit_measures_time_in_queue() {
     }
     assert_eq!((layer.tier().in_flight(), layer.tier().queued()), (0, 0));
 
-    common::flush(&telemetry).await;
+    flush(&telemetry).await;
     let m = receiver.metrics();
     let tier = [(attr::TIER_NAME, "slow-api"), (attr::TIER_KIND, "client")];
     assert_eq!(m.histogram_count(catalog::TIER_QUEUE_TIME.name, &tier), 5);

@@ -4,12 +4,11 @@
 //! in flight until its response body ends, and a refused connection carries reqwest's
 //! error as `error.type`.
 
-mod common;
-
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
 use scalewatch_core::catalog::{self, attr};
-use scalewatch_test_support::FakeReceiver;
+use scalewatch_otlp::Protocol;
+use scalewatch_test_support::{flush, telemetry_to, FakeReceiver};
 use scalewatch_tower::ClientTierLayer;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_reqwest::HttpClientLayer;
@@ -35,7 +34,7 @@ fn request(method: &str, uri: String) -> http::Request<reqwest::Body> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reqwest_calls_through_tower_reqwest_are_recorded_until_their_body_ends() {
     let receiver = FakeReceiver::start().await;
-    let telemetry = common::telemetry_to(&receiver);
+    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
     let addr = serve().await;
     let layer = ClientTierLayer::builder()
         .tier_name("reqwest-api")
@@ -81,7 +80,7 @@ async fn reqwest_calls_through_tower_reqwest_are_recorded_until_their_body_ends(
     assert!(refused.is_err());
     assert_eq!(layer.tier().in_flight(), 0);
 
-    common::flush(&telemetry).await;
+    flush(&telemetry).await;
     let m = receiver.metrics();
     let d = catalog::HTTP_CLIENT_REQUEST_DURATION.name;
     let port = addr.port().to_string();

@@ -6,8 +6,6 @@
 //! through the fake receiver afterwards.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use axum::routing::get;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -15,7 +13,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use scalewatch_core::catalog::{self, attr};
 use scalewatch_core::{Tier, TierKind};
-use scalewatch_test_support::FakeReceiver;
+use scalewatch_otlp::Protocol;
+use scalewatch_test_support::{flush, telemetry_to, FakeReceiver};
 use scalewatch_tower::{ClientTierLayer, ServerTierLayer};
 use std::future::Future;
 use std::task::{Context, Waker};
@@ -54,7 +53,7 @@ async fn panicking_handlers_leave_exact_gauges() {
         }
     }));
     let receiver = FakeReceiver::start().await;
-    let telemetry = common::telemetry_to(&receiver);
+    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
     let meter = telemetry.meter();
 
     // Custom tiers used inside the handlers, both gated, so a leaked permit would show.
@@ -214,7 +213,7 @@ async fn panicking_handlers_leave_exact_gauges() {
     );
 
     // ...and through the export.
-    common::flush(&telemetry).await;
+    flush(&telemetry).await;
     let m = receiver.metrics();
     assert_eq!(m.sum(catalog::HTTP_SERVER_ACTIVE_REQUESTS.name, &[]), 0.0);
     for name in ["api", "outbound", "db", "cpu"] {

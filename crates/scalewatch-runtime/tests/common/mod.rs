@@ -1,19 +1,9 @@
-//! Shared pieces of the runtime-crate tests: a pipeline exporting to a fake receiver only
-//! when flushed.
+//! The pipeline helper of `scalewatch-test-support`, over gRPC, as the runtime tests use it.
 #![allow(dead_code, unreachable_pub)]
 
-use scalewatch_otlp::{Protocol, Telemetry, TelemetryBuilder};
-use scalewatch_test_support::FakeReceiver;
-use std::time::Duration;
-
 /// A pipeline that exports to `receiver` over gRPC only when flushed.
-pub fn telemetry_to(receiver: &FakeReceiver) -> Telemetry {
-    TelemetryBuilder::from_vars([])
-        .endpoint(receiver.grpc_endpoint())
-        .protocol(Protocol::Grpc)
-        .service_name("scalewatch-runtime-tests")
-        .export_interval(Duration::from_secs(3600))
-        .export_timeout(Duration::from_secs(5))
-        .build()
-        .expect("a valid pipeline")
+pub fn telemetry_to(
+    receiver: &scalewatch_test_support::FakeReceiver,
+) -> scalewatch_otlp::Telemetry {
+    scalewatch_test_support::telemetry_to(receiver, scalewatch_otlp::Protocol::Grpc)
 }

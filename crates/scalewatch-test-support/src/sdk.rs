@@ -1,9 +1,11 @@
-//! Builders for real OpenTelemetry SDK pipelines pointed at a test receiver.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+//! Plain OpenTelemetry SDK pipelines (not scalewatch's) pointed at a receiver, for the
+//! tests of the receiver and the collector harness themselves: either transport, a
+//! temporality, a timeout, a retry policy and an optional secret header.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::FakeReceiver;
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
 use opentelemetry_otlp::{
@@ -14,24 +16,35 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 
+/// The value of the secret header, which must never appear in any output.
 pub const SECRET: &str = "sentinel-secret-7f3a";
 
+/// The OTLP transport of an exporter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
+    /// OTLP/gRPC (tonic).
     Grpc,
+    /// OTLP/HTTP with protobuf bodies.
     Http,
 }
 
+/// How an exporter is built.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Its transport.
     pub transport: Transport,
+    /// Cumulative (the default) or delta.
     pub temporality: Temporality,
+    /// The export timeout (5 s by default).
     pub timeout: Duration,
+    /// Retries (none by default).
     pub retry: RetryPolicy,
+    /// Whether an `authorization` header carrying [`SECRET`] is sent.
     pub secret_header: bool,
 }
 
 impl Options {
+    /// The defaults over `transport`.
     pub fn new(transport: Transport) -> Self {
         Options {
             transport,
@@ -43,6 +56,66 @@ impl Options {
     }
 }
 
+impl Options {
+    /// [`meter_provider`] with these options, exporting to `receiver`.
+    pub fn meter_provider_to(&self, receiver: &FakeReceiver) -> SdkMeterProvider {
+        meter_provider(&receiver.grpc_endpoint(), &receiver.http_endpoint(), self)
+    }
+
+    /// [`tracer_provider`] with these options, exporting to `receiver`.
+    pub fn tracer_provider_to(&self, receiver: &FakeReceiver) -> SdkTracerProvider {
+        tracer_provider(&receiver.grpc_endpoint(), &receiver.http_endpoint(), self)
+    }
+}
+
+/// Shuts `provider` down off the async workers.
+///
+/// # Panics
+/// If the shutdown fails.
+pub async fn shut_down_meters(provider: SdkMeterProvider) {
+    blocking(move || provider.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// Shuts `provider` down off the async workers.
+///
+/// # Panics
+/// If the shutdown fails.
+pub async fn shut_down_tracers(provider: SdkTracerProvider) {
+    blocking(move || provider.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// Declares, for each listed scenario `run(transport)`, one multi-threaded `#[tokio::test]`
+/// over OTLP/gRPC and one over OTLP/HTTP, with the two names given:
+///
+/// ```ignore
+/// async fn delay(transport: Transport) { /* ... */ }
+/// over_both_transports! {
+///     delay => grpc_delay_slows_but_accepts, http_delay_slows_but_accepts;
+/// }
+/// ```
+#[macro_export]
+macro_rules! over_both_transports {
+    ($($run:ident => $grpc:ident, $http:ident;)+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $grpc() {
+                $run($crate::sdk::Transport::Grpc).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $http() {
+                $run($crate::sdk::Transport::Http).await;
+            }
+        )+
+    };
+}
+
+/// The resource every pipeline here exports: service `test-support-svc`, environment
+/// `test`.
 pub fn resource() -> Resource {
     Resource::builder()
         .with_service_name("test-support-svc")
@@ -95,6 +168,7 @@ pub fn meter_provider(grpc_endpoint: &str, http_endpoint: &str, o: &Options) -> 
         .build()
 }
 
+/// A tracer provider exporting through a batch processor, per `o`.
 pub fn tracer_provider(grpc_endpoint: &str, http_endpoint: &str, o: &Options) -> SdkTracerProvider {
     let exporter = match o.transport {
         Transport::Grpc => SpanExporter::builder()
