@@ -5,18 +5,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use scalewatch_usl::{fit, Point};
-
-/// SPEC SDM91 (the `specsdm91` data set of R `usl`).
-const SPEC: [(f64, f64); 7] = [
-    (1.0, 64.9),
-    (18.0, 995.9),
-    (36.0, 1652.4),
-    (72.0, 1853.2),
-    (108.0, 1828.9),
-    (144.0, 1775.0),
-    (216.0, 1702.2),
-];
+use scalewatch_usl::{fit, Point, SPECSDM91};
 
 fn csv_file(contents: &str) -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().unwrap();
@@ -64,14 +53,18 @@ fn close(a: f64, b: f64) -> bool {
 
 fn spec_csv() -> String {
     let mut csv = String::from("concurrency,throughput\n");
-    for (n, x) in SPEC {
+    for Point {
+        concurrency: n,
+        throughput: x,
+    } in SPECSDM91
+    {
         csv += &format!("{n},{x}\n");
     }
     csv
 }
 
 fn library_fit() -> scalewatch_usl::Fit {
-    fit(&SPEC.map(|(n, x)| Point::new(n, x))).unwrap()
+    fit(&SPECSDM91).unwrap()
 }
 
 #[test]
@@ -166,7 +159,14 @@ fn stdin_is_read_for_a_dash() {
 #[test]
 fn extra_columns_any_order_spaces_and_comments_are_fine() {
     let mut csv = String::from("# SPEC SDM91\nrun, throughput ,concurrency\n");
-    for (i, (n, x)) in SPEC.iter().enumerate() {
+    for (
+        i,
+        Point {
+            concurrency: n,
+            throughput: x,
+        },
+    ) in SPECSDM91.iter().enumerate()
+    {
         csv += &format!("r{i}, {x} , {n}\n");
     }
     let json = json_of(&fit_file(&csv, &["--json"]));
@@ -180,7 +180,11 @@ fn extra_columns_any_order_spaces_and_comments_are_fine() {
 fn concurrency_and_latency_convert_through_littles_law() {
     // R = N / X for each SPEC row; the fit must equal the direct one.
     let mut csv = String::from("concurrency,latency\n");
-    for (n, x) in SPEC {
+    for Point {
+        concurrency: n,
+        throughput: x,
+    } in SPECSDM91
+    {
         csv += &format!("{n},{}\n", n / x);
     }
     let json = json_of(&fit_file(
@@ -196,7 +200,11 @@ fn concurrency_and_latency_convert_through_littles_law() {
 fn throughput_and_latency_convert_through_littles_law() {
     // N = X · R for each SPEC row.
     let mut csv = String::from("latency,throughput\n");
-    for (n, x) in SPEC {
+    for Point {
+        concurrency: n,
+        throughput: x,
+    } in SPECSDM91
+    {
         csv += &format!("{},{x}\n", n / x);
     }
     let json = json_of(&fit_file(

@@ -64,11 +64,13 @@
 // treat NaN as failing the check, which `x <= 0.0` would not.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod datasets;
 mod fit;
 mod model;
 mod solver;
 mod stats;
 
+pub use datasets::SPECSDM91;
 pub use fit::{
     fit, fit_with, Fit, FitError, FitOptions, Interval, PerCoefficient, Point, Quantity,
 };

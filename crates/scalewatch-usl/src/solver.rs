@@ -266,18 +266,7 @@ mod tests {
             state ^= state << 17;
             (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
         };
-        let mut datasets: Vec<Vec<Point>> = vec![[
-            (1.0, 64.9),
-            (18.0, 995.9),
-            (36.0, 1652.4),
-            (72.0, 1853.2),
-            (108.0, 1828.9),
-            (144.0, 1775.0),
-            (216.0, 1702.2),
-        ]
-        .iter()
-        .map(|&(n, x)| Point::new(n, x))
-        .collect()];
+        let mut datasets: Vec<Vec<Point>> = vec![crate::SPECSDM91.to_vec()];
         for (sigma, kappa, lambda) in [
             (0.05, 0.0002, 100.0),
             (0.3, 0.0, 5.0),

@@ -8,7 +8,7 @@
 //! are quoted from those files.
 #![allow(clippy::unwrap_used)]
 
-use scalewatch_usl::{fit, FitOptions, Limit, Point};
+use scalewatch_usl::{fit, FitOptions, Limit, Point, SPECSDM91};
 
 fn points(data: &[(f64, f64)]) -> Vec<Point> {
     data.iter().map(|&(n, x)| Point::new(n, x)).collect()
@@ -37,19 +37,9 @@ fn agrees(got: f64, want: f64, digits: i32) -> bool {
 /// (`tests/peak-scalability.Rout.save`). Both minimise the same objective
 /// under the same bounds and the optimum is interior, so the estimates and
 /// the asymptotic standard errors agree to all printed digits.
-const SPECSDM91: [(f64, f64); 7] = [
-    (1.0, 64.9),
-    (18.0, 995.9),
-    (36.0, 1652.4),
-    (72.0, 1853.2),
-    (108.0, 1828.9),
-    (144.0, 1775.0),
-    (216.0, 1702.2),
-];
-
 #[test]
 fn specsdm91_matches_r_usl() {
-    let fit = fit(&points(&SPECSDM91)).unwrap();
+    let fit = fit(&SPECSDM91).unwrap();
     let m = fit.model;
     assert!(agrees(m.sigma, 0.0277285, 6), "{m:?}");
     assert!(agrees(m.kappa, 0.0001044, 4), "{m:?}");
@@ -183,7 +173,7 @@ fn r_usl_nls_example_recovers_its_generating_coefficients() {
 
 #[test]
 fn confidence_level_changes_only_the_intervals() {
-    let data = points(&SPECSDM91);
+    let data = SPECSDM91.to_vec();
     let wide = scalewatch_usl::fit_with(&data, &FitOptions::new().confidence_level(0.99)).unwrap();
     let narrow = scalewatch_usl::fit_with(&data, &FitOptions::new().confidence_level(0.8)).unwrap();
     assert_eq!(wide.model, narrow.model);

@@ -2,20 +2,11 @@
 #![cfg(feature = "serde")]
 #![allow(clippy::unwrap_used)]
 
-use scalewatch_usl::{fit, Fit, Limit, Model, Point};
+use scalewatch_usl::{fit, Fit, Limit, Model, Point, SPECSDM91};
 
 #[test]
 fn fit_round_trips_through_json() {
-    let data = [
-        (1.0, 64.9),
-        (18.0, 995.9),
-        (36.0, 1652.4),
-        (72.0, 1853.2),
-        (108.0, 1828.9),
-        (144.0, 1775.0),
-        (216.0, 1702.2),
-    ];
-    let points: Vec<Point> = data.iter().map(|&(n, x)| Point::new(n, x)).collect();
+    let points = SPECSDM91.to_vec();
     let fit = fit(&points).unwrap();
     let json = serde_json::to_value(&fit).unwrap();
     assert_eq!(json["limit"], "coherency");
