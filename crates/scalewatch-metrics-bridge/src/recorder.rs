@@ -114,6 +114,27 @@ impl fmt::Debug for OtelRecorder {
     }
 }
 
+/// `builder` with the unit and description that `describe_*` gave its name, if any;
+/// `on_unit` may add to it for that unit (a histogram's buckets for seconds).
+macro_rules! described {
+    ($builder:expr, $description:expr $(, |$b:ident, $u:ident| $on_unit:expr)?) => {{
+        let mut builder = $builder;
+        if let Some(d) = $description {
+            if let Some(unit) = d.unit {
+                builder = builder.with_unit(ucum(unit));
+                $(
+                    let ($b, $u) = (builder, unit);
+                    builder = $on_unit;
+                )?
+            }
+            if !d.text.is_empty() {
+                builder = builder.with_description(d.text.clone());
+            }
+        }
+        builder
+    }};
+}
+
 impl Recorder for OtelRecorder {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
         self.describe(Kind::Counter, &key, unit, description);
@@ -139,16 +160,7 @@ impl Recorder for OtelRecorder {
             self.max_label_sets,
             |name| {
                 let description = descriptions.get(&(Kind::Counter, name.clone()));
-                let mut builder = self.meter.u64_counter(name);
-                if let Some(d) = description {
-                    if let Some(unit) = d.unit {
-                        builder = builder.with_unit(ucum(unit));
-                    }
-                    if !d.text.is_empty() {
-                        builder = builder.with_description(d.text.clone());
-                    }
-                }
-                builder.build()
+                described!(self.meter.u64_counter(name), description).build()
             },
             |instrument, attributes| CounterHandle::new(instrument.bind(attributes)),
             |instrument, name| {
@@ -176,16 +188,7 @@ impl Recorder for OtelRecorder {
             self.max_label_sets,
             |name| {
                 let description = descriptions.get(&(Kind::Gauge, name.clone()));
-                let mut builder = self.meter.f64_gauge(name);
-                if let Some(d) = description {
-                    if let Some(unit) = d.unit {
-                        builder = builder.with_unit(ucum(unit));
-                    }
-                    if !d.text.is_empty() {
-                        builder = builder.with_description(d.text.clone());
-                    }
-                }
-                builder.build()
+                described!(self.meter.f64_gauge(name), description).build()
             },
             |instrument, attributes| GaugeHandle::new(instrument.bind(attributes)),
             |_, name| DroppedGaugeHandle::new(self.overflowed(name)),
@@ -208,19 +211,18 @@ impl Recorder for OtelRecorder {
             self.max_label_sets,
             |name| {
                 let description = descriptions.get(&(Kind::Histogram, name.clone()));
-                let mut builder = self.meter.f64_histogram(name);
-                if let Some(d) = description {
-                    if let Some(unit) = d.unit {
-                        builder = builder.with_unit(ucum(unit));
+                described!(
+                    self.meter.f64_histogram(name),
+                    description,
+                    |builder, unit| {
                         if unit == Unit::Seconds {
-                            builder = builder.with_boundaries(SECONDS_BOUNDARIES.to_vec());
+                            builder.with_boundaries(SECONDS_BOUNDARIES.to_vec())
+                        } else {
+                            builder
                         }
                     }
-                    if !d.text.is_empty() {
-                        builder = builder.with_description(d.text.clone());
-                    }
-                }
-                builder.build()
+                )
+                .build()
             },
             |instrument, attributes| HistogramHandle::new(instrument.bind(attributes)),
             |instrument, name| {
