@@ -165,12 +165,18 @@ fn state_and_queue_signals_reach_otlp_exactly() {
         "{keys:?}"
     );
 
-    // Skew of the sharded keyspace: the hot key's shard carries most of the load.
+    // Skew of the sharded keyspace, from the stream itself: the hot key's shard carries its
+    // 60,000 operations plus about an eighth of the 40,000 on distinct keys (± 300: over
+    // 4 standard deviations of a uniform hash), over the mean of 100,001 keyed operations
+    // (the full scan has no key) across 8 shards.
     let skew = m.matching(catalog::STATE_SHARD_SKEW.name, &sessions);
-    let (_, truth) = ks.shard_skew().unwrap();
+    let mean = 100_001.0 / 8.0;
+    let busiest = 60_000.0 + 40_000.0 / 8.0;
+    let (low, high) = ((busiest - 300.0) / mean, (busiest + 300.0) / mean);
     assert!(
-        (skew[0].as_f64() - truth).abs() < 1e-9 && truth > 3.0,
-        "{truth}"
+        (low..=high).contains(&skew[0].as_f64()),
+        "{low} <= {} <= {high}",
+        skew[0].as_f64()
     );
 
     // Queues: depth back to exactly 0, times recorded for received messages only.
