@@ -85,13 +85,13 @@
 //! | `tower` | yes | [`ServerTierLayer`] and [`ClientTierLayer`]: the server and client tier middleware ([`scalewatch_tower`]) |
 //! | `otlp` | yes | [`init`] and [`TelemetryBuilder`]: the OTLP pipeline and console reporter ([`scalewatch_otlp`]) |
 //! | `axum` | no | `http.route` from axum's `MatchedPath` |
-//! | `metrics-bridge` | no | a `metrics` recorder that forwards into OpenTelemetry ([`scalewatch_metrics_bridge`]) |
-//! | `sync` | no | instrumented `Mutex`/`RwLock` over std ([`scalewatch_sync`]) |
+//! | `metrics-bridge` | no | a `metrics` recorder that forwards into OpenTelemetry (`scalewatch_metrics_bridge`) |
+//! | `sync` | no | instrumented `Mutex`/`RwLock` over std (`scalewatch_sync`) |
 //! | `parking_lot` | no | the same over parking_lot |
 //! | `tokio` | no | tokio `Mutex`/`RwLock`/`Semaphore`, the async `Pool`, admission for custom tiers |
-//! | `state` | no | keyspaces, hot keys, shard skew, tracked map, channels ([`scalewatch_state`]) |
-//! | `runtime` | no | the tokio runtime tier and jobs ([`scalewatch_runtime`]) |
-//! | `capacity` | no | the live USL fit and bottleneck ranking ([`scalewatch_capacity`]) |
+//! | `state` | no | keyspaces, hot keys, shard skew, tracked map, channels (`scalewatch_state`) |
+//! | `runtime` | no | the tokio runtime tier and jobs (`scalewatch_runtime`) |
+//! | `capacity` | no | the live USL fit and bottleneck ranking (`scalewatch_capacity`) |
 //! | `report-route` | no | the capacity report as JSON on an opt-in route (`capacity::ReportService`), read by `scalewatch ramp` |
 
 pub use scalewatch_core::{

@@ -135,7 +135,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `serde` | yes | `Serialize`/`Deserialize` for [`CapacityReport`] and its parts |
-//! | `http` | no | [`ReportService`]: the report as JSON on an opt-in route such as [`REPORT_PATH`] (`/debug/scalewatch`), which `scalewatch ramp` reads |
+//! | `http` | no | `ReportService`: the report as JSON on an opt-in route such as `REPORT_PATH` (`/debug/scalewatch`), which `scalewatch ramp` reads |
 
 // Negated float comparisons (`!(x >= y)`) are deliberate: they treat NaN as failing.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
