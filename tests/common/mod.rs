@@ -1,54 +1,19 @@
 //! Shared pieces of the integration tests: a pipeline exporting to a receiver, a real
 //! server on loopback, and a plain HTTP client.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use scalewatch::{Protocol, Telemetry, TelemetryBuilder};
+use scalewatch::{Protocol, Telemetry};
 use scalewatch_test_support::FakeReceiver;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Whether the long variants of the reliability tests run (`SCALEWATCH_LONG=1`): minutes
-/// instead of seconds, ten times the counts.
-pub(crate) fn long() -> bool {
-    std::env::var_os("SCALEWATCH_LONG").is_some_and(|v| !v.is_empty() && v != "0")
-}
-
-/// A pipeline that exports to `receiver` over `protocol` only when flushed (the interval
-/// is long), so tests see exactly what was recorded when they flush.
-pub(crate) fn telemetry_to(receiver: &FakeReceiver, protocol: Protocol) -> Telemetry {
-    TelemetryBuilder::from_vars([])
-        .endpoint(endpoint(receiver, protocol))
-        .protocol(protocol)
-        .service_name("scalewatch-tests")
-        .export_interval(Duration::from_secs(3600))
-        .export_timeout(Duration::from_secs(5))
-        .build()
-        .expect("a valid pipeline")
-}
-
-/// Both OTLP protocols, for the tests that must hold over each.
-pub(crate) const PROTOCOLS: [Protocol; 2] = [Protocol::Grpc, Protocol::HttpProtobuf];
-
-/// The endpoint of `receiver` for `protocol`.
-pub(crate) fn endpoint(receiver: &FakeReceiver, protocol: Protocol) -> String {
-    match protocol {
-        Protocol::Grpc => receiver.grpc_endpoint(),
-        Protocol::HttpProtobuf => receiver.http_endpoint(),
-    }
-}
-
-/// Flushes from a blocking thread, so async tests do not block their runtime.
-pub(crate) async fn flush(telemetry: &Telemetry) {
-    let provider = telemetry.meter_provider().expect("metrics enabled").clone();
-    tokio::task::spawn_blocking(move || provider.force_flush())
-        .await
-        .expect("flush thread")
-        .expect("flush succeeds");
-}
+pub(crate) use scalewatch_test_support::pipeline::{endpoint, PROTOCOLS};
+pub(crate) use scalewatch_test_support::workload::long;
+pub(crate) use scalewatch_test_support::{flush, telemetry_to};
 
 /// A plain HTTP/1 client.
 pub(crate) fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
