@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every overhead bench (budgets B1 to B8 in the README's Overhead section) one after the other and
 # prints one report: each budget against the baseline measured in the same bench run. Then
-# the end-to-end B2 comparison (benches/b2.sh, 15 rounds of 3 s) and, where valgrind is
+# the end-to-end B2 comparison (benches/end_to_end_throughput.sh, 15 rounds of 3 s) and, where valgrind is
 # installed, the server layer's instructions per request (benches/instructions.sh).
 #
 #   benches/suite.sh                  # run with --warm-up-time 1 --measurement-time 3
@@ -33,13 +33,13 @@ esac
 
 # package, bench target, features: each bench's own table (if it prints one) is kept.
 benches=(
-    "scalewatch-benches server_layer -"
+    "scalewatch-benches server_layer_vs_peers -"
     "scalewatch-tower client_layer -"
-    "scalewatch-sync locks parking_lot"
-    "scalewatch-state keyspace -"
-    "scalewatch-benches disabled -"
-    "scalewatch-benches memory -"
-    "scalewatch-benches export -"
+    "scalewatch-sync lock_overhead parking_lot"
+    "scalewatch-state keyspace_access -"
+    "scalewatch-benches telemetry_off -"
+    "scalewatch-benches heap_per_series -"
+    "scalewatch-benches recording_during_export -"
 )
 if [[ $run == 1 ]]; then
     for entry in "${benches[@]}"; do
@@ -50,8 +50,8 @@ if [[ $run == 1 ]]; then
         (cd "$root" && cargo bench -p "$package" "${feature_args[@]}" --bench "$bench" \
             -- "${args[@]}") >"$out/$bench.txt"
     done
-    echo "== benches/b2.sh 15 3" >&2
-    bash "$root/benches/b2.sh" 15 3 >"$out/b2.txt"
+    echo "== benches/end_to_end_throughput.sh 15 3" >&2
+    bash "$root/benches/end_to_end_throughput.sh" 15 3 >"$out/b2.txt"
     if command -v valgrind >/dev/null; then
         echo "== benches/instructions.sh" >&2
         bash "$root/benches/instructions.sh" >"$out/instructions.txt"
@@ -69,13 +69,13 @@ echo "Machine: $(nproc) cores${cpu:+, $cpu}. Command: \`benches/suite.sh${*:+ $*
 echo
 echo "## B1 and B8: the server layer against its peers"
 echo
-bash "$root/benches/report.sh" --no-run | tail -n +2
+bash "$root/benches/server_layer_report.sh" --no-run | tail -n +2
 echo
 echo "## B1 and B5: the server layer's instructions per request (\`benches/instructions.sh\`)"
 echo
 cat "$out/instructions.txt" 2>/dev/null || echo "(not run)"
 echo
-echo "## B2: end to end (\`benches/b2.sh 15 3\`)"
+echo "## B2: end to end (\`benches/end_to_end_throughput.sh 15 3\`)"
 echo
 cat "$out/b2.txt" 2>/dev/null || echo "(not run)"
 
@@ -176,7 +176,7 @@ for r in rows:
     print("| " + " | ".join(r) + " |")
 PY
 
-for bench in memory export; do
+for bench in heap_per_series recording_during_export; do
     echo
     echo "## From \`--bench $bench\`"
     echo

@@ -28,6 +28,8 @@
 //! `scalewatch.tier.queue.time` grows, and `scalewatch.runtime.utilization` of runtime
 //! `main` stays low, because the database waits rather than computes.
 
+mod common;
+
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::Router;
@@ -95,31 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_state(db)
         .layer(layer);
 
-    let addr = std::env::var("SCALEWATCH_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    eprintln!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    common::serve(common::bind("127.0.0.1:3000").await?, app).await?;
     telemetry.shutdown()?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    eprintln!("shutting down, flushing telemetry");
 }

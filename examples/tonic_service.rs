@@ -23,6 +23,8 @@
 //! `scalewatch.tier.concurrency` of tier `grpc`, which counts a stream as in flight until its
 //! last message.
 
+mod common;
+
 use scalewatch::{ServerTierLayer, TelemetryBuilder};
 use scalewatch_example_proto::demo::greeter_server::GreeterServer;
 use scalewatch_example_proto::DemoGreeter;
@@ -38,33 +40,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .concurrency_limit(128)
         .enabled(telemetry.is_enabled()) // off under `OTEL_SDK_DISABLED=true`
         .build(&telemetry.meter())?;
-    let addr = std::env::var("SCALEWATCH_ADDR").unwrap_or_else(|_| "127.0.0.1:50051".into());
-    let addr = addr.parse()?;
+    let addr = common::listen_addr("127.0.0.1:50051")?;
     eprintln!("listening on {addr} (grpc)");
     tonic::transport::Server::builder()
         .layer(layer)
         .add_service(GreeterServer::new(DemoGreeter))
-        .serve_with_shutdown(addr, shutdown_signal())
+        .serve_with_shutdown(addr, common::shutdown_signal())
         .await?;
     telemetry.shutdown()?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    eprintln!("shutting down, flushing telemetry");
 }

@@ -4,7 +4,8 @@
 //! operation, the same operation behind an [`IdentityLayer`], scalewatch's instrumentation,
 //! the OpenTelemetry SDK's own unbound and bound records with the same attributes, and the
 //! peers where they exist, so that the overhead budgets of the README (differences and ratios)
-//! come from a single run. `report.sh` runs them and prints the figures as a table.
+//! come from a single run. `server_layer_report.sh` runs the server layer's and prints its
+//! figures as a table; `suite.sh` runs them all.
 //!
 //! This library holds only what several benches share.
 

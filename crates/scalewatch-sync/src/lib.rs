@@ -97,7 +97,7 @@
 //!
 //! # Cost
 //! Measured by `benches/locks.rs`
-//! (`cargo bench -p scalewatch-sync --features parking_lot --bench locks`): an uncontended
+//! (`cargo bench -p scalewatch-sync --features parking_lot --bench lock_overhead`): an uncontended
 //! lock and unlock stays within 1.5x of the bare primitive with the default sampling (a
 //! sampled hold costs two clock reads and a histogram record, so sampling every hold
 //! costs far more); a contended acquisition adds two clock reads, a histogram record and

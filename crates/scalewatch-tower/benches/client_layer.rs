@@ -11,78 +11,31 @@
 //! Recording goes to a real OpenTelemetry SDK meter provider with a reader that never
 //! exports. Run: `cargo bench -p scalewatch-tower --bench client_layer`
 
-use bytes::Bytes;
-use criterion::{criterion_main, BatchSize, Criterion};
+mod support;
+
+use criterion::{criterion_main, Criterion};
 use floor::Floor;
 use http_body_util::Empty;
-use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
 use scalewatch_core::{Tier, TierKind};
 use scalewatch_tower::ClientTierLayer;
-use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use support::{bench_calls, inner, meter, ready, Request};
 use tower::layer::util::Identity;
-use tower::{service_fn, Layer, Service};
+use tower::Layer;
 
-fn meter() -> (SdkMeterProvider, Meter) {
-    let provider = SdkMeterProvider::builder()
-        .with_reader(ManualReader::builder().build())
-        .build();
-    let meter = provider.meter("bench");
-    (provider, meter)
-}
-
-/// Polls a future that is ready at once (the in-process service's), without a runtime.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(future).poll(&mut cx) {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("the bench's futures are ready at once"),
-    }
-}
-
-fn request() -> http::Request<Empty<Bytes>> {
+fn request() -> Request {
     http::Request::get("http://users.internal:8080/users/7")
         .body(Empty::new())
         .expect("valid request")
-}
-
-/// Times calls through `service`, each with a request built before the timed part (URI
-/// parsing alone costs several times the layer's overhead, and its noise would hide it).
-fn bench_calls<S>(b: &mut criterion::Bencher<'_>, service: &mut S)
-where
-    S: Service<http::Request<Empty<Bytes>>>,
-    S::Error: std::fmt::Debug,
-{
-    b.iter_batched(
-        request,
-        // The response (and so the guard in its body) drops inside the timed call.
-        |request| black_box(ready(service.call(request)).is_ok()),
-        BatchSize::SmallInput,
-    );
-}
-
-fn inner() -> impl Service<
-    http::Request<Empty<Bytes>>,
-    Response = http::Response<Empty<Bytes>>,
-    Error = Infallible,
-    Future = impl Future<Output = Result<http::Response<Empty<Bytes>>, Infallible>>,
-> + Clone {
-    service_fn(|_req: http::Request<Empty<Bytes>>| {
-        std::future::ready(Ok::<_, Infallible>(http::Response::new(Empty::new())))
-    })
 }
 
 fn client_layer(c: &mut Criterion) {
     let (_provider, meter) = meter();
     let mut group = c.benchmark_group("client");
     let mut identity = Identity::new().layer(inner());
-    group.bench_function("identity", |b| bench_calls(b, &mut identity));
+    group.bench_function("identity", |b| bench_calls(b, &mut identity, request));
     let histogram = meter.f64_histogram("floor.duration").build();
     let bound = Arc::new(histogram.bind(&[
         KeyValue::new("http.request.method", "GET"),
@@ -98,29 +51,22 @@ fn client_layer(c: &mut Criterion) {
         ("floor_sdk_record_owned", Floor::RecordOwned(bound)),
     ] {
         let mut service = floor.layer(inner());
-        group.bench_function(name, |b| bench_calls(b, &mut service));
+        group.bench_function(name, |b| bench_calls(b, &mut service, request));
     }
-    let layer = ClientTierLayer::builder()
-        .tier_name("users-api")
-        .build(&meter)
-        .expect("valid layer");
-    let mut measured = layer.layer(inner());
-    group.bench_function("client_layer", |b| bench_calls(b, &mut measured));
-    let limited = ClientTierLayer::builder()
-        .tier_name("users-api-limited")
-        .concurrency_limit(64)
-        .build(&meter)
-        .expect("valid layer");
-    let mut measured = limited.layer(inner());
-    group.bench_function("client_layer_limited", |b| bench_calls(b, &mut measured));
-    // B5: the layer built with `enabled(false)`, as under `OTEL_SDK_DISABLED=true`.
-    let off = ClientTierLayer::builder()
-        .tier_name("users-api-off")
-        .enabled(false)
-        .build(&meter)
-        .expect("valid layer");
-    let mut unmeasured = off.layer(inner());
-    group.bench_function("client_layer_off", |b| bench_calls(b, &mut unmeasured));
+    // B5: `client_layer_off` is built with `enabled(false)`, as under `OTEL_SDK_DISABLED=true`.
+    for (bench, tier, limit, enabled) in [
+        ("client_layer", "users-api", None, true),
+        ("client_layer_limited", "users-api-limited", Some(64), true),
+        ("client_layer_off", "users-api-off", None, false),
+    ] {
+        let mut builder = ClientTierLayer::builder().tier_name(tier).enabled(enabled);
+        if let Some(limit) = limit {
+            builder = builder.concurrency_limit(limit);
+        }
+        let layer = builder.build(&meter).expect("valid layer");
+        let mut service = layer.layer(inner());
+        group.bench_function(bench, |b| bench_calls(b, &mut service, request));
+    }
     group.finish();
 }
 

@@ -9,30 +9,16 @@
 //! as it is under axum. Recording goes to a real OpenTelemetry SDK meter provider with a
 //! reader that never exports. Run: `cargo bench -p scalewatch-tower --bench server_layer`
 
-use bytes::Bytes;
-use criterion::{criterion_main, BatchSize, Criterion};
+mod support;
+
+use criterion::{criterion_main, Criterion};
 use http_body_util::Empty;
-use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
 use scalewatch_tower::{RouteTemplate, ServerTierLayer};
-use std::convert::Infallible;
-use std::future::Future;
-use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use support::{bench_calls, inner, meter, Request};
 use tower::layer::util::Identity;
-use tower::{service_fn, Layer, Service};
+use tower::Layer;
 
-/// Polls a future that is ready at once (the in-process service's), without a runtime.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(future).poll(&mut cx) {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("the bench's futures are ready at once"),
-    }
-}
-
-fn request() -> http::Request<Empty<Bytes>> {
+fn request() -> Request {
     let mut request = http::Request::get("/users/7")
         .body(Empty::new())
         .expect("valid request");
@@ -42,62 +28,29 @@ fn request() -> http::Request<Empty<Bytes>> {
     request
 }
 
-/// Times requests through `service`, each built before the timed part (building one costs
-/// more than the layer adds, and its noise would hide it).
-fn bench_requests<S>(b: &mut criterion::Bencher<'_>, service: &mut S)
-where
-    S: Service<http::Request<Empty<Bytes>>>,
-    S::Error: std::fmt::Debug,
-{
-    b.iter_batched(
-        request,
-        // The response (and so the guard in its body) drops inside the timed call.
-        |request| black_box(ready(service.call(request)).is_ok()),
-        BatchSize::SmallInput,
-    );
-}
-
-fn inner() -> impl Service<
-    http::Request<Empty<Bytes>>,
-    Response = http::Response<Empty<Bytes>>,
-    Error = Infallible,
-    Future = impl Future<Output = Result<http::Response<Empty<Bytes>>, Infallible>>,
-> + Clone {
-    service_fn(|_req: http::Request<Empty<Bytes>>| {
-        std::future::ready(Ok::<_, Infallible>(http::Response::new(Empty::new())))
-    })
-}
-
 fn server_layer(c: &mut Criterion) {
-    let provider = SdkMeterProvider::builder()
-        .with_reader(ManualReader::builder().build())
-        .build();
-    let meter = provider.meter("bench");
+    let (_provider, meter) = meter();
     let mut group = c.benchmark_group("server");
     let mut identity = Identity::new().layer(inner());
-    group.bench_function("identity", |b| bench_requests(b, &mut identity));
-    let layer = ServerTierLayer::builder()
-        .tier_name("api")
-        .build(&meter)
-        .expect("valid layer");
-    let mut measured = layer.layer(inner());
-    group.bench_function("server_layer", |b| bench_requests(b, &mut measured));
-    let limited = ServerTierLayer::builder()
-        .tier_name("api-limited")
-        .concurrency_limit(64)
-        .build(&meter)
-        .expect("valid layer");
-    let mut measured = limited.layer(inner());
-    group.bench_function("server_layer_limited", |b| bench_requests(b, &mut measured));
-    let off = ServerTierLayer::builder()
-        .tier_name("api-off")
-        .enabled(false)
-        .build(&meter)
-        .expect("valid layer");
-    let mut unmeasured = off.layer(inner());
-    group.bench_function("server_layer_off", |b| bench_requests(b, &mut unmeasured));
+    group.bench_function("identity", |b| bench_calls(b, &mut identity, request));
+    let mut layers = Vec::new();
+    // B5: `server_layer_off` is built with `enabled(false)`, as under `OTEL_SDK_DISABLED=true`.
+    for (bench, tier, limit, enabled) in [
+        ("server_layer", "api", None, true),
+        ("server_layer_limited", "api-limited", Some(64), true),
+        ("server_layer_off", "api-off", None, false),
+    ] {
+        let mut builder = ServerTierLayer::builder().tier_name(tier).enabled(enabled);
+        if let Some(limit) = limit {
+            builder = builder.concurrency_limit(limit);
+        }
+        let layer = builder.build(&meter).expect("valid layer");
+        let mut service = layer.layer(inner());
+        group.bench_function(bench, |b| bench_calls(b, &mut service, request));
+        layers.push(layer);
+    }
     group.finish();
-    for layer in [&layer, &limited] {
+    for layer in &layers {
         assert_eq!(layer.tier().in_flight(), 0, "requests left in flight");
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! The instrumentation points:
 //! - `http_*`: one request through an axum `Router` serving `GET /users/{id}` (as in
-//!   `server_layer.rs`: `ready` + `call` on a current-thread runtime, body collected), bare,
+//!   `server_layer_vs_peers.rs`: `ready` + `call` on a current-thread runtime, body collected), bare,
 //!   behind an identity layer (the anchor for "any middleware at all"), and behind
 //!   `ServerTierLayer` on each meter. Added cost = subject − identity.
 //! - `run_*`: a custom tier around a trivial blocking closure (`Tier::run`). Added cost =
@@ -29,7 +29,7 @@
 //! estimates of this run (when it can find them: `CRITERION_HOME`, else
 //! `$CARGO_TARGET_DIR/criterion`).
 //!
-//! Run: `cargo bench -p scalewatch-benches --bench disabled -- --warm-up-time 1
+//! Run: `cargo bench -p scalewatch-benches --bench telemetry_off -- --warm-up-time 1
 //! --measurement-time 3`.
 
 use axum::Router;
@@ -241,7 +241,7 @@ fn disabled(c: &mut Criterion) {
 }
 
 /// Where criterion writes this run's estimates, when that can be told from the
-/// environment (as `report.sh` does it).
+/// environment (as `server_layer_report.sh` does it).
 fn estimates_dir() -> Option<PathBuf> {
     let base = match std::env::var_os("CRITERION_HOME") {
         Some(home) => PathBuf::from(home),

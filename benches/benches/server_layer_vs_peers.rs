@@ -11,8 +11,8 @@
 //! Every subject records into its own meter provider with a reader attached, so its
 //! instruments really aggregate (a no-op meter would flatter the numbers).
 //!
-//! Run: `cargo bench -p scalewatch-benches --bench server_layer`, or `benches/report.sh`
-//! for the table of differences and ratios.
+//! Run: `cargo bench -p scalewatch-benches --bench server_layer_vs_peers`, or
+//! `benches/server_layer_report.sh` for the table of differences and ratios.
 
 use axum::Router;
 use criterion::Criterion;

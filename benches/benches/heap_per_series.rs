@@ -26,7 +26,7 @@
 //! raised above N by a view, or the SDK would fold series past 2,000 into its overflow
 //! series.
 //!
-//! Run: `cargo bench -p scalewatch-benches --bench memory`.
+//! Run: `cargo bench -p scalewatch-benches --bench heap_per_series`.
 
 use axum::body::Body;
 use axum::routing::get;

@@ -2,9 +2,9 @@
 # Runs the server-layer bench (budgets B1 and B8 in the README's Overhead section) and prints its figures,
 # all from that one run, as a markdown table.
 #
-#   benches/report.sh                 # run with --warm-up-time 1 --measurement-time 3
-#   benches/report.sh -- ARGS...      # run with these criterion arguments instead
-#   benches/report.sh --no-run        # only print the figures of the last run
+#   benches/server_layer_report.sh                 # run with --warm-up-time 1 --measurement-time 3
+#   benches/server_layer_report.sh -- ARGS...      # run with these criterion arguments instead
+#   benches/server_layer_report.sh --no-run        # only print the figures of the last run
 #
 # Honours CARGO_TARGET_DIR (and CRITERION_HOME); needs cargo and python3, nothing else.
 set -euo pipefail
@@ -29,12 +29,12 @@ case "${1:-}" in
 esac
 
 if [[ $run == 1 ]]; then
-    (cd "$root" && cargo bench -p scalewatch-benches --bench server_layer -- "${args[@]}") >&2
+    (cd "$root" && cargo bench -p scalewatch-benches --bench server_layer_vs_peers -- "${args[@]}") >&2
 fi
 
 load="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true)"
 cpu="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')"
-echo "Machine: $(nproc) cores${cpu:+, $cpu}. Command: \`benches/report.sh${*:+ $*}\`" \
+echo "Machine: $(nproc) cores${cpu:+, $cpu}. Command: \`benches/server_layer_report.sh${*:+ $*}\`" \
     "(criterion: ${args[*]}). Load average at report time: ${load:-unknown}."
 if [[ -n "$load" ]] && awk -v l="${load%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n) }'; then
     echo

@@ -25,7 +25,7 @@
 //! p99 interpolated within the step, and the table also gives the mean of the records
 //! under 10 µs and the share of busy records slower than idle's p99.
 //!
-//! Run: `cargo bench -p scalewatch-benches --bench export`.
+//! Run: `cargo bench -p scalewatch-benches --bench recording_during_export`.
 
 use opentelemetry::metrics::{Histogram, MeterProvider as _};
 use opentelemetry::KeyValue;

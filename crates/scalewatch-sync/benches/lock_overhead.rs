@@ -1,6 +1,6 @@
 //! B3: the instrumented locks against the bare primitives, in one run.
 //!
-//! `cargo bench -p scalewatch-sync --features parking_lot --bench locks`
+//! `cargo bench -p scalewatch-sync --features parking_lot --bench lock_overhead`
 //! - uncontended lock + unlock: std bare vs instrumented (default hold sampling),
 //!   parking_lot bare vs instrumented, and instrumented with hold sampling off (the
 //!   counting alone); std `RwLock` reads and writes the same way;

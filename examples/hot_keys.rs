@@ -11,7 +11,7 @@
 //!
 //! Run it:
 //! ```text
-//! cargo run -p scalewatch-state --example hot_keys
+//! cargo run --example hot_keys --features axum,state
 //! curl 127.0.0.1:3000/kv/42; curl -X PUT -d hello 127.0.0.1:3000/kv/42; curl 127.0.0.1:3000/scan
 //! ```
 //! At start an in-process client sends `SCALEWATCH_LOAD_REQUESTS` (default 20,000)
@@ -21,6 +21,8 @@
 //! `OTEL_METRIC_EXPORT_INTERVAL=2000`) to send to a collector. `SCALEWATCH_ADDR` changes
 //! the listen address (default `127.0.0.1:3000`). Ctrl-C or SIGTERM stops it and flushes.
 
+mod common;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -29,9 +31,8 @@ use axum::Router;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use scalewatch_otlp::TelemetryBuilder;
-use scalewatch_state::{Keyspace, Sender, TrackedMap};
-use scalewatch_tower::ServerTierLayer;
+use scalewatch::state::{Keyspace, Sender, TrackedMap};
+use scalewatch::{ServerTierLayer, TelemetryBuilder};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -72,7 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let meter = telemetry.meter();
     let kv: TrackedMap<u64, Bytes> = Keyspace::builder("kv").shards(16).build_map(&meter)?;
-    let (writes, mut persisted) = scalewatch_state::channel::<u64>("write-behind", 256, &meter)?;
+    let (writes, mut persisted) = scalewatch::state::channel::<u64>("write-behind", 256, &meter)?;
     tokio::spawn(async move {
         while persisted.recv().await.is_some() {
             tokio::task::yield_now().await;
@@ -92,10 +93,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_state(app.clone())
         .layer(layer);
 
-    let addr = std::env::var("SCALEWATCH_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let listener = common::bind("127.0.0.1:3000").await?;
     let local = listener.local_addr()?;
-    eprintln!("listening on http://{local}");
     let requests = std::env::var("SCALEWATCH_LOAD_REQUESTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -111,9 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("  busiest shard {shard}, skew {skew:.2}");
         }
     });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    common::serve(listener, router).await?;
     telemetry.shutdown()?;
     Ok(())
 }
@@ -175,23 +172,4 @@ async fn load(addr: SocketAddr, requests: u64) {
     {
         let _ = client.request(req).await;
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    eprintln!("shutting down, flushing telemetry");
 }

@@ -1,9 +1,9 @@
-//! The load generator of the end-to-end throughput comparison (budget B2, `benches/b2.sh`):
-//! `CONNECTIONS` keep-alive HTTP/1.1 connections, each sending `GET URL` again as soon as
-//! the answer is in, on one thread; prints the successful answers per second over `SECONDS`
-//! after a one-second warm-up.
+//! The load generator of the end-to-end throughput comparison (budget B2,
+//! `benches/end_to_end_throughput.sh`): `CONNECTIONS` keep-alive HTTP/1.1 connections, each
+//! sending `GET URL` again as soon as the answer is in, on one thread; prints the
+//! successful answers per second over `SECONDS` after a one-second warm-up.
 //!
-//! `b2_load URL CONNECTIONS SECONDS`
+//! `throughput_load URL CONNECTIONS SECONDS`
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [url, connections, seconds] = args.as_slice() else {
-        return Err("usage: b2_load URL CONNECTIONS SECONDS".into());
+        return Err("usage: throughput_load URL CONNECTIONS SECONDS".into());
     };
     let uri: http::Uri = url.parse()?;
     let connections: usize = connections.parse()?;

@@ -10,7 +10,7 @@
 //!
 //! Run it:
 //! ```text
-//! cargo run -p scalewatch-sync --example hot_lock
+//! cargo run --example hot_lock --features axum,sync
 //! oha -c 32 -z 10s http://127.0.0.1:3000/inventory   # or any load generator
 //! curl 127.0.0.1:3000/quiet
 //! ```
@@ -18,11 +18,13 @@
 //! for a collector; without one a summary goes to stderr). `SCALEWATCH_ADDR` changes the
 //! listen address (default `127.0.0.1:3000`). Ctrl-C or SIGTERM stops it and flushes.
 
+mod common;
+
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use scalewatch_sync::{LockMetrics, Mutex};
-use scalewatch_tower::ServerTierLayer;
+use scalewatch::sync::{LockMetrics, Mutex};
+use scalewatch::ServerTierLayer;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -79,36 +81,11 @@ pub(crate) fn app(
 #[allow(dead_code)]
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let telemetry = scalewatch_otlp::TelemetryBuilder::from_env()
+    let telemetry = scalewatch::TelemetryBuilder::from_env()
         .service_name("hot-lock")
         .build()?;
     let router = app(&telemetry.meter())?;
-    let addr = std::env::var("SCALEWATCH_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    eprintln!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    common::serve(common::bind("127.0.0.1:3000").await?, router).await?;
     telemetry.shutdown()?;
     Ok(())
-}
-
-#[allow(dead_code)]
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    eprintln!("shutting down, flushing telemetry");
 }

@@ -1,7 +1,7 @@
 //! B4 and B8: recording one keyspace access, amortised, against a `HashMap<u64, u64>` get
 //! of the same key, and two threads recording into one keyspace.
 //!
-//! Run: `cargo bench -p scalewatch-state --bench keyspace -- --measurement-time 2 --warm-up-time 1`
+//! Run: `cargo bench -p scalewatch-state --bench keyspace_access -- --measurement-time 2 --warm-up-time 1`
 //!
 //! Anchors in the same run: the bare key stream (`bare`), the `HashMap` get (`hashmap_get`),
 //! recording with the default configuration, which is the one whose accuracy the tests

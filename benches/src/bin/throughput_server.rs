@@ -1,8 +1,9 @@
-//! The server of the end-to-end throughput comparison (budget B2, `benches/b2.sh`): a
-//! hello-world axum service, bare, behind an identity layer (what axum's wrapping of any
-//! route layer costs on its own), or behind the full `ServerTierLayer`, on one tokio worker.
+//! The server of the end-to-end throughput comparison (budget B2,
+//! `benches/end_to_end_throughput.sh`): a hello-world axum service, bare, behind an
+//! identity layer (what axum's wrapping of any route layer costs on its own), or behind the
+//! full `ServerTierLayer`, on one tokio worker.
 //!
-//! `b2_server bare|identity|layer ADDR`
+//! `throughput_server bare|identity|layer ADDR`
 
 use axum::routing::get;
 use axum::Router;
@@ -15,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (Some(mode), Some(addr)) if ["bare", "identity", "layer"].contains(&mode.as_str()) => {
             (mode, addr)
         }
-        _ => return Err("usage: b2_server bare|identity|layer ADDR".into()),
+        _ => return Err("usage: throughput_server bare|identity|layer ADDR".into()),
     };
     // Instruments that aggregate as in production; nothing is exported during the run.
     let provider = scalewatch_benches::aggregating_meter_provider();

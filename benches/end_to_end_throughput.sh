@@ -6,7 +6,8 @@
 # separates what axum costs for any route layer (it clones and boxes each layered route's
 # service and future per request) from what scalewatch's own layer costs.
 #
-#   benches/b2.sh [ROUNDS [SECONDS [CONNECTIONS]]]     # defaults: 7 rounds of 5 s, 32 connections
+#   benches/end_to_end_throughput.sh [ROUNDS [SECONDS [CONNECTIONS]]]
+#       defaults: 7 rounds of 5 s, 32 connections
 #
 # Needs cargo, taskset (util-linux) and python3; honours CARGO_TARGET_DIR.
 set -euo pipefail
@@ -17,13 +18,13 @@ connections="${3:-32}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 if (( $(nproc) < 2 )); then
-    echo "b2.sh needs 2 cores: one for the server, one for the load" >&2
+    echo "end_to_end_throughput.sh needs 2 cores: one for the server, one for the load" >&2
     exit 2
 fi
 
-(cd "$root" && cargo build --release -q -p scalewatch-benches --bin b2_server --bin b2_load)
-server="$target/release/b2_server"
-load="$target/release/b2_load"
+(cd "$root" && cargo build --release -q -p scalewatch-benches --bin throughput_server --bin throughput_load)
+server="$target/release/throughput_server"
+load="$target/release/throughput_load"
 port=$((20000 + RANDOM % 20000))
 
 run() { # MODE -> prints requests/s

@@ -6,9 +6,9 @@
 #[path = "../examples/hot_lock.rs"]
 mod hot_lock;
 
-use scalewatch_sync::catalog::{self, attr};
-use scalewatch_test_support::FakeReceiver;
-use std::time::Duration;
+use scalewatch::sync::catalog::{self, attr};
+use scalewatch::Protocol;
+use scalewatch_test_support::{flush, serve_axum, telemetry_to, FakeReceiver};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> String {
@@ -23,16 +23,8 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_lock_example_shows_contention_on_inventory_only() {
     let receiver = FakeReceiver::start().await;
-    let telemetry = scalewatch_otlp::TelemetryBuilder::from_vars([])
-        .endpoint(receiver.grpc_endpoint())
-        .protocol(scalewatch_otlp::Protocol::Grpc)
-        .export_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let router = hot_lock::app(&telemetry.meter()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
+    let addr = serve_axum(hot_lock::app(&telemetry.meter()).unwrap()).await;
 
     // 16 clients, 25 requests each, to both routes.
     let clients: Vec<_> = (0..16)
@@ -48,11 +40,7 @@ async fn hot_lock_example_shows_contention_on_inventory_only() {
     for c in clients {
         c.await.unwrap();
     }
-    let provider = telemetry.meter_provider().unwrap().clone();
-    tokio::task::spawn_blocking(move || provider.force_flush())
-        .await
-        .unwrap()
-        .unwrap();
+    flush(&telemetry).await;
     let m = receiver.metrics();
     let acq = |name: &str, contended: &str| {
         m.sum(
@@ -89,8 +77,8 @@ async fn hot_lock_example_shows_contention_on_inventory_only() {
     assert_eq!(m.sum(catalog::LOCK_WAITERS.name, &[]), 0.0);
     assert_eq!(
         m.histogram_count(
-            scalewatch_core::catalog::HTTP_SERVER_REQUEST_DURATION.name,
-            &[(scalewatch_core::catalog::attr::HTTP_ROUTE, "/inventory")]
+            scalewatch::catalog::HTTP_SERVER_REQUEST_DURATION.name,
+            &[(scalewatch::catalog::attr::HTTP_ROUTE, "/inventory")]
         ),
         400
     );
