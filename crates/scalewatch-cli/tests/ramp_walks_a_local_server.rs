@@ -3,7 +3,6 @@
 //! and a gRPC method called with a raw protobuf message.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +15,7 @@ use scalewatch_capacity::{CapacityModel, REPORT_PATH};
 use scalewatch_example_proto::demo::greeter_server::GreeterServer;
 use scalewatch_example_proto::demo::HelloRequest;
 use scalewatch_example_proto::DemoGreeter;
+use scalewatch_test_support::{serve_axum, serve_grpc};
 use scalewatch_tower::ServerTierLayer;
 use serde_json::Value;
 
@@ -52,13 +52,6 @@ async fn ramp_ok(ramp_args: &[&str]) -> (String, Value) {
     (stdout, read_report(out.path()))
 }
 
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
 /// Every request holds one permit of 2 for 2 ms: a server that saturates at 2 in flight.
 async fn work(
     axum::extract::State(permits): axum::extract::State<Arc<tokio::sync::Semaphore>>,
@@ -87,7 +80,7 @@ async fn ramp_measures_an_instrumented_server_and_reads_its_report() {
         .with_state(Arc::new(tokio::sync::Semaphore::new(2)))
         .layer(layer)
         .route_service(REPORT_PATH, model.report_service());
-    let addr = serve(app).await;
+    let addr = serve_axum(app).await;
 
     let (stdout, report) = ramp_ok(&[
         &format!("http://{addr}/work"),
@@ -123,7 +116,7 @@ async fn ramp_measures_an_instrumented_server_and_reads_its_report() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ramp_notes_a_target_without_a_report() {
     let app = Router::new().route("/", get(|| async { "hi\n" }));
-    let addr = serve(app).await;
+    let addr = serve_axum(app).await;
     let (_, report) = ramp_ok(&[
         &format!("http://{addr}/"),
         "--levels",
@@ -143,13 +136,10 @@ async fn ramp_notes_a_target_without_a_report() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ramp_calls_a_grpc_method_with_a_raw_message() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(GreeterServer::new(DemoGreeter))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    let addr = serve_grpc(
+        tonic::transport::Server::builder().add_service(GreeterServer::new(DemoGreeter)),
+    )
+    .await;
     let message = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         message.path(),

@@ -14,6 +14,19 @@ pub async fn serve_axum(app: axum::Router) -> SocketAddr {
     addr
 }
 
+/// Serves the gRPC services of `router` on an ephemeral loopback port until the test's
+/// runtime ends.
+pub async fn serve_grpc(router: tonic::transport::server::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(
+        router.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    addr
+}
+
 /// A loopback listener that accepts connections (up to 10,000), holds them open and never
 /// reads or writes: a server that hangs.
 pub async fn silent_listener() -> SocketAddr {

@@ -2,9 +2,11 @@
 //! and answers with scripted faults.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -44,6 +46,70 @@ use crate::{MetricsSnapshot, ReceivedSpan};
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// How often the `wait_for_*` helpers look again.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Reads with `read` every [`POLL_INTERVAL`] (waiting with `sleep`) until `pred` holds for
+/// a reading, which it returns; once `timeout` has passed, hands the last reading to
+/// `fail`, which must panic.
+async fn until_with<T, S: Future<Output = ()>>(
+    timeout: Duration,
+    read: impl Fn() -> T,
+    pred: impl Fn(&T) -> bool,
+    fail: impl Fn(&T),
+    sleep: impl Fn(Duration) -> S,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(reading) = poll(deadline, &read, &pred, &fail) {
+            return reading;
+        }
+        sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// [`until_with`] on the async runtime's timer.
+async fn until<T>(
+    timeout: Duration,
+    read: impl Fn() -> T,
+    pred: impl Fn(&T) -> bool,
+    fail: impl Fn(&T),
+) -> T {
+    until_with(timeout, read, pred, fail, tokio::time::sleep).await
+}
+
+/// [`until_with`] for code without an async runtime: it sleeps the thread, so every await
+/// is ready at once and one poll runs the whole wait.
+fn until_blocking<T>(
+    timeout: Duration,
+    read: impl Fn() -> T,
+    pred: impl Fn(&T) -> bool,
+    fail: impl Fn(&T),
+) -> T {
+    let wait = until_with(timeout, read, pred, fail, |interval| {
+        std::thread::sleep(interval);
+        std::future::ready(())
+    });
+    match std::pin::pin!(wait).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(reading) => reading,
+        Poll::Pending => unreachable!("a blocking wait never awaits anything that is not ready"),
+    }
+}
+
+/// One reading of [`until`]: `Some` once `pred` holds; `fail` once `deadline` is past.
+fn poll<T>(
+    deadline: Instant,
+    read: impl Fn() -> T,
+    pred: impl Fn(&T) -> bool,
+    fail: impl Fn(&T),
+) -> Option<T> {
+    let reading = read();
+    if pred(&reading) {
+        return Some(reading);
+    }
+    if Instant::now() >= deadline {
+        fail(&reading);
+    }
+    None
+}
 
 /// An OTLP signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -300,40 +366,27 @@ impl Grpc {
     }
 }
 
-#[tonic::async_trait]
-impl MetricsService for Grpc {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportMetricsServiceRequest>,
-    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        Grpc::export(self, request, Decoded::Metrics)
-            .await
-            .into_grpc(ExportMetricsServiceResponse::default())
-    }
+/// Implements one OTLP gRPC service on [`Grpc`]: decode, record, answer.
+macro_rules! grpc_service {
+    ($($service:ident($request:ty) -> $response:ty => $decoded:ident;)+) => {$(
+        #[tonic::async_trait]
+        impl $service for Grpc {
+            async fn export(
+                &self,
+                request: tonic::Request<$request>,
+            ) -> Result<tonic::Response<$response>, tonic::Status> {
+                Grpc::export(self, request, Decoded::$decoded)
+                    .await
+                    .into_grpc(<$response>::default())
+            }
+        }
+    )+};
 }
 
-#[tonic::async_trait]
-impl TraceService for Grpc {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        Grpc::export(self, request, Decoded::Traces)
-            .await
-            .into_grpc(ExportTraceServiceResponse::default())
-    }
-}
-
-#[tonic::async_trait]
-impl LogsService for Grpc {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportLogsServiceRequest>,
-    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        Grpc::export(self, request, Decoded::Logs)
-            .await
-            .into_grpc(ExportLogsServiceResponse::default())
-    }
+grpc_service! {
+    MetricsService(ExportMetricsServiceRequest) -> ExportMetricsServiceResponse => Metrics;
+    TraceService(ExportTraceServiceRequest) -> ExportTraceServiceResponse => Traces;
+    LogsService(ExportLogsServiceRequest) -> ExportLogsServiceResponse => Logs;
 }
 
 fn headers_text(transport: &str, headers: &HeaderMap, request_line: Option<String>) -> String {
@@ -605,17 +658,13 @@ impl FakeReceiver {
         timeout: Duration,
         pred: impl Fn(&MetricsSnapshot) -> bool,
     ) -> MetricsSnapshot {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let snapshot = self.metrics();
-            if pred(&snapshot) {
-                return snapshot;
-            }
-            if Instant::now() >= deadline {
-                self.metrics_timeout(timeout, &snapshot);
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        until(
+            timeout,
+            || self.metrics(),
+            pred,
+            |s| self.metrics_timeout(timeout, s),
+        )
+        .await
     }
 
     /// [`wait_for_metrics`](Self::wait_for_metrics) for code without an async runtime.
@@ -627,17 +676,12 @@ impl FakeReceiver {
         timeout: Duration,
         pred: impl Fn(&MetricsSnapshot) -> bool,
     ) -> MetricsSnapshot {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let snapshot = self.metrics();
-            if pred(&snapshot) {
-                return snapshot;
-            }
-            if Instant::now() >= deadline {
-                self.metrics_timeout(timeout, &snapshot);
-            }
-            std::thread::sleep(POLL_INTERVAL);
-        }
+        until_blocking(
+            timeout,
+            || self.metrics(),
+            pred,
+            |s| self.metrics_timeout(timeout, s),
+        )
     }
 
     /// Waits until `pred` holds for the spans received, polling every 20 ms, and returns them.
@@ -649,17 +693,13 @@ impl FakeReceiver {
         timeout: Duration,
         pred: impl Fn(&[ReceivedSpan]) -> bool,
     ) -> Vec<ReceivedSpan> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let spans = self.traces();
-            if pred(&spans) {
-                return spans;
-            }
-            if Instant::now() >= deadline {
-                self.spans_timeout(timeout, &spans);
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        until(
+            timeout,
+            || self.traces(),
+            |s| pred(s),
+            |s| self.spans_timeout(timeout, s),
+        )
+        .await
     }
 
     /// [`wait_for_spans`](Self::wait_for_spans) for code without an async runtime.
@@ -671,17 +711,12 @@ impl FakeReceiver {
         timeout: Duration,
         pred: impl Fn(&[ReceivedSpan]) -> bool,
     ) -> Vec<ReceivedSpan> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let spans = self.traces();
-            if pred(&spans) {
-                return spans;
-            }
-            if Instant::now() >= deadline {
-                self.spans_timeout(timeout, &spans);
-            }
-            std::thread::sleep(POLL_INTERVAL);
-        }
+        until_blocking(
+            timeout,
+            || self.traces(),
+            |s| pred(s),
+            |s| self.spans_timeout(timeout, s),
+        )
     }
 
     fn counts(&self) -> String {

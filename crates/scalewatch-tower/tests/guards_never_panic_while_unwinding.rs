@@ -11,6 +11,7 @@ use opentelemetry::metrics::{
     BoundSyncInstrument, Histogram, HistogramBuilder, InstrumentProvider, Meter, SyncInstrument,
 };
 use opentelemetry::KeyValue;
+use scalewatch_core::Tier;
 use scalewatch_tower::{ClientTierLayer, ServerTierLayer};
 use std::any::Any;
 use std::convert::Infallible;
@@ -120,6 +121,23 @@ where
     }
 }
 
+/// Three calls in a row through a layer with a limit of 1, each panicking in the handler
+/// while its guard's recording panics too: each reaches the handler (with the permit
+/// leaked, the second would wait in the queue, "pending"), and the tier is left empty.
+fn three_calls_reach_the_handler<S>(service: &mut S, tier: &Tier, uri: &str)
+where
+    S: Service<http::Request<String>>,
+{
+    for round in 0..3 {
+        assert_eq!(
+            call_on_the_stack(service, uri),
+            HANDLER_PANIC,
+            "round {round}"
+        );
+        assert_eq!((tier.in_flight(), tier.queued()), (0, 0), "round {round}");
+    }
+}
+
 #[test]
 fn server_guards_contain_a_recording_panic_while_unwinding() {
     quiet_panics();
@@ -129,17 +147,7 @@ fn server_guards_contain_a_recording_panic_while_unwinding() {
         .build(&panicking_meter())
         .unwrap();
     let mut service = layer.layer(panicking_handler());
-    for round in 0..3 {
-        // With the permit leaked, the second call would wait in the queue ("pending")
-        // instead of reaching the handler.
-        assert_eq!(
-            call_on_the_stack(&mut service, "http://api.internal/x"),
-            HANDLER_PANIC,
-            "round {round}"
-        );
-        let tier = layer.tier();
-        assert_eq!((tier.in_flight(), tier.queued()), (0, 0), "round {round}");
-    }
+    three_calls_reach_the_handler(&mut service, layer.tier(), "http://api.internal/x");
 }
 
 #[test]
@@ -151,15 +159,7 @@ fn client_guards_contain_a_recording_panic_while_unwinding() {
         .build(&panicking_meter())
         .unwrap();
     let mut service = layer.layer(panicking_handler());
-    for round in 0..3 {
-        assert_eq!(
-            call_on_the_stack(&mut service, "http://users.internal:8080/x"),
-            HANDLER_PANIC,
-            "round {round}"
-        );
-        let tier = layer.tier();
-        assert_eq!((tier.in_flight(), tier.queued()), (0, 0), "round {round}");
-    }
+    three_calls_reach_the_handler(&mut service, layer.tier(), "http://users.internal:8080/x");
 }
 
 #[test]

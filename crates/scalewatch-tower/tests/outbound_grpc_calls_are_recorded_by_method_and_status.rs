@@ -8,7 +8,7 @@ use scalewatch_example_proto::demo::greeter_server::GreeterServer;
 use scalewatch_example_proto::demo::{CountRequest, HelloRequest};
 use scalewatch_example_proto::DemoGreeter;
 use scalewatch_otlp::Protocol;
-use scalewatch_test_support::{flush, telemetry_to, FakeReceiver};
+use scalewatch_test_support::{flush, serve_grpc, telemetry_to, FakeReceiver};
 use scalewatch_tower::ClientTierLayer;
 use tokio_stream::StreamExt;
 
@@ -16,13 +16,10 @@ use tokio_stream::StreamExt;
 async fn outbound_grpc_calls_are_recorded_by_method_and_status() {
     let receiver = FakeReceiver::start().await;
     let telemetry = telemetry_to(&receiver, Protocol::Grpc);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(GreeterServer::new(DemoGreeter))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    let addr = serve_grpc(
+        tonic::transport::Server::builder().add_service(GreeterServer::new(DemoGreeter)),
+    )
+    .await;
 
     let layer = ClientTierLayer::builder()
         .tier_name("greeter")
