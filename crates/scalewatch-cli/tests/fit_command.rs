@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use scalewatch_usl::{fit, Point, SPECSDM91};
+use scalewatch_usl::{fit, SPECSDM91};
 
 fn csv_file(contents: &str) -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().unwrap();
@@ -51,16 +51,31 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * b.abs().max(1e-300)
 }
 
-fn spec_csv() -> String {
-    let mut csv = String::from("concurrency,throughput\n");
-    for Point {
-        concurrency: n,
-        throughput: x,
-    } in SPECSDM91
-    {
-        csv += &format!("{n},{x}\n");
+/// SPEC SDM91 as CSV: `header`, then `row(i, N, X)` for each of its points.
+fn spec_rows(header: &str, row: impl Fn(usize, f64, f64) -> String) -> String {
+    let mut csv = format!("{header}\n");
+    for (i, p) in SPECSDM91.iter().enumerate() {
+        csv += &row(i, p.concurrency, p.throughput);
+        csv.push('\n');
     }
     csv
+}
+
+fn spec_csv() -> String {
+    spec_rows("concurrency,throughput", |_, n, x| format!("{n},{x}"))
+}
+
+/// Whether `got` is within a relative 1e-6 of `want`.
+fn within_a_millionth(got: &serde_json::Value, want: f64) -> bool {
+    (got.as_f64().unwrap() / want - 1.0).abs() < 1e-6
+}
+
+/// Runs `scalewatch fit` on `csv` with `args`, checks that it fails as an input error
+/// (exit code 2) and returns its stderr.
+fn input_error(csv: &str, args: &[&str]) -> String {
+    let output = fit_file(csv, args);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    stderr_of(&output)
 }
 
 fn library_fit() -> scalewatch_usl::Fit {
@@ -158,17 +173,9 @@ fn stdin_is_read_for_a_dash() {
 
 #[test]
 fn extra_columns_any_order_spaces_and_comments_are_fine() {
-    let mut csv = String::from("# SPEC SDM91\nrun, throughput ,concurrency\n");
-    for (
-        i,
-        Point {
-            concurrency: n,
-            throughput: x,
-        },
-    ) in SPECSDM91.iter().enumerate()
-    {
-        csv += &format!("r{i}, {x} , {n}\n");
-    }
+    let csv = spec_rows("# SPEC SDM91\nrun, throughput ,concurrency", |i, n, x| {
+        format!("r{i}, {x} , {n}")
+    });
     let json = json_of(&fit_file(&csv, &["--json"]));
     assert!(close(
         json["lambda"].as_f64().unwrap(),
@@ -177,50 +184,35 @@ fn extra_columns_any_order_spaces_and_comments_are_fine() {
 }
 
 #[test]
-fn concurrency_and_latency_convert_through_littles_law() {
-    // R = N / X for each SPEC row; the fit must equal the direct one.
-    let mut csv = String::from("concurrency,latency\n");
-    for Point {
-        concurrency: n,
-        throughput: x,
-    } in SPECSDM91
-    {
-        csv += &format!("{n},{}\n", n / x);
-    }
-    let json = json_of(&fit_file(
-        &csv,
-        &["--json", "--columns", "concurrency,latency"],
-    ));
+fn concurrency_or_throughput_with_latency_convert_through_littles_law() {
+    // Each SPEC row given as N and R = N / X, or as X and R (N = X · R): the fit must
+    // equal the direct one.
     let want = library_fit();
-    assert!((json["sigma"].as_f64().unwrap() / want.model.sigma - 1.0).abs() < 1e-6);
-    assert!((json["kappa"].as_f64().unwrap() / want.model.kappa - 1.0).abs() < 1e-6);
-}
-
-#[test]
-fn throughput_and_latency_convert_through_littles_law() {
-    // N = X · R for each SPEC row.
-    let mut csv = String::from("latency,throughput\n");
-    for Point {
-        concurrency: n,
-        throughput: x,
-    } in SPECSDM91
-    {
-        csv += &format!("{},{x}\n", n / x);
+    for (columns, csv, checked) in [
+        (
+            "concurrency,latency",
+            spec_rows("concurrency,latency", |_, n, x| format!("{n},{}", n / x)),
+            [("sigma", want.model.sigma), ("kappa", want.model.kappa)],
+        ),
+        (
+            "throughput,latency",
+            spec_rows("latency,throughput", |_, n, x| format!("{},{x}", n / x)),
+            [("sigma", want.model.sigma), ("lambda", want.model.lambda)],
+        ),
+    ] {
+        let json = json_of(&fit_file(&csv, &["--json", "--columns", columns]));
+        for (coefficient, value) in checked {
+            assert!(
+                within_a_millionth(&json[coefficient], value),
+                "{columns}: {coefficient}"
+            );
+        }
     }
-    let json = json_of(&fit_file(
-        &csv,
-        &["--json", "--columns", "throughput,latency"],
-    ));
-    let want = library_fit();
-    assert!((json["sigma"].as_f64().unwrap() / want.model.sigma - 1.0).abs() < 1e-6);
-    assert!((json["lambda"].as_f64().unwrap() / want.model.lambda - 1.0).abs() < 1e-6);
 }
 
 #[test]
 fn missing_column_is_an_input_error_on_line_1() {
-    let output = fit_file("concurrency,rate\n1,2\n", &[]);
-    assert_eq!(output.status.code(), Some(2));
-    let err = stderr_of(&output);
+    let err = input_error("concurrency,rate\n1,2\n", &[]);
     assert!(
         err.contains("line 1: no column named `throughput`"),
         "{err}"
@@ -230,16 +222,15 @@ fn missing_column_is_an_input_error_on_line_1() {
     let output = fit_file("# measured 2024-05-01\nconcurrency,rate\n1,2\n", &[]);
     assert!(stderr_of(&output).contains("line 2: no column named `throughput`"));
 
-    let output = fit_file(&spec_csv(), &["--columns", "concurrency,latency"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr_of(&output).contains("no column named `latency`"));
+    assert!(
+        input_error(&spec_csv(), &["--columns", "concurrency,latency"])
+            .contains("no column named `latency`")
+    );
 }
 
 #[test]
 fn non_number_names_its_line_and_column() {
-    let output = fit_file("concurrency,throughput\n1,10\n2,19\n4,fast\n8,60\n", &[]);
-    assert_eq!(output.status.code(), Some(2));
-    let err = stderr_of(&output);
+    let err = input_error("concurrency,throughput\n1,10\n2,19\n4,fast\n8,60\n", &[]);
     assert!(
         err.contains("line 4: `fast` in column `throughput` is not a number"),
         "{err}"
@@ -248,9 +239,8 @@ fn non_number_names_its_line_and_column() {
 
 #[test]
 fn empty_field_names_its_line() {
-    let output = fit_file("concurrency,throughput\n1,10\n,19\n", &[]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr_of(&output).contains("line 3: `` in column `concurrency` is not a number"));
+    assert!(input_error("concurrency,throughput\n1,10\n,19\n", &[])
+        .contains("line 3: `` in column `concurrency` is not a number"));
 }
 
 #[test]
@@ -273,19 +263,16 @@ fn negative_zero_and_non_finite_values_name_their_line() {
             "{err}"
         );
     }
-    let output = fit_file(
+    assert!(input_error(
         "concurrency,latency\n1,0\n",
         &["--columns", "concurrency,latency"],
-    );
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr_of(&output).contains("line 2: latency must be a positive finite number"));
+    )
+    .contains("line 2: latency must be a positive finite number"));
 }
 
 #[test]
 fn too_few_points_is_an_input_error() {
-    let output = fit_file("concurrency,throughput\n1,10\n2,19\n2,18\n", &[]);
-    assert_eq!(output.status.code(), Some(2));
-    let err = stderr_of(&output);
+    let err = input_error("concurrency,throughput\n1,10\n2,19\n2,18\n", &[]);
     assert!(
         err.contains("cannot fit the universal scalability law"),
         "{err}"
@@ -295,20 +282,18 @@ fn too_few_points_is_an_input_error() {
         "{err}"
     );
 
-    let output = fit_file("concurrency,throughput\n1,10\n2,19\n4,35\n", &[]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr_of(&output).contains("found 3 points, need at least 4"));
+    assert!(
+        input_error("concurrency,throughput\n1,10\n2,19\n4,35\n", &[])
+            .contains("found 3 points, need at least 4")
+    );
 
-    let output = fit_file("concurrency,throughput\n", &[]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr_of(&output).contains("found 0 distinct"));
+    assert!(input_error("concurrency,throughput\n", &[]).contains("found 0 distinct"));
 }
 
 #[test]
 fn malformed_rows_name_their_line() {
-    let output = fit_file("concurrency,throughput\n1,10\n2,19,7\n", &[]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr_of(&output).contains("line 3: malformed csv"));
+    assert!(input_error("concurrency,throughput\n1,10\n2,19,7\n", &[])
+        .contains("line 3: malformed csv"));
 }
 
 #[test]

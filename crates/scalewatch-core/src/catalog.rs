@@ -290,103 +290,71 @@ impl Signal {
             self.name, self.instrument
         );
     }
+}
 
-    /// Builds the `f64` histogram for this signal, with its catalog buckets.
-    pub fn f64_histogram(&self, meter: &Meter) -> Histogram<f64> {
-        self.check(InstrumentKind::Histogram);
-        meter
-            .f64_histogram(self.name)
-            .with_unit(self.unit)
-            .with_description(self.description)
-            .with_boundaries(self.buckets.to_vec())
-            .build()
+/// The builders of [`Signal`]: each checks the kind (in debug builds) and builds its
+/// instrument on the meter with the signal's name, unit and description; histograms also
+/// get the catalog's buckets, observable instruments their callback.
+macro_rules! builders {
+    (
+        synchronous { $($(#[$doc:meta])* $name:ident -> $instrument:ty, $kind:ident $(, $boundaries:ident)?;)+ }
+        observable { $($(#[$odoc:meta])* $oname:ident -> $oinstrument:ty, $okind:ident, $value:ty;)+ }
+    ) => {
+        impl Signal {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self, meter: &Meter) -> $instrument {
+                    self.check(InstrumentKind::$kind);
+                    meter
+                        .$name(self.name)
+                        .with_unit(self.unit)
+                        .with_description(self.description)
+                        $(.$boundaries(self.buckets.to_vec()))?
+                        .build()
+                }
+            )+
+            $(
+                $(#[$odoc])*
+                pub fn $oname<F>(&self, meter: &Meter, callback: F) -> $oinstrument
+                where
+                    F: Fn(&dyn opentelemetry::metrics::AsyncInstrument<$value>)
+                        + Send
+                        + Sync
+                        + 'static,
+                {
+                    self.check(InstrumentKind::$okind);
+                    meter
+                        .$oname(self.name)
+                        .with_unit(self.unit)
+                        .with_description(self.description)
+                        .with_callback(callback)
+                        .build()
+                }
+            )+
+        }
+    };
+}
+
+builders! {
+    synchronous {
+        /// Builds the `f64` histogram for this signal, with its catalog buckets.
+        f64_histogram -> Histogram<f64>, Histogram, with_boundaries;
+        /// Builds the `u64` histogram for this signal (counts, such as items per scan).
+        u64_histogram -> Histogram<u64>, Histogram, with_boundaries;
+        /// Builds the synchronous counter for this signal.
+        u64_counter -> Counter<u64>, Counter;
+        /// Builds the synchronous up-down counter for this signal.
+        i64_up_down_counter -> UpDownCounter<i64>, UpDownCounter;
+        /// Builds the synchronous gauge for this signal.
+        f64_gauge -> Gauge<f64>, Gauge;
     }
-
-    /// Builds the `u64` histogram for this signal (counts, such as items per scan).
-    pub fn u64_histogram(&self, meter: &Meter) -> Histogram<u64> {
-        self.check(InstrumentKind::Histogram);
-        meter
-            .u64_histogram(self.name)
-            .with_unit(self.unit)
-            .with_description(self.description)
-            .with_boundaries(self.buckets.to_vec())
-            .build()
-    }
-
-    /// Builds the synchronous counter for this signal.
-    pub fn u64_counter(&self, meter: &Meter) -> Counter<u64> {
-        self.check(InstrumentKind::Counter);
-        meter
-            .u64_counter(self.name)
-            .with_unit(self.unit)
-            .with_description(self.description)
-            .build()
-    }
-
-    /// Builds the synchronous up-down counter for this signal.
-    pub fn i64_up_down_counter(&self, meter: &Meter) -> UpDownCounter<i64> {
-        self.check(InstrumentKind::UpDownCounter);
-        meter
-            .i64_up_down_counter(self.name)
-            .with_unit(self.unit)
-            .with_description(self.description)
-            .build()
-    }
-
-    /// Builds the synchronous gauge for this signal.
-    pub fn f64_gauge(&self, meter: &Meter) -> Gauge<f64> {
-        self.check(InstrumentKind::Gauge);
-        meter
-            .f64_gauge(self.name)
-            .with_unit(self.unit)
-            .with_description(self.description)
-            .build()
-    }
-
-    /// Builds an observable gauge for this signal, read by `callback` at each collection.
-    pub fn f64_observable_gauge<F>(&self, meter: &Meter, callback: F) -> ObservableGauge<f64>
-    where
-        F: Fn(&dyn opentelemetry::metrics::AsyncInstrument<f64>) + Send + Sync + 'static,
-    {
-        self.check(InstrumentKind::Gauge);
-        meter
-            .f64_observable_gauge(self.name)
-            .with_unit(self.unit)
-            .with_description(self.description)
-            .with_callback(callback)
-            .build()
-    }
-
-    /// Builds an observable up-down counter for this signal, read by `callback`.
-    pub fn i64_observable_up_down_counter<F>(
-        &self,
-        meter: &Meter,
-        callback: F,
-    ) -> ObservableUpDownCounter<i64>
-    where
-        F: Fn(&dyn opentelemetry::metrics::AsyncInstrument<i64>) + Send + Sync + 'static,
-    {
-        self.check(InstrumentKind::UpDownCounter);
-        meter
-            .i64_observable_up_down_counter(self.name)
-            .with_unit(self.unit)
-            .with_description(self.description)
-            .with_callback(callback)
-            .build()
-    }
-
-    /// Builds an observable counter for this signal, read by `callback`.
-    pub fn u64_observable_counter<F>(&self, meter: &Meter, callback: F) -> ObservableCounter<u64>
-    where
-        F: Fn(&dyn opentelemetry::metrics::AsyncInstrument<u64>) + Send + Sync + 'static,
-    {
-        self.check(InstrumentKind::Counter);
-        meter
-            .u64_observable_counter(self.name)
-            .with_unit(self.unit)
-            .with_description(self.description)
-            .with_callback(callback)
-            .build()
+    observable {
+        /// Builds an observable gauge for this signal, read by `callback` at each collection.
+        f64_observable_gauge -> ObservableGauge<f64>, Gauge, f64;
+        /// Builds an observable up-down counter for this signal, read by `callback`.
+        i64_observable_up_down_counter -> ObservableUpDownCounter<i64>, UpDownCounter, i64;
+        /// Builds an observable counter for this signal, read by `callback`.
+        u64_observable_counter -> ObservableCounter<u64>, Counter, u64;
     }
 }
 

@@ -27,6 +27,19 @@ fn build(vars: &[(&str, &str)]) -> Result<Telemetry, InitError> {
         .build()
 }
 
+/// A pipeline with `OTEL_METRICS_EXPORTER=exporter` and the Prometheus endpoint (if any) on
+/// a free loopback port, and that port.
+fn on_a_free_port(exporter: &str) -> (u16, Telemetry) {
+    let port = free_port();
+    let telemetry = build(&[
+        ("OTEL_METRICS_EXPORTER", exporter),
+        ("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1"),
+        ("OTEL_EXPORTER_PROMETHEUS_PORT", &port.to_string()),
+    ])
+    .unwrap();
+    (port, telemetry)
+}
+
 /// One HTTP/1.1 request on a fresh connection: (status line, body).
 fn get(port: u16, method: &str, path: &str) -> std::io::Result<(String, String)> {
     let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
@@ -144,13 +157,7 @@ fn every_signal_is_served_under_its_compatibility_name() {
 
 #[test]
 fn only_get_metrics_is_served() {
-    let port = free_port();
-    let telemetry = build(&[
-        ("OTEL_METRICS_EXPORTER", "prometheus"),
-        ("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1"),
-        ("OTEL_EXPORTER_PROMETHEUS_PORT", &port.to_string()),
-    ])
-    .unwrap();
+    let (port, telemetry) = on_a_free_port("prometheus");
     let (status, _) = get(port, "GET", "/").unwrap();
     assert!(status.contains(" 404 "), "{status}");
     let (status, _) = get(port, "POST", "/metrics").unwrap();
@@ -280,13 +287,7 @@ fn bad_host_and_port_values_name_their_variable() {
 
 #[test]
 fn none_serves_nothing() {
-    let port = free_port();
-    let telemetry = build(&[
-        ("OTEL_METRICS_EXPORTER", "none"),
-        ("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1"),
-        ("OTEL_EXPORTER_PROMETHEUS_PORT", &port.to_string()),
-    ])
-    .unwrap();
+    let (port, telemetry) = on_a_free_port("none");
     assert_eq!(telemetry.config().prometheus, None);
     assert!(get(port, "GET", "/metrics").is_err());
     telemetry.shutdown().unwrap();

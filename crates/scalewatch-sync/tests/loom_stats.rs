@@ -27,6 +27,19 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     builder.check(f);
 }
 
+/// Runs `work` on `shared` in two new threads.
+fn on_two_threads<T: Send + Sync + 'static>(
+    shared: &Arc<T>,
+    work: fn(&T),
+) -> Vec<thread::JoinHandle<()>> {
+    (0..2)
+        .map(|_| {
+            let shared = shared.clone();
+            thread::spawn(move || work(&shared))
+        })
+        .collect()
+}
+
 fn metrics() -> LockMetrics {
     LockMetrics::builder()
         .hold_sample_every(2)
@@ -39,14 +52,7 @@ fn mutex_counts_every_acquisition_once_and_waiters_return_to_zero() {
     model(|| {
         let locks = metrics();
         let m = Arc::new(Mutex::new("m", 0u32, &locks));
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                let m = m.clone();
-                thread::spawn(move || {
-                    *m.lock().unwrap() += 1;
-                })
-            })
-            .collect();
+        let workers = on_two_threads(&m, |m| *m.lock().unwrap() += 1);
         // A concurrent reader (the exporter) never sees a negative or impossible count.
         let seen = locks.counts("m").unwrap();
         assert!((0..=2).contains(&seen.waiters), "{seen:?}");
@@ -69,14 +75,7 @@ fn concurrent_reads_lose_no_count_in_owned_or_shared_cells() {
     model(|| {
         let locks = metrics();
         let l = Arc::new(RwLock::new("rw", 0u32, &locks));
-        let readers: Vec<_> = (0..2)
-            .map(|_| {
-                let l = l.clone();
-                thread::spawn(move || {
-                    assert_eq!(*l.read().unwrap(), 0);
-                })
-            })
-            .collect();
+        let readers = on_two_threads(&l, |l| assert_eq!(*l.read().unwrap(), 0));
         assert_eq!(*l.read().unwrap(), 0);
         for r in readers {
             r.join().unwrap();

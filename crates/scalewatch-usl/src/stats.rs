@@ -31,7 +31,6 @@ fn ln_gamma(x: f64) -> f64 {
 
 /// Continued fraction for the regularized incomplete beta (modified Lentz).
 fn beta_continued_fraction(a: f64, b: f64, x: f64) -> f64 {
-    const TINY: f64 = 1e-300;
     const EPS: f64 = 1e-16;
     let qab = a + b;
     let qap = a + 1.0;
@@ -47,27 +46,9 @@ fn beta_continued_fraction(a: f64, b: f64, x: f64) -> f64 {
         let m = f64::from(m);
         let m2 = 2.0 * m;
         let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        h *= d * c;
+        h *= lentz_step(aa, &mut c, &mut d);
         let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        let del = d * c;
+        let del = lentz_step(aa, &mut c, &mut d);
         h *= del;
         if (del - 1.0).abs() < EPS {
             break;
@@ -180,6 +161,24 @@ pub(crate) fn invert_spd3(a: [[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
     Some(std::array::from_fn(|i| {
         std::array::from_fn(|j| inverse[i][j] / (scale[i] * scale[j]))
     }))
+}
+
+/// The floor that keeps the continued fraction's terms away from zero.
+const TINY: f64 = 1e-300;
+
+/// One step of the modified Lentz method with the partial numerator `aa`: updates `c` and
+/// `d` (kept away from zero) and returns the factor the fraction is multiplied by.
+fn lentz_step(aa: f64, c: &mut f64, d: &mut f64) -> f64 {
+    *d = 1.0 + aa * *d;
+    if d.abs() < TINY {
+        *d = TINY;
+    }
+    *c = 1.0 + aa / *c;
+    if c.abs() < TINY {
+        *c = TINY;
+    }
+    *d = 1.0 / *d;
+    *d * *c
 }
 
 #[cfg(test)]
