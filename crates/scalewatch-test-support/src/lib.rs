@@ -17,7 +17,8 @@
 //!   it on the same ports for outage tests. It fails with an explanatory [`HarnessError`],
 //!   never skips.
 //! - [`serve_axum`], [`serve_grpc`], [`silent_listener`] and [`closed_port`]: real HTTP and
-//!   gRPC servers on loopback, one that accepts and never answers, and a port that refuses.
+//!   gRPC servers on loopback, one that accepts and never answers, and a port that refuses;
+//!   [`call`] sends one request through a client stack.
 //! - [`pipeline`]: scalewatch's own pipeline exporting to a [`FakeReceiver`] only when
 //!   flushed ([`telemetry_to`], [`flush`]), so a test reads back exactly what it recorded.
 //! - [`sdk`]: plain OpenTelemetry SDK pipelines, for the tests of the receiver and the
@@ -58,7 +59,7 @@ pub mod sdk;
 mod snapshot;
 pub mod workload;
 
-pub use loopback::{closed_port, serve_axum, serve_grpc, silent_listener};
+pub use loopback::{call, closed_port, serve_axum, serve_grpc, silent_listener};
 pub use pipeline::{flush, telemetry_to};
 pub use receiver::{FakeReceiver, Fault, ReceivedLog, Signal};
 pub use rotel::{

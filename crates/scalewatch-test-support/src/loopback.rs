@@ -46,6 +46,21 @@ pub async fn silent_listener() -> SocketAddr {
     addr
 }
 
+/// Sends `request` through a clone of `service` (waiting until it is ready) and returns
+/// the response: one call through a client stack.
+///
+/// # Panics
+/// If the service fails the call.
+pub async fn call<S, R>(service: &S, request: R) -> S::Response
+where
+    S: tower::Service<R> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    tower::ServiceExt::oneshot(service.clone(), request)
+        .await
+        .expect("the call succeeds")
+}
+
 /// A loopback port nothing listens on (bound, then released): a call to it is refused.
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");

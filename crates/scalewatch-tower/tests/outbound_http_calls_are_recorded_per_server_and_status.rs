@@ -10,7 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use scalewatch_core::catalog::{self, attr};
 use scalewatch_otlp::Protocol;
-use scalewatch_test_support::{flush, telemetry_to, FakeReceiver};
+use scalewatch_test_support::{call, flush, telemetry_to, FakeReceiver};
 use scalewatch_tower::ClientTierLayer;
 use std::time::Duration;
 use tower::{Layer, ServiceExt};
@@ -52,30 +52,18 @@ async fn outbound_http_calls_are_recorded_per_server_and_status() {
     let client = layer.layer(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
 
     for _ in 0..10 {
-        let res = client
-            .clone()
-            .oneshot(request("GET", format!("http://{addr}/ok")))
-            .await
-            .unwrap();
+        let res = call(&client, request("GET", format!("http://{addr}/ok"))).await;
         assert_eq!(res.status(), 200);
         let body = res.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&body[..], b"fine");
     }
     for _ in 0..3 {
-        let res = client
-            .clone()
-            .oneshot(request("GET", format!("http://{addr}/missing")))
-            .await
-            .unwrap();
+        let res = call(&client, request("GET", format!("http://{addr}/missing"))).await;
         assert_eq!(res.status(), 404);
         drop(res); // body never read: still recorded once, when dropped
     }
     for _ in 0..2 {
-        let res = client
-            .clone()
-            .oneshot(request("POST", format!("http://{addr}/fail")))
-            .await
-            .unwrap();
+        let res = call(&client, request("POST", format!("http://{addr}/fail"))).await;
         assert_eq!(res.status(), 500);
         res.into_body().collect().await.unwrap();
     }

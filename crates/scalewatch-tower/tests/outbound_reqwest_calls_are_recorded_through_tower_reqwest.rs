@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use http_body_util::BodyExt;
 use scalewatch_core::catalog::{self, attr};
 use scalewatch_otlp::Protocol;
-use scalewatch_test_support::{flush, telemetry_to, FakeReceiver};
+use scalewatch_test_support::{call, flush, telemetry_to, FakeReceiver};
 use scalewatch_tower::ClientTierLayer;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_reqwest::HttpClientLayer;
@@ -50,11 +50,7 @@ async fn reqwest_calls_through_tower_reqwest_are_recorded_until_their_body_ends(
         .service(reqwest);
 
     for _ in 0..5 {
-        let res = client
-            .clone()
-            .oneshot(request("GET", format!("http://{addr}/ok")))
-            .await
-            .unwrap();
+        let res = call(&client, request("GET", format!("http://{addr}/ok"))).await;
         assert_eq!(res.status(), 200);
         // The head is here, the body is not read yet: the call is still in flight.
         assert_eq!(layer.tier().in_flight(), 1);
@@ -63,11 +59,7 @@ async fn reqwest_calls_through_tower_reqwest_are_recorded_until_their_body_ends(
         assert_eq!(layer.tier().in_flight(), 0);
     }
     for _ in 0..2 {
-        let res = client
-            .clone()
-            .oneshot(request("POST", format!("http://{addr}/busy")))
-            .await
-            .unwrap();
+        let res = call(&client, request("POST", format!("http://{addr}/busy"))).await;
         assert_eq!(res.status(), 503);
         res.into_body().collect().await.unwrap();
     }
