@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Read;
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -95,6 +96,23 @@ fn memory_kib(status: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// `scalewatch ramp http://{addr}/ --levels {levels} --duration {seconds}s --timeout
+/// {timeout}s` and `extra`, bounded by [`bound`].
+async fn ramp(addr: SocketAddr, levels: &str, seconds: u64, timeout: u64, extra: &[&str]) -> Run {
+    let mut list = args(&[
+        "ramp",
+        &format!("http://{addr}/"),
+        "--levels",
+        levels,
+        "--duration",
+        &format!("{seconds}s"),
+        "--timeout",
+        &format!("{timeout}s"),
+    ]);
+    list.extend(args(extra));
+    scalewatch(list, bound(seconds, timeout)).await
+}
+
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -143,23 +161,12 @@ fn assert_flat_memory(run: &Run, sent: &AtomicU64) {
 async fn a_target_that_never_answers_ends_the_ramp_within_its_timeouts() {
     let addr = silent_listener().await;
     // 4 steps of 1 s; with nothing answering, the first step fails and stops the ramp.
-    for extra in [vec![], args(&["--grpc", "/test.Silent/Call"])] {
-        let mut list = args(&[
-            "ramp",
-            &format!("http://{addr}/"),
-            "--levels",
-            "1,2,3,4",
-            "--duration",
-            "4s",
-            "--timeout",
-            "1s",
-        ]);
-        list.extend(extra);
-        let run = scalewatch(list.clone(), bound(4, 1)).await;
-        assert_eq!(run.code, Some(1), "{list:?}: {}", run.stderr);
+    for extra in [&[][..], &["--grpc", "/test.Silent/Call"]] {
+        let run = ramp(addr, "1,2,3,4", 4, 1, extra).await;
+        assert_eq!(run.code, Some(1), "{extra:?}: {}", run.stderr);
         assert!(
             run.stderr.contains("timeout") || run.stderr.contains("no answer"),
-            "{list:?}: {}",
+            "{extra:?}: {}",
             run.stderr
         );
         assert!(run.elapsed < bound(4, 1), "{:?}", run.elapsed);
@@ -174,21 +181,7 @@ async fn an_endless_body_is_counted_not_kept() {
     let addr = serve_axum(app).await;
     // Every answer streams until its 5 s timeout, well past the first 2 s step: no answer
     // completes, the ramp stops after the first step.
-    let run = scalewatch(
-        args(&[
-            "ramp",
-            &format!("http://{addr}/"),
-            "--levels",
-            "2,3,4,5",
-            "--duration",
-            "8s",
-            "--timeout",
-            "5s",
-            "--no-server-report",
-        ]),
-        bound(8, 5),
-    )
-    .await;
+    let run = ramp(addr, "2,3,4,5", 8, 5, &["--no-server-report"]).await;
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(
         run.stderr.contains("timeout") || run.stderr.contains("no answer"),
@@ -205,20 +198,12 @@ async fn a_report_route_that_never_answers_is_noted_within_the_timeout() {
         .route(REPORT_PATH, get(std::future::pending::<&'static str>));
     let addr = serve_axum(app).await;
     let out = tempfile::tempdir().unwrap();
-    let run = scalewatch(
-        args(&[
-            "ramp",
-            &format!("http://{addr}/"),
-            "--levels",
-            "1,2,3,4",
-            "--duration",
-            "4s",
-            "--timeout",
-            "2s",
-            "--out",
-            out.path().to_str().unwrap(),
-        ]),
-        bound(4, 2),
+    let run = ramp(
+        addr,
+        "1,2,3,4",
+        4,
+        2,
+        &["--out", out.path().to_str().unwrap()],
     )
     .await;
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
@@ -256,20 +241,7 @@ async fn an_endless_report_is_cut_at_the_timeout_with_flat_memory() {
         get(move || async move { endless(counter.clone()) }),
     );
     let addr = serve_axum(app).await;
-    let run = scalewatch(
-        args(&[
-            "ramp",
-            &format!("http://{addr}/"),
-            "--levels",
-            "1,2,3,4",
-            "--duration",
-            "4s",
-            "--timeout",
-            "5s",
-        ]),
-        bound(4, 5),
-    )
-    .await;
+    let run = ramp(addr, "1,2,3,4", 4, 5, &[]).await;
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stderr.contains("no complete answer within 5s"),

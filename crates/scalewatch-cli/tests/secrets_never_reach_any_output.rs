@@ -48,6 +48,23 @@ async fn scalewatch(args: Vec<String>, env: Vec<(&'static str, String)>) -> Outp
     .unwrap()
 }
 
+/// `scalewatch ramp TARGET`, `extra`, four short steps (3 s in all) and the reports
+/// written to `out`.
+fn ramp_into(out: &Path, target: &str, extra: &[&str]) -> Vec<String> {
+    let mut list = args(&["ramp", target]);
+    list.extend(args(extra));
+    let out = out.to_str().unwrap();
+    list.extend(args(&[
+        "--levels",
+        "1,2,3,4",
+        "--duration",
+        "3s",
+        "--out",
+        out,
+    ]));
+    list
+}
+
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -112,20 +129,8 @@ async fn credentials_in_the_url_authenticate_and_are_shown_as_stars() {
     let addr = serve_axum(app).await;
 
     let out = tempfile::tempdir().unwrap();
-    let output = scalewatch(
-        args(&[
-            "ramp",
-            &format!("http://{USER}:{PASSWORD}@{addr}/work"),
-            "--levels",
-            "1,2,3,4",
-            "--duration",
-            "3s",
-            "--out",
-            out.path().to_str().unwrap(),
-        ]),
-        vec![],
-    )
-    .await;
+    let target = format!("http://{USER}:{PASSWORD}@{addr}/work");
+    let output = scalewatch(ramp_into(out.path(), &target, &[]), vec![]).await;
     let (stdout, stderr) = assert_clean("ramp with credentials", &output, Some(out.path()));
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert_eq!(
@@ -154,21 +159,10 @@ async fn a_report_url_with_credentials_that_never_answers_is_noted_with_stars() 
     let target = serve_axum(Router::new().route("/", get(|| async { "ok\n" }))).await;
     let silent = silent_listener().await;
     let out = tempfile::tempdir().unwrap();
+    let report = format!("http://{USER}:{PASSWORD}@{silent}{REPORT_PATH}");
+    let extra = ["--server-report", &report, "--timeout", "1s"];
     let output = scalewatch(
-        args(&[
-            "ramp",
-            &format!("http://{target}/"),
-            "--server-report",
-            &format!("http://{USER}:{PASSWORD}@{silent}{REPORT_PATH}"),
-            "--timeout",
-            "1s",
-            "--levels",
-            "1,2,3,4",
-            "--duration",
-            "3s",
-            "--out",
-            out.path().to_str().unwrap(),
-        ]),
+        ramp_into(out.path(), &format!("http://{target}/"), &extra),
         vec![],
     )
     .await;
