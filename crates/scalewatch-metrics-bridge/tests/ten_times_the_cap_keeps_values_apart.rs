@@ -7,23 +7,17 @@
 #![allow(clippy::unwrap_used)]
 
 use scalewatch_metrics_bridge::{OtelRecorder, OVERFLOW_ATTRIBUTE};
-use scalewatch_otlp::{Protocol, TelemetryBuilder};
-use scalewatch_test_support::FakeReceiver;
-use std::time::Duration;
+use scalewatch_test_support::pipeline::grpc_pipeline;
 
 const CAP: u64 = 50;
+
+/// The value recorded for key `k`.
+type PerKey = fn(u64) -> u64;
 const KEYS: u64 = 10 * CAP;
 
 #[test]
 fn ten_times_the_cap_keeps_values_apart() {
-    let receiver = FakeReceiver::start_blocking();
-    let telemetry = TelemetryBuilder::from_vars([])
-        .endpoint(receiver.grpc_endpoint())
-        .protocol(Protocol::Grpc)
-        .export_interval(Duration::from_secs(3600))
-        .export_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let (receiver, telemetry) = grpc_pipeline();
     let recorder = OtelRecorder::builder(telemetry.meter())
         .max_label_sets(CAP as usize)
         .build()
@@ -69,43 +63,30 @@ fn ten_times_the_cap_keeps_values_apart() {
     let past = KEYS - CAP;
     let sum_over = |f: &dyn Fn(u64) -> u64| (CAP..KEYS).map(f).sum::<u64>() as f64;
 
-    // Counter increments: every key under the cap exact, the rest summed exactly.
+    // Under the cap every key is exact: counter increments, counter totals whatever the
+    // repetition, and gauges.
+    let under_the_cap: [(&str, PerKey); 3] = [
+        ("jobs.done", |k| 2 * (k + 1)),
+        ("bytes.total", |k| 300 * (k + 1)),
+        ("queue.depth", |k| k + 1),
+    ];
+    for (name, value) in under_the_cap {
+        for k in 0..CAP {
+            let key = k.to_string();
+            assert_eq!(m.sum(name, &[("k", &key)]), value(k) as f64, "{name} k={k}");
+        }
+    }
+    // Past it: counter increments summed exactly, counter totals dropped.
     assert_eq!(m.series("jobs.done"), CAP as usize + 1);
-    for k in 0..CAP {
-        let key = k.to_string();
-        assert_eq!(
-            m.sum("jobs.done", &[("k", &key)]),
-            (2 * (k + 1)) as f64,
-            "k={k}"
-        );
-    }
     assert_eq!(m.sum("jobs.done", &overflow), sum_over(&|k| 2 * (k + 1)));
-
-    // Counter totals: exact under the cap whatever the repetition; past it, dropped.
-    for k in 0..CAP {
-        let key = k.to_string();
-        assert_eq!(
-            m.sum("bytes.total", &[("k", &key)]),
-            (300 * (k + 1)) as f64,
-            "k={k}"
-        );
-    }
     assert_eq!(m.sum("bytes.total", &overflow), 0.0);
 
     // A held handle past the cap: its increments, not its totals.
     assert_eq!(m.sum("mixed", &[("k", "under")]), 7.0);
     assert_eq!(m.sum("mixed", &overflow), 10.0);
 
-    // Gauges: exact under the cap, none exported past it.
+    // Gauges: none exported past the cap.
     assert_eq!(m.series("queue.depth"), CAP as usize);
-    for k in 0..CAP {
-        let key = k.to_string();
-        assert_eq!(
-            m.sum("queue.depth", &[("k", &key)]),
-            (k + 1) as f64,
-            "k={k}"
-        );
-    }
     assert!(m.matching("queue.depth", &overflow).is_empty());
 
     // Histograms: exact count and sum, under the cap and in the overflow series.

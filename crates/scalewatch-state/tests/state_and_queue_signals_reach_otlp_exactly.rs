@@ -3,21 +3,13 @@
 //! catalog's names and units, and queue depth returns to exactly 0 after cancelled sends
 //! and dropped messages.
 
-use scalewatch_otlp::{Protocol, TelemetryBuilder};
 use scalewatch_state::catalog::{self, attr};
 use scalewatch_state::{channel, unbounded_channel, Keyspace, Operation, TrackedMap};
-use scalewatch_test_support::FakeReceiver;
-use std::time::Duration;
+use scalewatch_test_support::pipeline::grpc_pipeline;
 
 #[test]
 fn state_and_queue_signals_reach_otlp_exactly() {
-    let receiver = FakeReceiver::start_blocking();
-    let telemetry = TelemetryBuilder::from_vars([])
-        .endpoint(receiver.grpc_endpoint())
-        .protocol(Protocol::Grpc)
-        .export_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
+    let (receiver, telemetry) = grpc_pipeline();
     let meter = telemetry.meter();
 
     // A sharded keyspace, four threads, every operation kind, one hot key.
