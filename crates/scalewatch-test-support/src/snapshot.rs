@@ -5,10 +5,11 @@ use std::fmt::{self, Write as _};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, AggregationTemporality, HistogramDataPoint, NumberDataPoint,
 };
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, status};
 
 /// The value of one data point.
@@ -250,17 +251,9 @@ impl MetricsSnapshot {
         arrival: &mut u64,
     ) {
         for rm in &request.resource_metrics {
-            let resource = rm
-                .resource
-                .as_ref()
-                .map(|r| render_attributes(&r.attributes))
-                .unwrap_or_default();
+            let resource = resource_attributes(&rm.resource);
             for sm in &rm.scope_metrics {
-                let scope = sm
-                    .scope
-                    .as_ref()
-                    .map(|s| s.name.clone())
-                    .unwrap_or_default();
+                let scope = scope_name(&sm.scope);
                 for m in &sm.metrics {
                     let Some(data) = &m.data else { continue };
                     let mut push = |kind, temporality, start, time, point| {
@@ -550,6 +543,19 @@ fn histogram_point(dp: &HistogramDataPoint) -> Point {
     }
 }
 
+/// The attributes of an export's resource, rendered (none when it has no resource).
+fn resource_attributes(resource: &Option<Resource>) -> BTreeMap<String, String> {
+    resource
+        .as_ref()
+        .map(|r| render_attributes(&r.attributes))
+        .unwrap_or_default()
+}
+
+/// The name of an export's instrumentation scope (empty when it has none).
+fn scope_name(scope: &Option<InstrumentationScope>) -> String {
+    scope.as_ref().map(|s| s.name.clone()).unwrap_or_default()
+}
+
 /// Renders attributes as text (see [`render_any_value`]).
 pub fn render_attributes(attributes: &[KeyValue]) -> BTreeMap<String, String> {
     attributes
@@ -634,17 +640,9 @@ impl ReceivedSpan {
     pub(crate) fn from_request(request: &ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
         let mut out = Vec::new();
         for rs in &request.resource_spans {
-            let resource = rs
-                .resource
-                .as_ref()
-                .map(|r| render_attributes(&r.attributes))
-                .unwrap_or_default();
+            let resource = resource_attributes(&rs.resource);
             for ss in &rs.scope_spans {
-                let scope = ss
-                    .scope
-                    .as_ref()
-                    .map(|s| s.name.clone())
-                    .unwrap_or_default();
+                let scope = scope_name(&ss.scope);
                 for s in &ss.spans {
                     let (status_code, status_message) = s
                         .status
