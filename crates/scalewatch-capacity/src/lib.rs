@@ -29,7 +29,8 @@
 //!   only with at least `min_levels` (4) load levels, an R² of at least `min_r_squared`
 //!   (0.8), and σ or κ significantly above 0. Otherwise [`TierReport::untrusted`] says
 //!   why ([`NoFitReason`]): `NotEnoughLevels { have, need }`, `LittlesLawViolated`,
-//!   `PoorFit`, `NoCurvature` (throughput still scales linearly), `FlatThroughput`, ...
+//!   `PoorFit`, `NoCurvature` (throughput still scales linearly), `HardLimit` (it stopped
+//!   rising too abruptly for the curve), `FlatThroughput`, ...
 //!   When κ is significant the tier has a peak N* = √((1 − σ)/κ) with throughput X(N*);
 //!   when it is not, there is no peak and the Amdahl ceiling λ/σ bounds throughput.
 //! - **Headroom** = 1 − X / capacity, with X the current window's throughput and capacity

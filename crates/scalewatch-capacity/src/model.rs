@@ -7,7 +7,7 @@ use crate::history::{classify, LoadHistory, WindowVerdict};
 use crate::options::{CapacityModelBuilder, Options, MAX_RESOURCES, MAX_TIERS};
 use crate::report::{
     Bottleneck, CapacityReport, Demand, FitReport, Level, Load, NoFitReason, Prediction,
-    ResourceUtilization, TierReport, Wall, WindowCounts,
+    ResourceUtilization, TierReport, Wall, WindowCounts, FILLED_EARLY,
 };
 use crate::resource::{Reading, ResourceKind, ResourceSource, Saturable};
 use opentelemetry::metrics::{AsyncInstrument, Meter};
@@ -136,6 +136,9 @@ impl TierState {
                             r_squared,
                             need: options.min_r_squared,
                         })
+                    } else if report.limit == Limit::Linear && self.plateaued(options) {
+                        // A knee too sharp for the USL's smooth curve: flat, not linear.
+                        Some(NoFitReason::HardLimit)
                     } else if report.limit == Limit::Linear {
                         Some(NoFitReason::NoCurvature)
                     } else {
@@ -702,9 +705,10 @@ fn rank(state: &State, options: &Options) -> Vec<ResourceUtilization> {
                 .filter_map(|d| Some((d.tier, d.fit()?)))
                 .collect();
             fits.sort_by(|a, b| b.1.r_squared.total_cmp(&a.1.r_squared));
-            let demand = fits
-                .first()
-                .map(|(tier, fit)| Demand::new(tier, fit, current(tier)));
+            let demands: Vec<Demand> = fits
+                .iter()
+                .map(|(tier, fit)| Demand::new(tier, fit, current(tier)))
+                .collect();
             let tracks = fits.iter().map(|(tier, _)| (*tier).to_owned()).collect();
             ResourceUtilization {
                 kind,
@@ -712,7 +716,8 @@ fn rank(state: &State, options: &Options) -> Vec<ResourceUtilization> {
                 utilization: reading.utilization,
                 waiting: reading.waiting,
                 saturated: reading.utilization >= options.saturation,
-                demand,
+                demand: demands.first().cloned(),
+                demands,
                 tracks,
             }
         })
@@ -748,13 +753,22 @@ fn first_bottleneck(resources: &[ResourceUtilization], tiers: &[TierReport]) -> 
             own.then(|| r.name.clone()).filter(|t| r.tracks.contains(t))
         })
     };
+    // Its demand on the stalled tier: the saturation throughput in that tier's requests.
+    let on = |r: &'_ ResourceUtilization, tier: &str| -> Option<Demand> {
+        r.demands.iter().find(|d| d.tier == tier).cloned()
+    };
     resources
         .iter()
         .filter(|r| r.saturated)
-        .filter_map(|r| Some((r, stalled(r)?, r.demand.as_ref()?)))
-        .min_by(|(a, ..), (b, ..)| {
-            a.load_factor()
-                .total_cmp(&b.load_factor())
+        .filter_map(|r| {
+            let tier = stalled(r)?;
+            let d = on(r, &tier)?;
+            Some((r, tier, d))
+        })
+        .min_by(|(a, _, da), (b, _, db)| {
+            let factor = |d: &Demand| d.load_factor.unwrap_or(f64::INFINITY);
+            factor(da)
+                .total_cmp(&factor(db))
                 .then_with(|| b.pressure().total_cmp(&a.pressure()))
                 .then_with(|| a.name.cmp(&b.name))
         })
@@ -765,8 +779,19 @@ fn first_bottleneck(resources: &[ResourceUtilization], tiers: &[TierReport]) -> 
             plateaued_tiers: vec![tier.clone()],
             tier,
             saturation_throughput: Some(d.saturation_throughput),
+            filled_early: filled_early(&d),
             hint: r.kind.hint().to_owned(),
         })
+}
+
+/// Saturation throughput ÷ the tier's throughput now, when even the low end of its 95%
+/// interval is [`FILLED_EARLY`] or more: the resource filled far sooner than its own busy
+/// time per request at lower load predicts.
+fn filled_early(d: &Demand) -> Option<f64> {
+    let factor = d.load_factor?;
+    let x = d.saturation_throughput;
+    let low = factor * (x - d.saturation_throughput_error).max(0.0) / x;
+    (low >= FILLED_EARLY).then_some(factor)
 }
 
 /// The resource with the least room relative to its tier's load: what saturates first as

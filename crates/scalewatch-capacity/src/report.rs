@@ -256,6 +256,10 @@ pub enum NoFitReason {
     /// Neither σ nor κ is significant: throughput scales linearly over the load seen so
     /// far, so the wall is not in sight yet.
     NoCurvature,
+    /// Throughput stopped rising, but so abruptly that neither σ nor κ is significant:
+    /// a hard limit (a pool, a semaphore, a concurrency limit) that the USL's smooth curve
+    /// does not describe.
+    HardLimit,
     /// The coefficients run off to infinity: the data does not follow the USL.
     Diverged,
     /// The data cannot tell the coefficients apart.
@@ -282,6 +286,9 @@ impl fmt::Display for NoFitReason {
             NoFitReason::NoCurvature => {
                 f.write_str("throughput still scales linearly: no wall in sight yet")
             }
+            NoFitReason::HardLimit => f.write_str(
+                "throughput stopped rising at a hard limit, too abruptly for the USL's smooth curve",
+            ),
             NoFitReason::Diverged => f.write_str("the fit diverges: the data does not follow the USL"),
             NoFitReason::Singular => f.write_str("the load levels cannot tell σ, κ and λ apart"),
             NoFitReason::Unfittable => f.write_str("the fitter refused the data"),
@@ -309,6 +316,10 @@ pub struct ResourceUtilization {
     /// evidence of one.
     #[cfg_attr(feature = "serde", serde(default))]
     pub demand: Option<Demand>,
+    /// Its busy time per request of every tier its use tracks, the best first (the first
+    /// is [`demand`](Self::demand)).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub demands: Vec<Demand>,
     /// Every tier whose throughput its use tracks (the best one first).
     #[cfg_attr(feature = "serde", serde(default))]
     pub tracks: Vec<String>,
@@ -392,12 +403,38 @@ pub struct Bottleneck {
     /// The tier whose throughput its use tracks (the evidence for blaming it).
     #[cfg_attr(feature = "serde", serde(default))]
     pub tier: String,
-    /// The throughput, of the tier its use tracks best ([`ResourceUtilization::demand`]),
-    /// at which it is full, by the utilization law.
+    /// The throughput of [`tier`](Self::tier) at which its busy time per request at lower
+    /// load puts it full, by the utilization law.
     #[cfg_attr(feature = "serde", serde(default))]
     pub saturation_throughput: Option<f64>,
+    /// When it filled far below that throughput (the low end of the 95% interval of
+    /// saturation throughput ÷ the tier's throughput now is 1.5 or more): that ratio. Its
+    /// busy time per request grew with load, so either its work grows with load, or its
+    /// holders wait on something else while holding it (a lock, a limit or a dependency
+    /// that is not registered), which would then be the real limit. `None` when it filled
+    /// where its own work predicts.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub filled_early: Option<f64>,
     /// What to fix first, for its kind ([`ResourceKind::hint`]).
     pub hint: String,
+}
+
+/// The ratio of predicted to actual saturation throughput from which a bottleneck is said
+/// to have filled early (on the low end of its interval).
+pub(crate) const FILLED_EARLY: f64 = 1.5;
+
+impl Bottleneck {
+    /// What to fix first, in words: the kind's hint, preceded, when it filled early, by
+    /// what that means and where to look before growing it.
+    pub fn advice(&self) -> String {
+        match (self.filled_early, self.saturation_throughput) {
+            (Some(ratio), Some(x)) => format!(
+                "it filled at 1/{ratio:.1} of the {x:.0}/s its busy time per request at lower load predicts: its work grows with load, or its holders wait on something else while holding it (a lock, a limit or a dependency not registered); find which first, then {}",
+                self.hint
+            ),
+            _ => self.hint.clone(),
+        }
+    }
 }
 
 /// The first resource to saturate as load grows: the wall, seen from below.
@@ -529,7 +566,7 @@ impl fmt::Display for CapacityReport {
                 b.name,
                 b.utilization * 100.0,
                 b.tier,
-                b.hint
+                b.advice()
             )?,
             None => writeln!(
                 f,

@@ -429,6 +429,8 @@ fn assert_bottleneck(report: &CapacityReport, kind: ResourceKind, name: &str) {
         (kind, name, "shop"),
         "{text}"
     );
+    // It filled where its own busy time per request predicts: the limit is its own.
+    assert_eq!(bottleneck.filled_early, None, "{text}");
 }
 
 /// Closed-loop users, each waiting `think` between an answer and its next request.

@@ -75,8 +75,8 @@
 //! | feature | adds |
 //! |---|---|
 //! | *(none, default)* | [`Mutex`], [`RwLock`] over `std::sync` |
-//! | `parking_lot` | [`parking_lot::Mutex`], [`parking_lot::RwLock`] |
-//! | `tokio` | [`tokio::Mutex`], [`tokio::RwLock`], [`tokio::Semaphore`] and [`Pool`] |
+//! | `parking_lot` | `parking_lot::Mutex`, `parking_lot::RwLock` |
+//! | `tokio` | `tokio::Mutex`, `tokio::RwLock`, `tokio::Semaphore` and `Pool` |
 //!
 //! # Keep clippy's `await_holding_lock` working
 //! Clippy's `await_holding_lock` knows std's and parking_lot's guards, not ours. List

@@ -366,7 +366,7 @@ impl Report {
                 b.name,
                 percent(b.utilization),
                 b.tier,
-                b.hint
+                b.advice()
             )),
             None => lines.push(
                 "No bottleneck named: no saturated resource tracks a tier whose throughput has stopped rising."
