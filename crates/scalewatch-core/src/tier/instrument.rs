@@ -578,6 +578,16 @@ mod tests {
         opentelemetry::global::meter_provider().meter("test")
     }
 
+    /// A custom tier that enforces a limit of `limit`.
+    #[cfg(feature = "tokio")]
+    fn enforced(name: &'static str, limit: u64) -> Tier {
+        Tier::builder(name, TierKind::Custom)
+            .limit(limit)
+            .enforce_limit()
+            .build(&meter())
+            .unwrap()
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn counts_while_running_and_keeps_latency_in_windows() {
         let tier = Tier::builder("db", TierKind::Custom)
@@ -643,11 +653,7 @@ mod tests {
     #[cfg(feature = "tokio")]
     #[test]
     fn blocking_run_waits_for_a_permit() {
-        let tier = Tier::builder("cpu", TierKind::Custom)
-            .limit(1)
-            .enforce_limit()
-            .build(&meter())
-            .unwrap();
+        let tier = enforced("cpu", 1);
         let (held_tx, held_rx) = std::sync::mpsc::channel();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
         let t = tier.clone();
@@ -749,11 +755,7 @@ mod tests {
     #[cfg(feature = "tokio")]
     #[test]
     fn the_queue_is_bounded_by_default_and_try_refuses_past_it() {
-        let tier = Tier::builder("db", TierKind::Custom)
-            .limit(2)
-            .enforce_limit()
-            .build(&meter())
-            .unwrap();
+        let tier = enforced("db", 2);
         let bound = 2 * crate::TierBuilder::DEFAULT_QUEUE_PER_PERMIT;
         let mut cx = Context::from_waker(std::task::Waker::noop());
         // Two hold the permits, `bound` wait, and everything past them is refused at once.
