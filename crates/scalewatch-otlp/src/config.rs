@@ -468,8 +468,16 @@ pub(crate) fn validate_url(var: &'static str, v: &str) -> Result<(), ConfigError
 
 /// `url` fit to print, valid or not: everything between the scheme and the last `@` (the
 /// userinfo, where URLs carry credentials) becomes `***`. A path with an `@` is shortened
-/// too, which a message can afford.
-fn redact_url(url: &str) -> String {
+/// too, which a message can afford. What scalewatch shows of any URL it was given, in
+/// errors, logs and reports.
+///
+/// ```
+/// assert_eq!(
+///     scalewatch_otlp::redact_url("https://user:secret@collector:4318/v1"),
+///     "https://***@collector:4318/v1"
+/// );
+/// ```
+pub fn redact_url(url: &str) -> String {
     let Some(at) = url.rfind('@') else {
         return url.to_owned();
     };

@@ -44,6 +44,7 @@ mod prometheus;
 mod transport;
 
 pub use self::prometheus::PrometheusError;
+pub use config::redact_url;
 pub use config::{
     Config, ConfigError, Destination, PrometheusEndpoint, Protocol, DEFAULT_EXPORT_INTERVAL,
     DEFAULT_EXPORT_TIMEOUT, DEFAULT_PROMETHEUS_HOST, DEFAULT_PROMETHEUS_PORT, PROMETHEUS_PATH,

@@ -16,6 +16,7 @@ use ::http::{HeaderMap, Method, Uri};
 use base64::Engine as _;
 use bytes::Bytes;
 use scalewatch_capacity::{CapacityReport, REPORT_PATH};
+use scalewatch_otlp::redact_url;
 
 use crate::error::CliError;
 use crate::progress::Progress;
@@ -275,14 +276,17 @@ impl HttpUrl {
     /// Checks `url` and takes its credentials out.
     pub(crate) fn parse(url: &str) -> Result<Self, CliError> {
         let uri: Uri = url.parse().map_err(|e| {
-            CliError::Usage(format!("`{shown}` is not a URL: {e}", shown = redact(url)))
+            CliError::Usage(format!(
+                "`{shown}` is not a URL: {e}",
+                shown = redact_url(url)
+            ))
         })?;
         Self::from_uri(uri)
     }
 
     /// Checks `uri` and takes its credentials out.
     pub(crate) fn from_uri(uri: Uri) -> Result<Self, CliError> {
-        let shown = redact(&uri.to_string());
+        let shown = redact_url(&uri.to_string());
         let usage = |why: &str| CliError::Usage(format!("`{shown}`{why}"));
         match uri.scheme() {
             Some(s) if *s == Scheme::HTTP => {}
@@ -355,29 +359,7 @@ fn basic(userinfo: &str) -> Result<HeaderValue, CliError> {
     Ok(value)
 }
 
-/// `url` fit for an error message, parsed or not: everything between the scheme and the
-/// last `@` (the userinfo, where URLs carry credentials) becomes `***`. A path with an `@`
-/// is shown shortened too, which an error message can afford.
-pub(crate) fn redact(url: &str) -> String {
-    let Some(at) = url.rfind('@') else {
-        return url.to_owned();
-    };
-    let start = url
-        .find("://")
-        .filter(|&i| {
-            i > 0
-                && url[..i]
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-        })
-        .map_or(0, |i| i + 3);
-    if start > at {
-        return url.to_owned();
-    }
-    format!("{}***{}", &url[..start], &url[at..])
-}
-
-/// `text` with [`redact`] applied to each of its words that holds an `@` (words end at
+/// `text` with [`redact_url`] applied to each of its words that holds an `@` (words end at
 /// whitespace and quotes), for messages that may quote arguments.
 pub(crate) fn redact_words(text: &str) -> String {
     let delimiter = |c: char| c.is_whitespace() || "'\"`".contains(c);
@@ -385,7 +367,7 @@ pub(crate) fn redact_words(text: &str) -> String {
         .map(|piece| {
             let word = piece.trim_end_matches(delimiter);
             if word.contains('@') {
-                format!("{}{}", redact(word), &piece[word.len()..])
+                format!("{}{}", redact_url(word), &piece[word.len()..])
             } else {
                 piece.to_owned()
             }
@@ -694,12 +676,12 @@ mod tests {
 
     #[test]
     fn redaction_hides_everything_up_to_the_last_at_sign() {
-        assert_eq!(redact("http://u:p@h/x"), "http://***@h/x");
-        assert_eq!(redact("http://u:p@ss@h/x"), "http://***@h/x");
-        assert_eq!(redact("u:p@h"), "***@h");
-        assert_eq!(redact("u:p://x@h"), "***@h");
-        assert_eq!(redact("http://h/x"), "http://h/x");
-        assert_eq!(redact("@"), "***@");
+        assert_eq!(redact_url("http://u:p@h/x"), "http://***@h/x");
+        assert_eq!(redact_url("http://u:p@ss@h/x"), "http://***@h/x");
+        assert_eq!(redact_url("u:p@h"), "***@h");
+        assert_eq!(redact_url("u:p://x@h"), "***@h");
+        assert_eq!(redact_url("http://h/x"), "http://h/x");
+        assert_eq!(redact_url("@"), "***@");
         assert_eq!(
             redact_words("error: unexpected argument 'http://u:p@h/x' found\n"),
             "error: unexpected argument 'http://***@h/x' found\n"
