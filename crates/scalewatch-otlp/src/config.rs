@@ -691,11 +691,20 @@ mod tests {
 
     #[test]
     fn urls_are_shown_without_their_userinfo() {
-        assert_eq!(redact_url("http://u:p@h:4318/x"), "http://***@h:4318/x");
-        assert_eq!(redact_url("http://u:p@ss@h/"), "http://***@h/");
-        assert_eq!(redact_url("u:p@h"), "***@h");
-        assert_eq!(redact_url("u:p://x@h"), "***@h");
-        assert_eq!(redact_url("http://h:4317"), "http://h:4317");
+        // Everything up to the last `@` after the scheme is hidden, parsed or not.
+        for (url, shown) in [
+            ("http://u:p@h:4318/x", "http://***@h:4318/x"),
+            ("http://u:p@h/x", "http://***@h/x"),
+            ("http://u:p@ss@h/", "http://***@h/"),
+            ("http://u:p@ss@h/x", "http://***@h/x"),
+            ("u:p@h", "***@h"),
+            ("u:p://x@h", "***@h"),
+            ("http://h:4317", "http://h:4317"),
+            ("http://h/x", "http://h/x"),
+            ("@", "***@"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
     }
 
     #[test]

@@ -675,13 +675,8 @@ mod tests {
     }
 
     #[test]
-    fn redaction_hides_everything_up_to_the_last_at_sign() {
-        assert_eq!(redact_url("http://u:p@h/x"), "http://***@h/x");
-        assert_eq!(redact_url("http://u:p@ss@h/x"), "http://***@h/x");
-        assert_eq!(redact_url("u:p@h"), "***@h");
-        assert_eq!(redact_url("u:p://x@h"), "***@h");
-        assert_eq!(redact_url("http://h/x"), "http://h/x");
-        assert_eq!(redact_url("@"), "***@");
+    fn redaction_hides_everything_up_to_the_last_at_sign_in_every_word() {
+        // `redact_url` itself is tested with it, in scalewatch-otlp.
         assert_eq!(
             redact_words("error: unexpected argument 'http://u:p@h/x' found\n"),
             "error: unexpected argument 'http://***@h/x' found\n"
