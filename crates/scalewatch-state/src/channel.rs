@@ -294,6 +294,38 @@ macro_rules! common {
     };
 }
 
+/// The receiving half's methods, the same for the bounded and the unbounded channel.
+macro_rules! receiver {
+    ($t:ident) => {
+        impl<T> $t<T> {
+            /// Receives the next message, recording its time in the queue. Cancel-safe.
+            pub async fn recv(&mut self) -> Option<T> {
+                self.rx.recv().await.map(Envelope::open)
+            }
+
+            /// Receives a message if one is there now.
+            pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+                self.rx.try_recv().map(Envelope::open)
+            }
+
+            /// Closes the channel to senders; messages already in it can still be received.
+            pub fn close(&mut self) {
+                self.rx.close();
+            }
+
+            /// Messages waiting now.
+            pub fn len(&self) -> usize {
+                self.rx.len()
+            }
+
+            /// Whether no message waits.
+            pub fn is_empty(&self) -> bool {
+                self.rx.is_empty()
+            }
+        }
+    };
+}
+
 /// Sends into a bounded instrumented channel. Cheap to clone.
 pub struct Sender<T> {
     tx: mpsc::Sender<Envelope<T>>,
@@ -365,33 +397,7 @@ pub struct Receiver<T> {
 }
 
 common!(Receiver);
-
-impl<T> Receiver<T> {
-    /// Receives the next message, recording its time in the queue. Cancel-safe.
-    pub async fn recv(&mut self) -> Option<T> {
-        self.rx.recv().await.map(Envelope::open)
-    }
-
-    /// Receives a message if one is there now.
-    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        self.rx.try_recv().map(Envelope::open)
-    }
-
-    /// Closes the channel to senders; messages already in it can still be received.
-    pub fn close(&mut self) {
-        self.rx.close();
-    }
-
-    /// Messages waiting now.
-    pub fn len(&self) -> usize {
-        self.rx.len()
-    }
-
-    /// Whether no message waits.
-    pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
-    }
-}
+receiver!(Receiver);
 
 /// Sends into an unbounded instrumented channel. Cheap to clone.
 pub struct UnboundedSender<T> {
@@ -436,33 +442,7 @@ pub struct UnboundedReceiver<T> {
 }
 
 common!(UnboundedReceiver);
-
-impl<T> UnboundedReceiver<T> {
-    /// Receives the next message, recording its time in the queue. Cancel-safe.
-    pub async fn recv(&mut self) -> Option<T> {
-        self.rx.recv().await.map(Envelope::open)
-    }
-
-    /// Receives a message if one is there now.
-    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        self.rx.try_recv().map(Envelope::open)
-    }
-
-    /// Closes the channel to senders.
-    pub fn close(&mut self) {
-        self.rx.close();
-    }
-
-    /// Messages waiting now.
-    pub fn len(&self) -> usize {
-        self.rx.len()
-    }
-
-    /// Whether no message waits.
-    pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
-    }
-}
+receiver!(UnboundedReceiver);
 
 impl<T> scalewatch_core::resource::Saturable for Sender<T> {
     /// This queue, for `CapacityModel::register`: its time-averaged depth against its
