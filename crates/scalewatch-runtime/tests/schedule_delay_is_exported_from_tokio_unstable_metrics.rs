@@ -9,8 +9,6 @@
 #![cfg(all(tokio_unstable, feature = "schedule-latency"))]
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use scalewatch_core::catalog::attr;
 use scalewatch_runtime::{catalog, RuntimeTier};
 use scalewatch_test_support::{FakeReceiver, Value};
@@ -38,7 +36,8 @@ fn tokio_polls(metrics: &tokio::runtime::RuntimeMetrics) -> u64 {
 #[test]
 fn schedule_delay_is_exported_from_tokio_unstable_metrics() {
     let receiver = FakeReceiver::start_blocking();
-    let telemetry = common::telemetry_to(&receiver);
+    let telemetry =
+        scalewatch_test_support::telemetry_to(&receiver, scalewatch_otlp::Protocol::Grpc);
     let provider = telemetry.meter_provider().unwrap().clone();
     // One worker: the planted delay below cannot be cut short by another worker stealing.
     let rt = tokio::runtime::Builder::new_multi_thread()

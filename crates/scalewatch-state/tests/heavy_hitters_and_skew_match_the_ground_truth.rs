@@ -2,10 +2,8 @@
 //! access in 32, 512 counters): a Zipf(1.1) stream's top 10, a uniform stream with no hot
 //! key and even shards, and a planted hot shard.
 
-mod common;
-
-use common::{noop_meter, XorShift, Zipf};
 use scalewatch_state::{Keyspace, Operation};
+use scalewatch_test_support::workload::{noop_meter, XorShift, Zipf};
 use std::collections::HashMap;
 use std::time::Instant;
 

@@ -4,8 +4,6 @@
 //! keys. A counting global allocator measures the heap, independently of the keyspace's
 //! own accounting, so this test has its own binary and one test.
 
-mod common;
-
 use scalewatch_state::{Keyspace, Operation};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
@@ -27,8 +25,8 @@ fn net(region: &Region<'_, System>) -> isize {
 
 #[test]
 fn a_million_unique_keys_stay_under_the_cap() {
-    let meter = common::noop_meter();
-    let keys: u64 = if common::long() {
+    let meter = scalewatch_test_support::workload::noop_meter();
+    let keys: u64 = if scalewatch_test_support::workload::long() {
         10_000_000
     } else {
         1_000_000

@@ -4,12 +4,10 @@
 //! std poisoning, and the slow-wait event.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod common;
-
-use common::{flush, pipeline};
 use scalewatch_otlp::Telemetry;
 use scalewatch_sync::catalog::{self, attr};
 use scalewatch_sync::{LockMetrics, Mutex, Pool, RwLock, DEFAULT_HOLD_SAMPLE_EVERY};
+use scalewatch_test_support::pipeline::{flush_and_read as flush, grpc_pipeline as pipeline};
 use scalewatch_test_support::MetricsSnapshot;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
