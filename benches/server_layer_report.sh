@@ -9,24 +9,8 @@
 # Honours CARGO_TARGET_DIR (and CRITERION_HOME); needs cargo and python3, nothing else.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# cargo runs a bench from its package directory: make a relative target dir absolute from
-# here, so that cargo and criterion agree on where the estimates go.
-if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
-    CARGO_TARGET_DIR="$(realpath -m -- "$CARGO_TARGET_DIR")"
-    export CARGO_TARGET_DIR
-fi
-target="${CARGO_TARGET_DIR:-$root/target}"
+source "$(dirname "${BASH_SOURCE[0]}")/options.sh" "$@"
 estimates="${CRITERION_HOME:-$target/criterion}/server_layer"
-
-run=1
-args=(--warm-up-time 1 --measurement-time 3)
-case "${1:-}" in
-    --no-run) run=0 ;;
-    --) shift; args=("$@") ;;
-    "") ;;
-    *) echo "usage: $0 [--no-run | -- CRITERION_ARGS...]" >&2; exit 2 ;;
-esac
 
 if [[ $run == 1 ]]; then
     (cd "$root" && cargo bench -p scalewatch-benches --bench server_layer_vs_peers -- "${args[@]}") >&2

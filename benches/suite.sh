@@ -13,23 +13,10 @@
 # ratios within one report, and rerun when the load warning shows.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
-    CARGO_TARGET_DIR="$(realpath -m -- "$CARGO_TARGET_DIR")"
-fi
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-criterion="${CRITERION_HOME:-$CARGO_TARGET_DIR/criterion}"
-out="$CARGO_TARGET_DIR/bench-suite"
+source "$(dirname "${BASH_SOURCE[0]}")/options.sh" "$@"
+criterion="${CRITERION_HOME:-$target/criterion}"
+out="$target/bench-suite"
 mkdir -p "$out"
-
-run=1
-args=(--warm-up-time 1 --measurement-time 3)
-case "${1:-}" in
-    --no-run) run=0 ;;
-    --) shift; args=("$@") ;;
-    "") ;;
-    *) echo "usage: $0 [--no-run | -- CRITERION_ARGS...]" >&2; exit 2 ;;
-esac
 
 # package, bench target, features: each bench's own table (if it prints one) is kept.
 benches=(
