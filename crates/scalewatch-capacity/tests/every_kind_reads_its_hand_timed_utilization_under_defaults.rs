@@ -13,6 +13,7 @@
 
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use scalewatch_capacity::{CapacityModel, ResourceKind};
+use scalewatch_test_support::{Close, RuntimeThread, Schedule};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -160,29 +161,34 @@ async fn windows(
     name: &str,
     truth: &dyn Truth,
 ) -> Vec<(f64, f64)> {
-    // The first window is the workload's ramp-up: dropped, as a sampler's first is.
-    tokio::time::sleep(WINDOW).await;
-    model.sample();
     let mut from = Instant::now();
-    truth.utilization(from - Duration::from_nanos(1), from);
     let mut seen = Vec::new();
-    for _ in 0..WINDOWS {
-        tokio::time::sleep(WINDOW).await;
-        let before = Instant::now();
-        model.sample();
-        let after = Instant::now();
-        let to = before + (after - before) / 2;
-        let expected = truth.utilization(from, to);
-        let report = model.report();
-        let measured = report
-            .resources
-            .iter()
-            .find(|r| r.kind == kind && r.name == name)
-            .unwrap_or_else(|| panic!("{kind} `{name}` has no reading: {report}"))
-            .utilization;
-        seen.push((measured, expected));
-        from = to;
-    }
+    Schedule::new(WINDOW, WINDOWS)
+        .run(|close| match close {
+            // The first window is the workload's ramp-up: dropped, as a sampler's first is.
+            Close::Transition => {
+                model.sample();
+                from = Instant::now();
+                truth.utilization(from - Duration::from_nanos(1), from);
+            }
+            Close::Window(_) => {
+                let before = Instant::now();
+                model.sample();
+                let after = Instant::now();
+                let to = before + (after - before) / 2;
+                let expected = truth.utilization(from, to);
+                let report = model.report();
+                let measured = report
+                    .resources
+                    .iter()
+                    .find(|r| r.kind == kind && r.name == name)
+                    .unwrap_or_else(|| panic!("{kind} `{name}` has no reading: {report}"))
+                    .utilization;
+                seen.push((measured, expected));
+                from = to;
+            }
+        })
+        .await;
     let pairs: Vec<String> = seen.iter().map(|(m, e)| format!("{m:.3}/{e:.3}")).collect();
     eprintln!("{kind} `{name}`, measured/hand-timed: {}", pairs.join(" "));
     for &(measured, expected) in &seen {
@@ -377,33 +383,27 @@ async fn a_shard_reads_its_operations_over_its_declared_capacity() {
 fn the_runtime_reads_its_worker_busy_ratio() {
     let (_provider, meter, model, stop) = setup();
     // The service's runtime: one worker, blocked 1-4 ms at a time by its tasks.
-    let served = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let tier = scalewatch_runtime::RuntimeTier::builder(served.handle().clone())
+    let truth = Timed::new(1);
+    let server = {
+        let (truth, stop) = (truth.clone(), stop.clone());
+        RuntimeThread::start(move || async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut seed = 0x0bad_cafe;
+            let mut n = 0;
+            while !stop.load(Relaxed) && Instant::now() < deadline {
+                n += 1;
+                truth.open.start(n);
+                std::thread::sleep(Duration::from_millis(1) + think(&mut seed, 3));
+                truth.open.stop(n, &truth.stamps);
+                tokio::time::sleep(think(&mut seed, 6)).await;
+            }
+        })
+    };
+    let tier = scalewatch_runtime::RuntimeTier::builder(server.handle().clone())
         .name("server")
         .build(&meter)
         .unwrap();
     model.register(&tier).unwrap();
-    let truth = Timed::new(1);
-    let server = {
-        let (truth, stop) = (truth.clone(), stop.clone());
-        std::thread::spawn(move || {
-            served.block_on(async move {
-                let deadline = Instant::now() + Duration::from_secs(30);
-                let mut seed = 0x0bad_cafe;
-                let mut n = 0;
-                while !stop.load(Relaxed) && Instant::now() < deadline {
-                    n += 1;
-                    truth.open.start(n);
-                    std::thread::sleep(Duration::from_millis(1) + think(&mut seed, 3));
-                    truth.open.stop(n, &truth.stamps);
-                    tokio::time::sleep(think(&mut seed, 6)).await;
-                }
-            });
-        })
-    };
     // The model's own clock: a runtime of its own, so that sampling is not on the
     // measured worker.
     let sampler = tokio::runtime::Builder::new_current_thread()
@@ -412,5 +412,5 @@ fn the_runtime_reads_its_worker_busy_ratio() {
         .unwrap();
     sampler.block_on(windows(&model, ResourceKind::Runtime, "server", &*truth));
     stop.store(true, Relaxed);
-    server.join().unwrap();
+    server.stop();
 }

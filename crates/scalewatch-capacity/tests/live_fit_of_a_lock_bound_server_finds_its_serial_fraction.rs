@@ -33,17 +33,12 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use scalewatch_capacity::catalog::{self, attr};
 use scalewatch_capacity::{busy_fraction, CapacityModel, ResourceKind};
 use scalewatch_otlp::{Protocol, TelemetryBuilder};
-use scalewatch_test_support::FakeReceiver;
+use scalewatch_test_support::{serve_axum, Close, ClosedLoop, FakeReceiver, Schedule};
 use scalewatch_tower::ServerTierLayer;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -77,40 +72,6 @@ async fn work(State(held): State<Arc<AtomicU64>>) -> &'static str {
     } else {
         "failed"
     }
-}
-
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
-
-async fn call(client: &HttpClient, addr: SocketAddr) {
-    let req = http::Request::get(format!("http://{addr}/work"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let res = client.request(req).await.unwrap();
-    assert_eq!(res.status(), 200);
-    res.into_body().collect().await.unwrap();
-}
-
-/// Runs `clients` closed-loop clients (each sends its next request when the previous one
-/// is answered) until `stop`.
-fn start_clients(
-    clients: usize,
-    addr: SocketAddr,
-    client: &HttpClient,
-    stop: &Arc<AtomicBool>,
-) -> Vec<tokio::task::JoinHandle<u64>> {
-    (0..clients)
-        .map(|_| {
-            let (client, stop) = (client.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut sent = 0;
-                while !stop.load(Relaxed) {
-                    call(&client, addr).await;
-                    sent += 1;
-                }
-                sent
-            })
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,20 +110,22 @@ async fn live_fit_of_a_lock_bound_server_finds_its_serial_fraction() {
         .route("/work", get(work))
         .with_state(held.clone())
         .layer(layer.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let addr = serve_axum(app).await;
 
-    // The load ramp: each step warms up, drops the transition (skip), measures one
-    // window (sample), then stops its clients before the next step.
+    // The load ramp: at each step closed-loop clients (each sends its next request when
+    // the previous one is answered) warm up, the transition is dropped (skip), one window
+    // is measured (sample), then the clients stop before the next step.
+    let windows = model.clone();
+    let load = ClosedLoop::new(addr, &["/work"], move |close| {
+        if close == Close::Transition {
+            windows.skip();
+        } else {
+            windows.sample();
+        }
+    })
+    .schedule(Schedule::new(MEASURE, 1).settle(WARM_UP));
     for clients in [LEVELS; PASSES].concat() {
-        let stop = Arc::new(AtomicBool::new(false));
-        let running = start_clients(clients, addr, &client, &stop);
-        tokio::time::sleep(WARM_UP).await;
-        model.skip();
-        tokio::time::sleep(MEASURE).await;
-        model.sample();
+        load.run(clients, Duration::ZERO).await;
         let report = model.report();
         let (api, lock) = (&report.tiers[0], &report.resources[0]);
         println!(
@@ -170,10 +133,6 @@ async fn live_fit_of_a_lock_bound_server_finds_its_serial_fraction() {
             api.current.unwrap(),
             lock.utilization
         );
-        stop.store(true, Relaxed);
-        for task in running {
-            task.await.unwrap();
-        }
     }
     model.refit();
     let report = model.report();

@@ -14,19 +14,14 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use scalewatch_capacity::{CapacityModel, CapacityReport, ResourceKind};
 use scalewatch_sync::{LockMetrics, Mutex, Pool};
+use scalewatch_test_support::closed_loop::{blocking, fetch, http_client};
+use scalewatch_test_support::{serve_axum, Close, ClosedLoop, RuntimeThread};
 use scalewatch_tower::ServerTierLayer;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-const WINDOW: Duration = Duration::from_millis(500);
+use std::time::Duration;
 
 /// What one request does, planted by each test.
 #[derive(Clone, Copy)]
@@ -118,12 +113,11 @@ struct Shop {
 }
 
 async fn hold_lock(ledger: Arc<Mutex<()>>, time: Duration) {
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let _held = ledger.lock().unwrap();
         std::thread::sleep(time);
     })
-    .await
-    .unwrap();
+    .await;
 }
 
 async fn work(State(shop): State<Arc<Shop>>) -> &'static str {
@@ -177,31 +171,15 @@ async fn work(State(shop): State<Arc<Shop>>) -> &'static str {
     "ok"
 }
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
-
 struct Service {
-    addr: SocketAddr,
+    /// Closed-loop users on `/work`; each level's windows close the model's: the
+    /// transition skipped, then three windows of 0.5 s sampled, as a service's sampler
+    /// would.
+    load: ClosedLoop,
     model: CapacityModel,
     _provider: opentelemetry_sdk::metrics::SdkMeterProvider,
     /// The server's own runtime, when it has one (stopped when dropped).
-    _runtime: Option<ServerRuntime>,
-}
-
-/// A current-thread runtime on a thread of its own, serving until dropped.
-struct ServerRuntime {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for ServerRuntime {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    _runtime: Option<RuntimeThread>,
 }
 
 /// Serves the shop with defaults everywhere: the layer, the lock metrics, the pool, the
@@ -252,45 +230,26 @@ async fn serve_with(plant: Plant, pool_size: u32, permits: usize, limit: Option<
         .route("/work", get(work))
         .with_state(shop)
         .layer(layer);
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    std_listener.set_nonblocking(true).unwrap();
-    let addr = std_listener.local_addr().unwrap();
-    let runtime = if matches!(plant, Plant::Runtime { .. }) {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, is_ready) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let tier = scalewatch_runtime::RuntimeTier::builder(rt.handle().clone())
-                .name("server")
-                .build(&meter)
-                .unwrap();
-            ready.send(tier).unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
-        let tier = is_ready.recv().unwrap();
+    let (addr, runtime) = if matches!(plant, Plant::Runtime { .. }) {
+        let (server, addr) = RuntimeThread::serve(app);
+        let tier = scalewatch_runtime::RuntimeTier::builder(server.handle().clone())
+            .name("server")
+            .build(&meter)
+            .unwrap();
         model.register(&tier).unwrap();
-        Some(ServerRuntime {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+        (addr, Some(server))
     } else {
-        let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        None
+        (serve_axum(app).await, None)
     };
+    let windows = model.clone();
     Service {
-        addr,
+        load: ClosedLoop::new(addr, &["/work"], move |close| {
+            if close == Close::Transition {
+                windows.skip();
+            } else {
+                windows.sample();
+            }
+        }),
         model,
         _provider: provider,
         _runtime: runtime,
@@ -305,7 +264,7 @@ async fn downstream(
     meter: &opentelemetry::metrics::Meter,
     hold: Duration,
 ) -> Downstream {
-    use tower::{Layer, ServiceExt};
+    use tower::Layer;
     let app = Router::new().route(
         "/call",
         get(move || async move {
@@ -313,9 +272,7 @@ async fn downstream(
             "done"
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = serve_axum(app).await;
     let layer = scalewatch_tower::ClientTierLayer::builder()
         .tier_name("downstream")
         .concurrency_limit(2)
@@ -323,15 +280,11 @@ async fn downstream(
         .build(meter)
         .unwrap();
     model.watch(layer.tier()).unwrap();
-    let client = layer.layer(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
+    let client = layer.layer(http_client());
     Arc::new(move || {
         let client = client.clone();
         Box::pin(async move {
-            let req = http::Request::get(format!("http://{addr}/call"))
-                .body(Full::new(Bytes::new()))
-                .unwrap();
-            let res = client.oneshot(req).await.unwrap();
-            res.into_body().collect().await.unwrap();
+            fetch(client, addr, "/call").await;
         })
     })
 }
@@ -366,11 +319,7 @@ fn orders(
 
 /// Ramps 1 to `top` users with no think time, three windows a level: past saturation.
 async fn ramp(service: &Service, top: usize) -> CapacityReport {
-    let mut users = 1;
-    while users <= top {
-        load(service, users, Duration::ZERO, 3).await;
-        users *= 2;
-    }
+    service.load.ramp(top).await;
     service.model.refit();
     service.model.report()
 }
@@ -431,44 +380,6 @@ fn assert_bottleneck(report: &CapacityReport, kind: ResourceKind, name: &str) {
     );
     // It filled where its own busy time per request predicts: the limit is its own.
     assert_eq!(bottleneck.filled_early, None, "{text}");
-}
-
-/// Closed-loop users, each waiting `think` between an answer and its next request.
-async fn load(service: &Service, users: usize, think: Duration, windows: usize) {
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let stop = Arc::new(AtomicBool::new(false));
-    let addr = service.addr;
-    let tasks: Vec<_> = (0..users)
-        .map(|_| {
-            let (client, stop) = (client.clone(), stop.clone());
-            tokio::spawn(async move {
-                // Bounded whatever happens.
-                let deadline = Instant::now() + Duration::from_secs(60);
-                while !stop.load(Relaxed) && Instant::now() < deadline {
-                    let req = http::Request::get(format!("http://{addr}/work"))
-                        .body(Full::new(Bytes::new()))
-                        .unwrap();
-                    let res = client.request(req).await.unwrap();
-                    assert_eq!(res.status(), 200);
-                    res.into_body().collect().await.unwrap();
-                    if !think.is_zero() {
-                        tokio::time::sleep(think).await;
-                    }
-                }
-            })
-        })
-        .collect();
-    // The first window of a level is its transition: dropped.
-    tokio::time::sleep(WINDOW).await;
-    service.model.skip();
-    for _ in 0..windows {
-        tokio::time::sleep(WINDOW).await;
-        service.model.sample();
-    }
-    stop.store(true, Relaxed);
-    for t in tasks {
-        t.await.unwrap();
-    }
 }
 
 fn summary(report: &CapacityReport) -> String {
@@ -601,9 +512,7 @@ async fn named_before_and_past_saturation(
     kind: ResourceKind,
     name: &str,
 ) -> (CapacityReport, CapacityReport) {
-    for &(users, think) in below_half {
-        load(service, users, Duration::from_millis(think), 3).await;
-    }
+    service.load.hold(below_half).await;
     let before = service.model.report();
     let predicted = assert_wall(&before, kind, name);
     let past = ramp(service, 16).await;
@@ -612,24 +521,36 @@ async fn named_before_and_past_saturation(
     (before, past)
 }
 
+/// Holds `service` at each of `below_half` (users, think time in ms) and expects `name` as
+/// the wall; then ramps it to `top` users and expects `name` as the first bottleneck.
+/// Returns the throughput predicted below half load and the report past saturation.
+async fn wall_then_bottleneck(
+    service: &Service,
+    below_half: &[(usize, u64)],
+    (kind, name): (ResourceKind, &str),
+    top: usize,
+) -> (f64, CapacityReport) {
+    service.load.hold(below_half).await;
+    let predicted = assert_wall(&service.model.report(), kind, name);
+    let report = ramp(service, top).await;
+    let text = summary(&report);
+    let bottleneck = report.first_bottleneck.as_ref().expect(&text);
+    assert_eq!(
+        (bottleneck.kind, bottleneck.name.as_str()),
+        (kind, name),
+        "{text}"
+    );
+    (predicted, report)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_tier_bound_service_is_named_past_saturation_and_before_it() {
     // Two calls at a time to a dependency that takes 20 ms: 100 requests/s.
     let service = serve(Plant::Client { hold: TWENTY_MS }, 32).await;
     // Four loads of about 10% to 45% of 100/s.
-    for (users, think) in [(1, 80), (1, 40), (1, 20), (1, 5)] {
-        load(&service, users, Duration::from_millis(think), 3).await;
-    }
-    let report = service.model.report();
-    let predicted = assert_wall(&report, ResourceKind::Tier, "downstream");
-    let report = ramp(&service, 8).await;
-    let text = summary(&report);
-    let bottleneck = report.first_bottleneck.as_ref().expect(&text);
-    assert_eq!(
-        (bottleneck.kind, bottleneck.name.as_str()),
-        (ResourceKind::Tier, "downstream"),
-        "{text}"
-    );
+    let below_half = [(1, 80), (1, 40), (1, 20), (1, 5)];
+    let downstream = (ResourceKind::Tier, "downstream");
+    let (predicted, report) = wall_then_bottleneck(&service, &below_half, downstream, 8).await;
     assert_predicted(predicted, &report);
 }
 
@@ -644,21 +565,12 @@ async fn a_queue_bound_service_names_the_worker_behind_its_queue() {
     )
     .await;
     // Four loads of about 10% to 45% of the worker's capacity.
-    for (users, think) in [(1, 60), (1, 25), (2, 30), (2, 18)] {
-        load(&service, users, Duration::from_millis(think), 3).await;
-    }
-    let report = service.model.report();
-    let predicted = assert_wall(&report, ResourceKind::Tier, "orders-worker");
+    let below_half = [(1, 60), (1, 25), (2, 30), (2, 18)];
     // Past saturation the queue fills up too, but only because its worker is full: the
     // worker is named, the queue is the symptom.
-    let report = ramp(&service, 16).await;
+    let worker = (ResourceKind::Tier, "orders-worker");
+    let (predicted, report) = wall_then_bottleneck(&service, &below_half, worker, 16).await;
     let text = summary(&report);
-    let bottleneck = report.first_bottleneck.as_ref().expect(&text);
-    assert_eq!(
-        (bottleneck.kind, bottleneck.name.as_str()),
-        (ResourceKind::Tier, "orders-worker"),
-        "{text}"
-    );
     let queue = report
         .resources
         .iter()

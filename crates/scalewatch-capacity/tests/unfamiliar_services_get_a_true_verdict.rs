@@ -22,24 +22,22 @@
 
 use axum::routing::get;
 use axum::Router;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
-use scalewatch_capacity::{CapacityModel, CapacityReport, ResourceKind};
+use scalewatch_capacity::{CapacityModel, CapacityReport, ResourceKind, ResourceUtilization};
 use scalewatch_sync::{LockMetrics, Mutex, Pool};
+use scalewatch_test_support::closed_loop::{blocking, fetch, http_client};
+use scalewatch_test_support::{serve_axum, Close, ClosedLoop, RuntimeThread};
 use scalewatch_tower::ServerTierLayer;
+use std::any::Any;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const WINDOW: Duration = Duration::from_millis(500);
 const MS: Duration = Duration::from_millis(1);
 
-/// Runs its closure when dropped: stops a background thread or a server's own runtime.
+/// Runs its closure when dropped: stops a background thread.
 struct OnDrop(Option<Box<dyn FnOnce() + Send>>);
 
 impl Drop for OnDrop {
@@ -50,56 +48,160 @@ impl Drop for OnDrop {
     }
 }
 
-/// A service on loopback, its model, and the paths its users request, in a cycle.
+/// A service on loopback, its model, and its users.
 struct Service {
-    addr: SocketAddr,
+    /// Closed-loop users taking the service's paths in turn (one cycle shared by all
+    /// users, so the mix holds at any number of users). Each level's windows close the
+    /// model's: the transition skipped, then three windows of 0.5 s sampled.
+    load: ClosedLoop,
     model: CapacityModel,
-    /// The paths the users take in turn (shared by all users, so the mix holds at any
-    /// number of users).
-    paths: &'static [&'static str],
-    next: Arc<AtomicUsize>,
     _provider: SdkMeterProvider,
-    _stops: Vec<OnDrop>,
+    /// Background threads and the server's own runtime, stopped when dropped.
+    _guards: Vec<Box<dyn Any>>,
 }
 
-/// A meter of its own, the server tier `shop` with its layer, and a model at its defaults
-/// that watches it.
-fn instrumented() -> (SdkMeterProvider, Meter, ServerTierLayer, CapacityModel) {
-    let provider = SdkMeterProvider::builder().build();
-    let meter = provider.meter("unfamiliar");
-    let layer = ServerTierLayer::builder()
-        .tier_name("shop")
-        .build(&meter)
-        .unwrap();
-    let model = CapacityModel::new(&meter);
-    model.watch(layer.tier()).unwrap();
-    (provider, meter, layer, model)
+/// A service being put together: a meter of its own, the server tier `shop` with its
+/// layer, and a model at its defaults that watches it. Every handle made here is
+/// registered with the model, as a user would.
+struct Shop {
+    provider: SdkMeterProvider,
+    meter: Meter,
+    locks: LockMetrics,
+    layer: ServerTierLayer,
+    model: CapacityModel,
+    guards: Vec<Box<dyn Any>>,
 }
 
-/// Serves `app` on loopback on the test's runtime.
-async fn listen(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+impl Shop {
+    fn new() -> Self {
+        let provider = SdkMeterProvider::builder().build();
+        let meter = provider.meter("unfamiliar");
+        let layer = ServerTierLayer::builder()
+            .tier_name("shop")
+            .build(&meter)
+            .unwrap();
+        let model = CapacityModel::new(&meter);
+        model.watch(layer.tier()).unwrap();
+        Self {
+            locks: LockMetrics::new(&meter),
+            provider,
+            meter,
+            layer,
+            model,
+            guards: Vec::new(),
+        }
+    }
+
+    /// The lock `name`, registered.
+    fn lock(&self, name: &'static str) -> Arc<Mutex<()>> {
+        let lock = Arc::new(Mutex::new(name, (), &self.locks));
+        self.model.register(&*lock).unwrap();
+        lock
+    }
+
+    /// The pool `db` of `size` members, registered.
+    fn pool(&self, size: u32) -> Pool {
+        let db = Pool::builder("db", size).build(&self.meter).unwrap();
+        self.model.register(&db).unwrap();
+        db
+    }
+
+    /// Keeps `guard` (a background thread, a runtime) until the service is dropped.
+    fn keep(&mut self, guard: impl Any) {
+        self.guards.push(Box::new(guard));
+    }
+
+    /// A downstream service on loopback that sleeps `hold` a call, called through the
+    /// client tier `downstream` with a concurrency limit of `limit`, watched by the model.
+    async fn downstream(
+        &self,
+        hold: Duration,
+        limit: usize,
+    ) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Clone {
+        use tower::Layer;
+        let app = Router::new().route(
+            "/call",
+            get(move || async move {
+                blocking_sleep(hold).await;
+                "done"
+            }),
+        );
+        let addr = serve_axum(app).await;
+        let layer = scalewatch_tower::ClientTierLayer::builder()
+            .tier_name("downstream")
+            .concurrency_limit(limit)
+            .max_queued(usize::MAX)
+            .build(&self.meter)
+            .unwrap();
+        self.model.watch(layer.tier()).unwrap();
+        let client = layer.layer(http_client());
+        move || {
+            let client = client.clone();
+            Box::pin(async move {
+                fetch(client, addr, "/call").await;
+            })
+        }
+    }
+
+    /// Serves `routes` behind the tier's layer on the test's runtime; its users take
+    /// `paths` in turn.
+    async fn serve(self, routes: Router, paths: &[&str]) -> Service {
+        let addr = serve_axum(routes.layer(self.layer.clone())).await;
+        self.service(addr, paths)
+    }
+
+    /// Serves `routes` behind the tier's layer on a runtime of one worker of its own,
+    /// registered as the runtime `server`; its users take `paths` in turn.
+    fn serve_on_its_own_runtime(mut self, routes: Router, paths: &[&str]) -> Service {
+        let (server, addr) = RuntimeThread::serve(routes.layer(self.layer.clone()));
+        let tier = scalewatch_runtime::RuntimeTier::builder(server.handle().clone())
+            .name("server")
+            .build(&self.meter)
+            .unwrap();
+        self.model.register(&tier).unwrap();
+        self.keep(server);
+        self.service(addr, paths)
+    }
+
+    fn service(self, addr: SocketAddr, paths: &[&str]) -> Service {
+        let windows = self.model.clone();
+        Service {
+            load: ClosedLoop::new(addr, paths, move |close| {
+                if close == Close::Transition {
+                    windows.skip();
+                } else {
+                    windows.sample();
+                }
+            }),
+            model: self.model,
+            _provider: self.provider,
+            _guards: self.guards,
+        }
+    }
+}
+
+/// The one route `/work`, running `work` for each request.
+fn work<F, Fut>(work: F) -> Router
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    Router::new().route("/work", get(work))
 }
 
 /// A precise sleep on a blocking thread (the timer's millisecond steps would make it
 /// depend on the load).
 async fn blocking_sleep(time: Duration) {
-    tokio::task::spawn_blocking(move || std::thread::sleep(time))
-        .await
-        .unwrap();
+    blocking(move || std::thread::sleep(time)).await;
 }
 
 /// Holds `lock` for `time`, on a blocking thread.
 async fn hold_lock(lock: Arc<Mutex<()>>, time: Duration) {
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let _held = lock.lock().unwrap();
         std::thread::sleep(time);
     })
-    .await
-    .unwrap();
+    .await;
 }
 
 /// Holds a member of `pool` for `time`.
@@ -108,62 +210,90 @@ async fn hold_member(pool: &Pool, time: Duration) {
     blocking_sleep(time).await;
 }
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
-
-/// Closed-loop users, each waiting `think` between an answer and its next request; one
-/// window to settle (skipped), then `windows` windows sampled.
-async fn load(service: &Service, users: usize, think: Duration, windows: usize) {
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (addr, paths) = (service.addr, service.paths);
-    let tasks: Vec<_> = (0..users)
-        .map(|_| {
-            let (client, stop, next) = (client.clone(), stop.clone(), service.next.clone());
-            tokio::spawn(async move {
-                // Bounded whatever happens.
-                let deadline = Instant::now() + Duration::from_secs(30);
-                while !stop.load(Relaxed) && Instant::now() < deadline {
-                    let path = paths[next.fetch_add(1, Relaxed) % paths.len()];
-                    let req = http::Request::get(format!("http://{addr}{path}"))
-                        .body(Full::new(Bytes::new()))
-                        .unwrap();
-                    let res = client.request(req).await.unwrap();
-                    assert_eq!(res.status(), 200, "{path}");
-                    res.into_body().collect().await.unwrap();
-                    if !think.is_zero() {
-                        tokio::time::sleep(think).await;
-                    }
-                }
-            })
-        })
-        .collect();
-    tokio::time::sleep(WINDOW).await;
-    service.model.skip();
-    for _ in 0..windows {
-        tokio::time::sleep(WINDOW).await;
-        service.model.sample();
-    }
-    stop.store(true, Relaxed);
-    for t in tasks {
-        t.await.unwrap();
-    }
+/// The route `/work`: `ledger` held for `lock`, then a member of `db` for `member`.
+fn lock_then_member(ledger: Arc<Mutex<()>>, lock: Duration, db: Pool, member: Duration) -> Router {
+    work(move || {
+        let (ledger, db) = (ledger.clone(), db.clone());
+        async move {
+            hold_lock(ledger, lock).await;
+            hold_member(&db, member).await;
+        }
+    })
 }
 
-/// Holds the service at each (users, think time in ms) of `loads`, three windows each.
-async fn hold_below_half(service: &Service, loads: &[(usize, u64)]) -> CapacityReport {
-    for &(users, think) in loads {
-        load(service, users, Duration::from_millis(think), 3).await;
-    }
-    service.model.report()
+/// How many calls a request makes to the downstream, at once.
+#[derive(Clone, Copy)]
+enum Calls {
+    One,
+    TwoConcurrent,
 }
 
-/// Ramps 1, 2, 4, 8, 16 users with no think time, three windows a level.
-async fn ramp(service: &Service) -> CapacityReport {
-    for users in [1, 2, 4, 8, 16] {
-        load(service, users, Duration::ZERO, 3).await;
-    }
+/// A service whose requests hold the `ledger` lock for `lock`, then make `calls` to a
+/// downstream that takes 20 ms, `limit` calls at a time.
+async fn lock_then_downstream(lock: Duration, limit: usize, calls: Calls) -> Service {
+    let shop = Shop::new();
+    let ledger = shop.lock("ledger");
+    let call = shop.downstream(20 * MS, limit).await;
+    let routes = work(move || {
+        let (ledger, call) = (ledger.clone(), call.clone());
+        async move {
+            hold_lock(ledger, lock).await;
+            match calls {
+                Calls::One => call().await,
+                Calls::TwoConcurrent => _ = tokio::join!(call(), call()),
+            }
+        }
+    });
+    shop.serve(routes, &["/work"]).await
+}
+
+/// Holds the service at each (users, think time in ms) of `loads`, three windows each,
+/// then ramps it past saturation (1, 2, 4, 8, 16 users with no think time, three windows
+/// a level); prints the verdict of both regimes and returns the report past saturation.
+async fn below_half_then_past_saturation(
+    service: &Service,
+    case: &str,
+    loads: &[(usize, u64)],
+) -> CapacityReport {
+    hold_below_half(service, case, loads).await;
+    ramp(service, case).await
+}
+
+/// Holds the service at each (users, think time in ms) of `loads`, three windows each;
+/// prints the verdict.
+async fn hold_below_half(service: &Service, case: &str, loads: &[(usize, u64)]) -> CapacityReport {
+    service.load.hold(loads).await;
+    let report = service.model.report();
+    verdict(case, "below half", &report);
+    report
+}
+
+/// Ramps 1, 2, 4, 8, 16 users with no think time, three windows a level; prints the
+/// verdict.
+async fn ramp(service: &Service, case: &str) -> CapacityReport {
+    service.load.ramp(16).await;
     service.model.refit();
-    service.model.report()
+    let report = service.model.report();
+    verdict(case, "past saturation", &report);
+    report
+}
+
+/// Holds the service at `loads` and expects the named resource as the wall (every
+/// resource but `busy_anyway` at half or less); then ramps it past saturation and expects
+/// the same resource as the first bottleneck. Returns the prediction made below half load
+/// (see [`assert_wall`]) and the report past saturation.
+async fn named_before_and_past_saturation(
+    service: &Service,
+    case: &str,
+    loads: &[(usize, u64)],
+    (kind, name): (ResourceKind, &str),
+    busy_anyway: &[&str],
+) -> ((f64, String), CapacityReport) {
+    let before = hold_below_half(service, case, loads).await;
+    let predicted = assert_wall(&before, kind, name, busy_anyway);
+    let past = ramp(service, case).await;
+    assert_bottleneck(&past, kind, name);
+    (predicted, past)
 }
 
 /// The highest throughput of `tier` over the load levels seen: the planted capacity as
@@ -285,13 +415,57 @@ fn assert_predicted(
     );
 }
 
-fn utilization(report: &CapacityReport, name: &str) -> f64 {
+/// The resource `name` as ranked in `report`.
+fn resource<'a>(report: &'a CapacityReport, name: &str) -> &'a ResourceUtilization {
     report
         .resources
         .iter()
         .find(|r| r.name == name)
         .unwrap_or_else(|| panic!("{name} is ranked: {}", summary(report)))
-        .utilization
+}
+
+fn utilization(report: &CapacityReport, name: &str) -> f64 {
+    resource(report, name).utilization
+}
+
+/// When a background holder takes its lock again.
+#[derive(Clone, Copy)]
+enum Pace {
+    /// At the start of every period, on a fixed schedule whatever else takes the lock.
+    Every(Duration),
+    /// After letting it go for this long.
+    After(Duration),
+}
+
+/// A thread that holds `lock` for `hold` at the `pace` given, until dropped (two minutes
+/// at most).
+fn background_holder(lock: Arc<Mutex<()>>, hold: Duration, pace: Pace) -> OnDrop {
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let deadline = start + Duration::from_secs(120);
+            let mut tick = start;
+            while !stop.load(Relaxed) && Instant::now() < deadline {
+                {
+                    let _held = lock.lock().unwrap();
+                    std::thread::sleep(hold);
+                }
+                match pace {
+                    Pace::Every(period) => {
+                        tick += period;
+                        std::thread::sleep(tick.saturating_duration_since(Instant::now()));
+                    }
+                    Pace::After(gap) => std::thread::sleep(gap),
+                }
+            }
+        })
+    };
+    OnDrop(Some(Box::new(move || {
+        stop.store(true, Relaxed);
+        thread.join().unwrap();
+    })))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,13 +473,9 @@ async fn a_pool_reached_by_one_route_of_two_is_named_for_the_whole_service() {
     // 7 requests in 10 take the cache lock for 0.2 ms; 3 in 10 take a member of a pool of
     // 3 for 30 ms: the pool passes 100 of those a second, so the service 333/s. The lock
     // would take about 7,000/s.
-    let (provider, meter, layer, model) = instrumented();
-    let locks = LockMetrics::new(&meter);
-    let cache = Arc::new(Mutex::new("cache", (), &locks));
-    let db = Pool::builder("db", 3).build(&meter).unwrap();
-    model.register(&*cache).unwrap();
-    model.register(&db).unwrap();
-    let app = Router::new()
+    let shop = Shop::new();
+    let (cache, db) = (shop.lock("cache"), shop.pool(3));
+    let routes = Router::new()
         .route("/cached", get(move || hold_lock(cache.clone(), MS / 5)))
         .route(
             "/stored",
@@ -313,27 +483,18 @@ async fn a_pool_reached_by_one_route_of_two_is_named_for_the_whole_service() {
                 let db = db.clone();
                 async move { hold_member(&db, 30 * MS).await }
             }),
-        )
-        .layer(layer);
-    let service = Service {
-        addr: listen(app).await,
-        model,
-        paths: &[
-            "/cached", "/cached", "/stored", "/cached", "/cached", "/stored", "/cached", "/cached",
-            "/stored", "/cached",
-        ],
-        next: Arc::default(),
-        _provider: provider,
-        _stops: Vec::new(),
-    };
+        );
+    let paths = [
+        "/cached", "/cached", "/stored", "/cached", "/cached", "/stored", "/cached", "/cached",
+        "/stored", "/cached",
+    ];
+    let service = shop.serve(routes, &paths).await;
     let case = "two routes";
     // Requests take about 10 ms on average: about 15% to 40% of 333/s.
-    let before = hold_below_half(&service, &[(1, 10), (2, 6), (1, 3), (1, 0)]).await;
-    verdict(case, "below half", &before);
-    let predicted = assert_wall(&before, ResourceKind::Pool, "db", &[]);
-    let past = ramp(&service).await;
-    verdict(case, "past saturation", &past);
-    assert_bottleneck(&past, ResourceKind::Pool, "db");
+    let loads = [(1, 10), (2, 6), (1, 3), (1, 0)];
+    let (predicted, past) =
+        named_before_and_past_saturation(&service, case, &loads, (ResourceKind::Pool, "db"), &[])
+            .await;
     assert!(utilization(&past, "cache") < 0.5, "{}", summary(&past));
     assert_predicted(case, predicted, 1000.0 / 3.0, &past);
 }
@@ -343,66 +504,20 @@ async fn a_lock_kept_busy_by_a_background_thread_is_not_blamed_for_the_pools_lim
     // A compaction thread holds the `compactor` lock 19 ms of every 20 whatever the load
     // (95%, saturated); requests never take it. They take the `ledger` lock for 1 ms
     // (1,000/s), then a member of a pool of 2 for 10 ms: 200/s.
-    let (provider, meter, layer, model) = instrumented();
-    let locks = LockMetrics::new(&meter);
-    let compactor = Arc::new(Mutex::new("compactor", (), &locks));
-    let ledger = Arc::new(Mutex::new("ledger", (), &locks));
-    let db = Pool::builder("db", 2).build(&meter).unwrap();
-    model.register(&*compactor).unwrap();
-    model.register(&*ledger).unwrap();
-    model.register(&db).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let compaction = {
-        let (compactor, stop) = (compactor.clone(), stop.clone());
-        std::thread::spawn(move || {
-            // Bounded whatever happens: at most two minutes.
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !stop.load(Relaxed) && Instant::now() < deadline {
-                {
-                    let _held = compactor.lock().unwrap();
-                    std::thread::sleep(19 * MS);
-                }
-                std::thread::sleep(MS);
-            }
-        })
-    };
-    let app = Router::new()
-        .route(
-            "/work",
-            get(move || {
-                let (ledger, db) = (ledger.clone(), db.clone());
-                async move {
-                    hold_lock(ledger, MS).await;
-                    hold_member(&db, 10 * MS).await;
-                }
-            }),
-        )
-        .layer(layer);
-    let service = Service {
-        addr: listen(app).await,
-        model,
-        paths: &["/work"],
-        next: Arc::default(),
-        _provider: provider,
-        _stops: vec![OnDrop(Some(Box::new(move || {
-            stop.store(true, Relaxed);
-            compaction.join().unwrap();
-        })))],
-    };
+    let mut shop = Shop::new();
+    let compactor = shop.lock("compactor");
+    let (ledger, db) = (shop.lock("ledger"), shop.pool(2));
+    shop.keep(background_holder(compactor, 19 * MS, Pace::After(MS)));
+    let routes = lock_then_member(ledger, MS, db, 10 * MS);
+    let service = shop.serve(routes, &["/work"]).await;
     let case = "background lock";
     // Requests take about 11.5 ms: about 15% to 45% of 200/s.
-    let before = hold_below_half(&service, &[(1, 20), (2, 10), (1, 8), (1, 2)]).await;
-    verdict(case, "below half", &before);
-    let predicted = assert_wall(&before, ResourceKind::Pool, "db", &["compactor"]);
-    let past = ramp(&service).await;
-    verdict(case, "past saturation", &past);
-    assert_bottleneck(&past, ResourceKind::Pool, "db");
+    let loads = [(1, 20), (2, 10), (1, 8), (1, 2)];
+    let pool = (ResourceKind::Pool, "db");
+    let (predicted, past) =
+        named_before_and_past_saturation(&service, case, &loads, pool, &["compactor"]).await;
     let text = summary(&past);
-    let compactor = past
-        .resources
-        .iter()
-        .find(|r| r.name == "compactor")
-        .unwrap();
+    let compactor = resource(&past, "compactor");
     assert!(compactor.saturated, "busy anyway: {text}");
     assert!(
         !compactor.tracks.iter().any(|t| t == "shop"),
@@ -416,43 +531,25 @@ async fn a_limit_nobody_registered_is_not_pinned_on_a_registered_resource() {
     // Two permits of a plain tokio semaphore, 10 ms each: 200 requests/s, invisible to the
     // model. Then the registered `ledger` lock for 0.5 ms (2,000/s) and a member of the
     // registered pool of 32 for 2 ms (16,000/s): both far from full at 200/s.
-    let (provider, meter, layer, model) = instrumented();
-    let locks = LockMetrics::new(&meter);
-    let ledger = Arc::new(Mutex::new("ledger", (), &locks));
-    let db = Pool::builder("db", 32).build(&meter).unwrap();
-    model.register(&*ledger).unwrap();
-    model.register(&db).unwrap();
+    let shop = Shop::new();
+    let (ledger, db) = (shop.lock("ledger"), shop.pool(32));
     let hidden = Arc::new(tokio::sync::Semaphore::new(2));
-    let app = Router::new()
-        .route(
-            "/work",
-            get(move || {
-                let (hidden, ledger, db) = (hidden.clone(), ledger.clone(), db.clone());
-                async move {
-                    {
-                        let _permit = hidden.acquire().await.unwrap();
-                        blocking_sleep(10 * MS).await;
-                    }
-                    hold_lock(ledger, MS / 2).await;
-                    hold_member(&db, 2 * MS).await;
-                }
-            }),
-        )
-        .layer(layer);
-    let service = Service {
-        addr: listen(app).await,
-        model,
-        paths: &["/work"],
-        next: Arc::default(),
-        _provider: provider,
-        _stops: Vec::new(),
-    };
+    let routes = work(move || {
+        let (hidden, ledger, db) = (hidden.clone(), ledger.clone(), db.clone());
+        async move {
+            {
+                let _permit = hidden.acquire().await.unwrap();
+                blocking_sleep(10 * MS).await;
+            }
+            hold_lock(ledger, MS / 2).await;
+            hold_member(&db, 2 * MS).await;
+        }
+    });
+    let service = shop.serve(routes, &["/work"]).await;
     let case = "invisible limit";
     // Requests take about 13 ms: about 20% to 40% of 200/s.
-    let before = hold_below_half(&service, &[(1, 15), (1, 5), (2, 12), (1, 2)]).await;
-    verdict(case, "below half", &before);
-    let past = ramp(&service).await;
-    verdict(case, "past saturation", &past);
+    let loads = [(1, 15), (1, 5), (2, 12), (1, 2)];
+    let past = below_half_then_past_saturation(&service, case, &loads).await;
     let text = summary(&past);
     // Nothing registered is full, so nothing registered may be blamed; a wall, if the
     // model names one, is the registered resource's own and lies far beyond the load.
@@ -467,81 +564,18 @@ async fn a_limit_nobody_registered_is_not_pinned_on_a_registered_resource() {
     eprintln!("[{case}] report past saturation:\n{past}");
 }
 
-/// A downstream service on loopback that sleeps `hold` a call, called through the client
-/// tier `downstream` with a concurrency limit of `limit`, watched by `model`.
-async fn downstream(
-    model: &CapacityModel,
-    meter: &Meter,
-    hold: Duration,
-    limit: usize,
-) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Clone {
-    use tower::{Layer, ServiceExt};
-    let app = Router::new().route(
-        "/call",
-        get(move || async move {
-            blocking_sleep(hold).await;
-            "done"
-        }),
-    );
-    let addr = listen(app).await;
-    let layer = scalewatch_tower::ClientTierLayer::builder()
-        .tier_name("downstream")
-        .concurrency_limit(limit)
-        .max_queued(usize::MAX)
-        .build(meter)
-        .unwrap();
-    model.watch(layer.tier()).unwrap();
-    let client = layer.layer(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
-    move || {
-        let client = client.clone();
-        Box::pin(async move {
-            let req = http::Request::get(format!("http://{addr}/call"))
-                .body(Full::new(Bytes::new()))
-                .unwrap();
-            let res = client.oneshot(req).await.unwrap();
-            res.into_body().collect().await.unwrap();
-        })
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_downstream_behind_a_client_limit_comes_before_a_short_hot_lock() {
     // Each request holds the `ledger` lock for 3 ms (about 333/s), then calls a
     // downstream that takes 20 ms, four calls at a time (about 200/s less the call's own
     // overhead). The downstream saturates first; the lock stays below 90% past it.
-    let (provider, meter, layer, model) = instrumented();
-    let locks = LockMetrics::new(&meter);
-    let ledger = Arc::new(Mutex::new("ledger", (), &locks));
-    model.register(&*ledger).unwrap();
-    let call = downstream(&model, &meter, 20 * MS, 4).await;
-    let app = Router::new()
-        .route(
-            "/work",
-            get(move || {
-                let (ledger, call) = (ledger.clone(), call.clone());
-                async move {
-                    hold_lock(ledger, 3 * MS).await;
-                    call().await;
-                }
-            }),
-        )
-        .layer(layer);
-    let service = Service {
-        addr: listen(app).await,
-        model,
-        paths: &["/work"],
-        next: Arc::default(),
-        _provider: provider,
-        _stops: Vec::new(),
-    };
+    let service = lock_then_downstream(3 * MS, 4, Calls::One).await;
     let case = "lock and downstream";
     // Requests take about 25 ms: about 20% to 45% of 200/s.
-    let before = hold_below_half(&service, &[(2, 30), (3, 10), (2, 10), (2, 2)]).await;
-    verdict(case, "below half", &before);
-    let predicted = assert_wall(&before, ResourceKind::Tier, "downstream", &[]);
-    let past = ramp(&service).await;
-    verdict(case, "past saturation", &past);
-    assert_bottleneck(&past, ResourceKind::Tier, "downstream");
+    let loads = [(2, 30), (3, 10), (2, 10), (2, 2)];
+    let downstream = (ResourceKind::Tier, "downstream");
+    let (predicted, past) =
+        named_before_and_past_saturation(&service, case, &loads, downstream, &[]).await;
     assert!(utilization(&past, "ledger") < 0.9, "{}", summary(&past));
     assert_predicted(case, predicted, 200.0, &past);
 }
@@ -553,96 +587,25 @@ async fn a_pool_held_while_the_runtime_blocks_blames_the_runtime() {
     // then awaits 4 ms of I/O still holding the member. The worker passes at most 333/s
     // (less its own work); the pool, about 7 ms a member, 570/s. Past saturation the
     // members also wait for the worker, so the pool fills too: its symptom, not its cause.
-    let (provider, meter, layer, model) = instrumented();
-    let db = Pool::builder("db", 4).build(&meter).unwrap();
-    model.register(&db).unwrap();
-    let app = Router::new()
-        .route(
-            "/work",
-            get(move || {
-                let db = db.clone();
-                async move {
-                    let _member = db.acquire().await.unwrap();
-                    // A blocking call on the async runtime: its worker is busy the whole time.
-                    std::thread::sleep(3 * MS);
-                    blocking_sleep(4 * MS).await;
-                }
-            }),
-        )
-        .layer(layer);
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    std_listener.set_nonblocking(true).unwrap();
-    let addr = std_listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (ready, is_ready) = std::sync::mpsc::channel();
-    let server = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let tier = scalewatch_runtime::RuntimeTier::builder(rt.handle().clone())
-            .name("server")
-            .build(&meter)
-            .unwrap();
-        ready.send(tier).unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
+    let shop = Shop::new();
+    let db = shop.pool(4);
+    let routes = work(move || {
+        let db = db.clone();
+        async move {
+            let _member = db.acquire().await.unwrap();
+            // A blocking call on the async runtime: its worker is busy the whole time.
+            std::thread::sleep(3 * MS);
+            blocking_sleep(4 * MS).await;
+        }
     });
-    let tier = is_ready.recv().unwrap();
-    model.register(&tier).unwrap();
-    let service = Service {
-        addr,
-        model,
-        paths: &["/work"],
-        next: Arc::default(),
-        _provider: provider,
-        _stops: vec![OnDrop(Some(Box::new(move || {
-            let _ = stop.send(());
-            server.join().unwrap();
-        })))],
-    };
+    let service = shop.serve_on_its_own_runtime(routes, &["/work"]);
     let case = "pool around a blocked runtime";
     // Requests take about 8 ms: about 12% to 40% of 300/s.
-    let before = hold_below_half(&service, &[(1, 20), (1, 5), (2, 12), (1, 3)]).await;
-    verdict(case, "below half", &before);
-    let predicted = assert_wall(&before, ResourceKind::Runtime, "server", &[]);
-    let past = ramp(&service).await;
-    verdict(case, "past saturation", &past);
-    assert_bottleneck(&past, ResourceKind::Runtime, "server");
+    let loads = [(1, 20), (1, 5), (2, 12), (1, 3)];
+    let runtime = (ResourceKind::Runtime, "server");
+    let (predicted, past) =
+        named_before_and_past_saturation(&service, case, &loads, runtime, &[]).await;
     assert_predicted(case, predicted, 1000.0 / 3.0, &past);
-}
-
-/// A thread that holds `lock` for `hold` at the start of every `period`, on a fixed
-/// schedule whatever else takes the lock, until dropped (two minutes at most).
-fn background_holder(lock: Arc<Mutex<()>>, hold: Duration, period: Duration) -> OnDrop {
-    let stop = Arc::new(AtomicBool::new(false));
-    let thread = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            let deadline = start + Duration::from_secs(120);
-            let mut tick = start;
-            while !stop.load(Relaxed) && Instant::now() < deadline {
-                {
-                    let _held = lock.lock().unwrap();
-                    std::thread::sleep(hold);
-                }
-                tick += period;
-                std::thread::sleep(tick.saturating_duration_since(Instant::now()));
-            }
-        })
-    };
-    OnDrop(Some(Box::new(move || {
-        stop.store(true, Relaxed);
-        thread.join().unwrap();
-    })))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -652,42 +615,19 @@ async fn a_lock_half_taken_by_a_batch_job_saturates_before_a_pool_that_looks_hot
     // the other half of the lock: 250/s. The pool would take 400/s. By busy time per
     // request alone (2 ms against 2.5 ms a member) the pool would look first: only the
     // lock's background says otherwise.
-    let (provider, meter, layer, model) = instrumented();
-    let locks = LockMetrics::new(&meter);
-    let ledger = Arc::new(Mutex::new("ledger", (), &locks));
-    let db = Pool::builder("db", 4).build(&meter).unwrap();
-    model.register(&*ledger).unwrap();
-    model.register(&db).unwrap();
-    let batch = background_holder(ledger.clone(), 10 * MS, 20 * MS);
-    let app = Router::new()
-        .route(
-            "/work",
-            get(move || {
-                let (ledger, db) = (ledger.clone(), db.clone());
-                async move {
-                    hold_lock(ledger, 2 * MS).await;
-                    hold_member(&db, 10 * MS).await;
-                }
-            }),
-        )
-        .layer(layer);
-    let service = Service {
-        addr: listen(app).await,
-        model,
-        paths: &["/work"],
-        next: Arc::default(),
-        _provider: provider,
-        _stops: vec![batch],
-    };
+    let mut shop = Shop::new();
+    let (ledger, db) = (shop.lock("ledger"), shop.pool(4));
+    let batch = background_holder(ledger.clone(), 10 * MS, Pace::Every(20 * MS));
+    shop.keep(batch);
+    let routes = lock_then_member(ledger, 2 * MS, db, 10 * MS);
+    let service = shop.serve(routes, &["/work"]).await;
     let case = "half-busy lock";
     // Requests take about 15 ms (with the wait for the batch job): about 15% to 40% of
     // 250/s. The lock is above half from the start: the batch job's share.
-    let before = hold_below_half(&service, &[(1, 10), (2, 10), (1, 3), (2, 4)]).await;
-    verdict(case, "below half", &before);
-    let predicted = assert_wall(&before, ResourceKind::Lock, "ledger", &["ledger"]);
-    let past = ramp(&service).await;
-    verdict(case, "past saturation", &past);
-    assert_bottleneck(&past, ResourceKind::Lock, "ledger");
+    let loads = [(1, 10), (2, 10), (1, 3), (2, 4)];
+    let lock = (ResourceKind::Lock, "ledger");
+    let (predicted, past) =
+        named_before_and_past_saturation(&service, case, &loads, lock, &["ledger"]).await;
     assert!(utilization(&past, "db") < 0.9, "{}", summary(&past));
     assert_predicted(case, predicted, 250.0, &past);
 }
@@ -701,37 +641,22 @@ async fn a_pool_held_around_a_limit_nobody_registered_is_named_only_as_filling_e
     // must not send its reader that way: the pool is named as full, but as having filled
     // at about half the throughput its own work predicts, with its holders possibly
     // waiting on something else.
-    let (provider, meter, layer, model) = instrumented();
-    let db = Pool::builder("db", 4).build(&meter).unwrap();
-    model.register(&db).unwrap();
+    let shop = Shop::new();
+    let db = shop.pool(4);
     let hidden = Arc::new(tokio::sync::Semaphore::new(2));
-    let app = Router::new()
-        .route(
-            "/work",
-            get(move || {
-                let (hidden, db) = (hidden.clone(), db.clone());
-                async move {
-                    let _member = db.acquire().await.unwrap();
-                    let _permit = hidden.acquire().await.unwrap();
-                    blocking_sleep(10 * MS).await;
-                }
-            }),
-        )
-        .layer(layer);
-    let service = Service {
-        addr: listen(app).await,
-        model,
-        paths: &["/work"],
-        next: Arc::default(),
-        _provider: provider,
-        _stops: Vec::new(),
-    };
+    let routes = work(move || {
+        let (hidden, db) = (hidden.clone(), db.clone());
+        async move {
+            let _member = db.acquire().await.unwrap();
+            let _permit = hidden.acquire().await.unwrap();
+            blocking_sleep(10 * MS).await;
+        }
+    });
+    let service = shop.serve(routes, &["/work"]).await;
     let case = "pool around an invisible limit";
     // Requests take about 11 ms: about 20% to 40% of 200/s.
-    let before = hold_below_half(&service, &[(1, 15), (1, 5), (2, 12), (1, 2)]).await;
-    verdict(case, "below half", &before);
-    let past = ramp(&service).await;
-    verdict(case, "past saturation", &past);
+    let loads = [(1, 15), (1, 5), (2, 12), (1, 2)];
+    let past = below_half_then_past_saturation(&service, case, &loads).await;
     let text = summary(&past);
     assert!(utilization(&past, "db") >= 0.9, "the pool fills: {text}");
     let named = past.first_bottleneck.as_ref().expect(&text);
@@ -749,44 +674,18 @@ async fn a_fan_out_to_a_limited_downstream_is_named_in_the_downstreams_own_throu
     // Each request takes the `ledger` lock for 1 ms (1,000/s), then makes two concurrent
     // calls to a downstream that takes 20 ms, six calls at a time: about 285 calls/s, so
     // about 143 requests/s. The client tier's throughput is twice the server's.
-    let (provider, meter, layer, model) = instrumented();
-    let locks = LockMetrics::new(&meter);
-    let ledger = Arc::new(Mutex::new("ledger", (), &locks));
-    model.register(&*ledger).unwrap();
-    let call = downstream(&model, &meter, 20 * MS, 6).await;
-    let app = Router::new()
-        .route(
-            "/work",
-            get(move || {
-                let (ledger, call) = (ledger.clone(), call.clone());
-                async move {
-                    hold_lock(ledger, MS).await;
-                    tokio::join!(call(), call());
-                }
-            }),
-        )
-        .layer(layer);
-    let service = Service {
-        addr: listen(app).await,
-        model,
-        paths: &["/work"],
-        next: Arc::default(),
-        _provider: provider,
-        _stops: Vec::new(),
-    };
+    let service = lock_then_downstream(MS, 6, Calls::TwoConcurrent).await;
     let case = "fan-out";
     // Requests take about 22 ms: about 20% to 45% of 143/s.
-    let before = hold_below_half(&service, &[(1, 10), (2, 10), (1, 0), (2, 20)]).await;
-    verdict(case, "below half", &before);
-    let predicted = assert_wall(&before, ResourceKind::Tier, "downstream", &[]);
+    let loads = [(1, 10), (2, 10), (1, 0), (2, 20)];
+    let downstream = (ResourceKind::Tier, "downstream");
+    let (predicted, past) =
+        named_before_and_past_saturation(&service, case, &loads, downstream, &[]).await;
     let planted = if predicted.1 == "downstream" {
         6000.0 / 21.0
     } else {
         3000.0 / 21.0
     };
-    let past = ramp(&service).await;
-    verdict(case, "past saturation", &past);
-    assert_bottleneck(&past, ResourceKind::Tier, "downstream");
     assert!(utilization(&past, "ledger") < 0.5, "{}", summary(&past));
     assert_predicted(case, predicted, planted, &past);
 }

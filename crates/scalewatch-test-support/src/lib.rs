@@ -51,6 +51,7 @@
 //! None: everything is always built.
 #![allow(clippy::unwrap_used)]
 
+pub mod closed_loop;
 mod loopback;
 pub mod pipeline;
 mod receiver;
@@ -59,6 +60,7 @@ pub mod sdk;
 mod snapshot;
 pub mod workload;
 
+pub use closed_loop::{Close, ClosedLoop, RuntimeThread, Schedule};
 pub use loopback::{call, closed_port, serve_axum, serve_grpc, silent_listener};
 pub use pipeline::{flush, telemetry_to};
 pub use receiver::{FakeReceiver, Fault, ReceivedLog, Signal};
