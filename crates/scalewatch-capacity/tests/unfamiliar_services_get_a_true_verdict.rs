@@ -437,9 +437,14 @@ enum Pace {
     After(Duration),
 }
 
+/// Set while a background holder waits for its lock: requests that honour it step aside
+/// (std's lock is not fair, and a dozen request threads could otherwise starve the holder
+/// and change the plant under load).
+type Waiting = Arc<AtomicBool>;
+
 /// A thread that holds `lock` for `hold` at the `pace` given, until dropped (two minutes
-/// at most).
-fn background_holder(lock: Arc<Mutex<()>>, hold: Duration, pace: Pace) -> OnDrop {
+/// at most), raising `waiting` while it waits for the lock.
+fn background_holder(lock: Arc<Mutex<()>>, hold: Duration, pace: Pace, waiting: Waiting) -> OnDrop {
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
         let stop = stop.clone();
@@ -449,7 +454,9 @@ fn background_holder(lock: Arc<Mutex<()>>, hold: Duration, pace: Pace) -> OnDrop
             let mut tick = start;
             while !stop.load(Relaxed) && Instant::now() < deadline {
                 {
+                    waiting.store(true, Relaxed);
                     let _held = lock.lock().unwrap();
+                    waiting.store(false, Relaxed);
                     std::thread::sleep(hold);
                 }
                 match pace {
@@ -507,7 +514,12 @@ async fn a_lock_kept_busy_by_a_background_thread_is_not_blamed_for_the_pools_lim
     let mut shop = Shop::new();
     let compactor = shop.lock("compactor");
     let (ledger, db) = (shop.lock("ledger"), shop.pool(2));
-    shop.keep(background_holder(compactor, 19 * MS, Pace::After(MS)));
+    shop.keep(background_holder(
+        compactor,
+        19 * MS,
+        Pace::After(MS),
+        Waiting::default(),
+    ));
     let routes = lock_then_member(ledger, MS, db, 10 * MS);
     let service = shop.serve(routes, &["/work"]).await;
     let case = "background lock";
@@ -617,9 +629,36 @@ async fn a_lock_half_taken_by_a_batch_job_saturates_before_a_pool_that_looks_hot
     // lock's background says otherwise.
     let mut shop = Shop::new();
     let (ledger, db) = (shop.lock("ledger"), shop.pool(4));
-    let batch = background_holder(ledger.clone(), 10 * MS, Pace::Every(20 * MS));
+    let waiting = Waiting::default();
+    let batch = background_holder(
+        ledger.clone(),
+        10 * MS,
+        Pace::Every(20 * MS),
+        waiting.clone(),
+    );
     shop.keep(batch);
-    let routes = lock_then_member(ledger, 2 * MS, db, 10 * MS);
+    // Requests never queue inside the lock and step aside while the batch job waits for
+    // it, so that the batch job keeps its half at any load: they poll with `try_lock`.
+    let routes = work(move || {
+        let (ledger, db, waiting) = (ledger.clone(), db.clone(), waiting.clone());
+        async move {
+            blocking(move || {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline {
+                    if !waiting.load(Relaxed) {
+                        if let Ok(_held) = ledger.try_lock() {
+                            std::thread::sleep(2 * MS);
+                            return;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                panic!("the ledger lock was not had within 10 s");
+            })
+            .await;
+            hold_member(&db, 10 * MS).await;
+        }
+    });
     let service = shop.serve(routes, &["/work"]).await;
     let case = "half-busy lock";
     // Requests take about 15 ms (with the wait for the batch job): about 15% to 40% of
