@@ -705,20 +705,17 @@ fn rank(state: &State, options: &Options) -> Vec<ResourceUtilization> {
                 .filter_map(|d| Some((d.tier, d.fit()?)))
                 .collect();
             fits.sort_by(|a, b| b.1.r_squared.total_cmp(&a.1.r_squared));
-            let demands: Vec<Demand> = fits
+            let demands = fits
                 .iter()
                 .map(|(tier, fit)| Demand::new(tier, fit, current(tier)))
                 .collect();
-            let tracks = fits.iter().map(|(tier, _)| (*tier).to_owned()).collect();
             ResourceUtilization {
                 kind,
                 name: name.into_owned(),
                 utilization: reading.utilization,
                 waiting: reading.waiting,
                 saturated: reading.utilization >= options.saturation,
-                demand: demands.first().cloned(),
                 demands,
-                tracks,
             }
         })
         .collect();
@@ -748,10 +745,14 @@ fn first_bottleneck(resources: &[ResourceUtilization], tiers: &[TierReport]) -> 
     // concurrency, or, for a tier held at its own limit (whose concurrency the limit caps,
     // so that it cannot show a plateau), requests queue at its admission.
     let stalled = |r: &ResourceUtilization| {
-        r.tracks.iter().find(|t| plateaued(t)).cloned().or_else(|| {
-            let own = r.kind == ResourceKind::Tier && r.waiting >= QUEUED_PAST_FULL;
-            own.then(|| r.name.clone()).filter(|t| r.tracks.contains(t))
-        })
+        r.tracks()
+            .find(|t| plateaued(t))
+            .map(str::to_owned)
+            .or_else(|| {
+                let own = r.kind == ResourceKind::Tier && r.waiting >= QUEUED_PAST_FULL;
+                own.then(|| r.name.clone())
+                    .filter(|t| r.tracks().any(|tracked| tracked == t))
+            })
     };
     // Its demand on the stalled tier: the saturation throughput in that tier's requests.
     let on = |r: &'_ ResourceUtilization, tier: &str| -> Option<Demand> {
@@ -799,7 +800,7 @@ fn filled_early(d: &Demand) -> Option<f64> {
 fn first_to_saturate(resources: &[ResourceUtilization], tiers: &[TierReport]) -> Option<Wall> {
     let (r, d) = resources
         .iter()
-        .filter_map(|r| Some((r, r.demand.as_ref()?)))
+        .filter_map(|r| Some((r, r.demand()?)))
         .filter(|(_, d)| d.load_factor.is_some())
         .min_by(|(a, _), (b, _)| {
             a.load_factor()

@@ -312,17 +312,10 @@ pub struct ResourceUtilization {
     pub waiting: f64,
     /// Whether the utilization reaches the saturation threshold.
     pub saturated: bool,
-    /// Its busy time per request of the tier its use tracks best, when the windows are
-    /// evidence of one.
-    #[cfg_attr(feature = "serde", serde(default))]
-    pub demand: Option<Demand>,
-    /// Its busy time per request of every tier its use tracks, the best first (the first
-    /// is [`demand`](Self::demand)).
+    /// Its busy time per request of every tier whose throughput its use tracks (the
+    /// windows are evidence of it), the best fit first.
     #[cfg_attr(feature = "serde", serde(default))]
     pub demands: Vec<Demand>,
-    /// Every tier whose throughput its use tracks (the best one first).
-    #[cfg_attr(feature = "serde", serde(default))]
-    pub tracks: Vec<String>,
 }
 
 impl ResourceUtilization {
@@ -331,10 +324,20 @@ impl ResourceUtilization {
         self.utilization + self.waiting
     }
 
+    /// Its busy time per request of the tier its use tracks best, when the windows are
+    /// evidence of one.
+    pub fn demand(&self) -> Option<&Demand> {
+        self.demands.first()
+    }
+
+    /// Every tier whose throughput its use tracks, the best fit first.
+    pub fn tracks(&self) -> impl Iterator<Item = &str> {
+        self.demands.iter().map(|d| d.tier.as_str())
+    }
+
     /// Saturation throughput / current throughput of its tier; infinite without a demand.
     pub fn load_factor(&self) -> f64 {
-        self.demand
-            .as_ref()
+        self.demand()
             .and_then(|d| d.load_factor)
             .unwrap_or(f64::INFINITY)
     }

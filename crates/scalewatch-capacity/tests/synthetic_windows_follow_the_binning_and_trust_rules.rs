@@ -468,8 +468,8 @@ fn ranking_orders_by_pressure_and_names_a_bottleneck_only_once_throughput_stalls
     assert_eq!(report.first_bottleneck, None);
     // The lock's demand: 2 ms a request, full at 500/s, from the windows below full.
     let demand = report.resources[0]
-        .demand
-        .clone()
+        .demand()
+        .cloned()
         .expect("the lock tracks `api`");
     assert_eq!(demand.tier, "api");
     assert!(
@@ -481,7 +481,7 @@ fn ranking_orders_by_pressure_and_names_a_bottleneck_only_once_throughput_stalls
         "{demand:?}"
     );
     // The pool is busy but does not follow the load: no demand, never blamed.
-    assert_eq!(report.resources[1].demand, None);
+    assert_eq!(report.resources[1].demand(), None);
 
     // Doubling the load again buys 10 % more throughput: efficiency 0.1, a plateau.
     step(16.0, 880.0);
@@ -535,7 +535,7 @@ fn a_saturated_resource_that_does_not_track_the_stalled_tier_is_not_blamed() {
     let report = model.report();
     assert!(report.tiers[0].throughput_plateaued);
     let batch = report.resources.iter().find(|r| r.name == "batch").unwrap();
-    assert!(batch.saturated && batch.demand.is_none(), "{batch:?}");
+    assert!(batch.saturated && batch.demand().is_none(), "{batch:?}");
     let bottleneck = report.first_bottleneck.expect("the pool");
     assert_eq!(
         (bottleneck.kind, bottleneck.name.as_str()),

@@ -333,7 +333,7 @@ fn verdict(case: &str, regime: &str, report: &CapacityReport) {
         .resources
         .iter()
         .map(|r| {
-            let demand = r.demand.as_ref().map_or(String::new(), |d| {
+            let demand = r.demand().map_or(String::new(), |d| {
                 format!(
                     " D={:.2}ms→{:.0}/s",
                     d.seconds_per_request * 1e3,
@@ -532,7 +532,7 @@ async fn a_lock_kept_busy_by_a_background_thread_is_not_blamed_for_the_pools_lim
     let compactor = resource(&past, "compactor");
     assert!(compactor.saturated, "busy anyway: {text}");
     assert!(
-        !compactor.tracks.iter().any(|t| t == "shop"),
+        !compactor.tracks().any(|t| t == "shop"),
         "its use does not follow the requests: {text}"
     );
     assert_predicted(case, predicted, 200.0, &past);

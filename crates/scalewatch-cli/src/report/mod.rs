@@ -393,7 +393,7 @@ impl Report {
             .resources
             .iter()
             .filter(|r| Some((r.kind, r.name.as_str())) != first)
-            .filter_map(|r| Some((r, r.demand.as_ref()?)))
+            .filter_map(|r| Some((r, r.demand()?)))
             .filter(|(r, _)| r.load_factor().is_finite())
             .min_by(|a, b| a.0.load_factor().total_cmp(&b.0.load_factor()));
         if let Some((r, d)) = next {
