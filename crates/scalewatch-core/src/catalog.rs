@@ -26,6 +26,8 @@ use opentelemetry::metrics::{
     Counter, Gauge, Histogram, Meter, ObservableCounter, ObservableGauge, ObservableUpDownCounter,
     UpDownCounter,
 };
+use opentelemetry::KeyValue;
+use std::sync::Arc;
 
 /// Which OpenTelemetry instrument a signal is recorded with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,7 +300,9 @@ impl Signal {
 macro_rules! builders {
     (
         synchronous { $($(#[$doc:meta])* $name:ident -> $instrument:ty, $kind:ident $(, $boundaries:ident)?;)+ }
-        observable { $($(#[$odoc:meta])* $oname:ident -> $oinstrument:ty, $okind:ident, $value:ty;)+ }
+        observable {
+            $($(#[$odoc:meta])* $oname:ident, $(#[$ofdoc:meta])* $of:ident -> $oinstrument:ty, $okind:ident, $value:ty;)+
+        }
     ) => {
         impl Signal {
             $(
@@ -330,6 +334,29 @@ macro_rules! builders {
                         .with_callback(callback)
                         .build()
                 }
+
+                $(#[$ofdoc])*
+                ///
+                /// `source` is held through a weak reference, so that a dropped source
+                /// simply stops reporting; `read` returning `None` skips one collection.
+                pub fn $of<T, R>(
+                    &self,
+                    meter: &Meter,
+                    source: &Arc<T>,
+                    attributes: &[KeyValue],
+                    read: impl Fn(&T) -> R + Send + Sync + 'static,
+                ) -> $oinstrument
+                where
+                    T: Send + Sync + 'static,
+                    R: Into<Option<$value>>,
+                {
+                    let (source, attributes) = (Arc::downgrade(source), attributes.to_vec());
+                    self.$oname(meter, move |o| {
+                        if let Some(value) = source.upgrade().and_then(|s| read(&s).into()) {
+                            o.observe(value, &attributes);
+                        }
+                    })
+                }
             )+
         }
     };
@@ -350,11 +377,20 @@ builders! {
     }
     observable {
         /// Builds an observable gauge for this signal, read by `callback` at each collection.
-        f64_observable_gauge -> ObservableGauge<f64>, Gauge, f64;
+        f64_observable_gauge,
+        /// Builds an observable gauge for this signal that reports `read(source)` with
+        /// `attributes` at each collection.
+        f64_observable_gauge_of -> ObservableGauge<f64>, Gauge, f64;
         /// Builds an observable up-down counter for this signal, read by `callback`.
-        i64_observable_up_down_counter -> ObservableUpDownCounter<i64>, UpDownCounter, i64;
+        i64_observable_up_down_counter,
+        /// Builds an observable up-down counter for this signal that reports
+        /// `read(source)` with `attributes` at each collection.
+        i64_observable_up_down_counter_of -> ObservableUpDownCounter<i64>, UpDownCounter, i64;
         /// Builds an observable counter for this signal, read by `callback`.
-        u64_observable_counter -> ObservableCounter<u64>, Counter, u64;
+        u64_observable_counter,
+        /// Builds an observable counter for this signal that reports `read(source)` with
+        /// `attributes` at each collection.
+        u64_observable_counter_of -> ObservableCounter<u64>, Counter, u64;
     }
 }
 

@@ -10,9 +10,11 @@
 //! readings. All sums use wrapping arithmetic: differences stay exact for any window whose
 //! integral fits in 2^64 ns (584 years of busy time).
 
+use crate::clock::now_nanos;
 use crate::slot::{self, AtomicU64};
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Mutex, PoisonError};
 
 /// One thread's counters. Counts that go down (in flight, queued) are kept as wrapping
 /// `u64`s, so that one add serves both directions; readers reinterpret the sum as `i64`.
@@ -218,6 +220,34 @@ impl Cursor {
             completions,
             in_flight: now.in_flight,
         })
+    }
+}
+
+/// A [`Cursor`] over one [`FlightStats`] for a reader that only has `&self`: a collection
+/// callback or a utilization reading. Collections of one reader are serialized, so the lock
+/// is never contended; a panic elsewhere while it was held leaves the position usable.
+#[derive(Debug)]
+pub struct SharedCursor(Mutex<Cursor>);
+
+impl SharedCursor {
+    /// A cursor positioned at `stats`' current totals.
+    pub fn starting_now(stats: &FlightStats) -> Self {
+        Self(Mutex::new(Cursor::starting_at(stats.totals(now_nanos()))))
+    }
+
+    /// Closes the window from the previous reading to now (see [`Cursor::advance`]).
+    pub fn advance(&self, stats: &FlightStats) -> Option<Window> {
+        let totals = stats.totals(now_nanos());
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .advance(totals)
+    }
+
+    /// The mean concurrency of the window [`advance`](Self::advance) closes, as a share
+    /// of `capacity`: the utilization of a resource that holds at most `capacity` at once.
+    pub fn utilization(&self, stats: &FlightStats, capacity: f64) -> Option<f64> {
+        self.advance(stats).map(|w| w.mean_concurrency / capacity)
     }
 }
 

@@ -3,11 +3,11 @@
 
 use crate::catalog::{self, attr};
 use crate::clock::now_nanos;
-use crate::stats::{Cursor, FlightStats, Started, Window};
+use crate::stats::{Cursor, FlightStats, SharedCursor, Started, Window};
 use opentelemetry::metrics::{BoundCounter, BoundHistogram, Meter};
 use opentelemetry::KeyValue;
 use std::fmt;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 mod instrument;
 pub use instrument::Instrumented;
@@ -151,7 +151,7 @@ struct TierInner {
     rejected_overloaded: BoundCounter<u64>,
     rejected_timeout: BoundCounter<u64>,
     /// The exporter's position for the utilization gauge.
-    export_cursor: Mutex<Cursor>,
+    export_cursor: SharedCursor,
     /// Admission in front of [`Tier::instrument`] and [`Tier::run`], when enforced.
     #[cfg(feature = "tokio")]
     admission: Option<instrument::Gate>,
@@ -284,7 +284,7 @@ impl TierBuilder {
         };
         let stats = FlightStats::new();
         // The first export closes a window that starts now, at the tier's creation.
-        let export_cursor = Mutex::new(Cursor::starting_at(stats.totals(now_nanos())));
+        let export_cursor = SharedCursor::starting_now(&stats);
         let inner = Arc::new(TierInner {
             name: self.name,
             enabled: self.enabled,
@@ -306,36 +306,14 @@ impl TierBuilder {
 /// Observable instruments read the tier's atomics at collection time, through a weak
 /// reference so that a dropped tier simply stops reporting.
 fn register_observers(meter: &Meter, inner: &Arc<TierInner>, attrs: &[KeyValue; 2]) {
-    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
-    catalog::TIER_CONCURRENCY.i64_observable_up_down_counter(meter, move |o| {
-        if let Some(t) = weak.upgrade() {
-            o.observe(t.stats.in_flight(), &a);
-        }
-    });
-    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
-    catalog::TIER_QUEUED.i64_observable_up_down_counter(meter, move |o| {
-        if let Some(t) = weak.upgrade() {
-            o.observe(t.stats.queued(), &a);
-        }
-    });
+    catalog::TIER_CONCURRENCY
+        .i64_observable_up_down_counter_of(meter, inner, attrs, |t| t.stats.in_flight());
+    catalog::TIER_QUEUED
+        .i64_observable_up_down_counter_of(meter, inner, attrs, |t| t.stats.queued());
     if let Some(limit) = inner.limit {
-        let (weak, a) = (Arc::downgrade(inner), attrs.clone());
-        catalog::TIER_LIMIT.f64_observable_gauge(meter, move |o| {
-            if weak.strong_count() > 0 {
-                o.observe(limit as f64, &a);
-            }
-        });
-        let (weak, a): (Weak<TierInner>, _) = (Arc::downgrade(inner), attrs.clone());
-        catalog::TIER_UTILIZATION.f64_observable_gauge(meter, move |o| {
-            let Some(t) = weak.upgrade() else { return };
-            let totals = t.stats.totals(now_nanos());
-            let window = match t.export_cursor.lock() {
-                Ok(mut c) => c.advance(totals),
-                Err(poisoned) => poisoned.into_inner().advance(totals),
-            };
-            if let Some(w) = window {
-                o.observe(w.mean_concurrency / limit as f64, &a);
-            }
+        catalog::TIER_LIMIT.f64_observable_gauge_of(meter, inner, attrs, move |_| limit as f64);
+        catalog::TIER_UTILIZATION.f64_observable_gauge_of(meter, inner, attrs, move |t| {
+            t.export_cursor.utilization(&t.stats, limit as f64)
         });
     }
 }

@@ -11,7 +11,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -104,12 +104,8 @@ impl JobBuilder {
             tier: Tier::builder(self.name, TierKind::Job).build(meter)?,
             last_utilization: AtomicU64::new(NO_RUN),
         });
-        let weak: Weak<JobInner> = Arc::downgrade(&inner);
-        catalog::JOB_WINDOW_UTILIZATION.f64_observable_gauge(meter, move |o| {
-            if let Some(u) = weak.upgrade().and_then(|j| j.last_utilization()) {
-                o.observe(u, &attrs);
-            }
-        });
+        catalog::JOB_WINDOW_UTILIZATION
+            .f64_observable_gauge_of(meter, &inner, &attrs, |j| j.last_utilization());
         Ok(Job { inner })
     }
 }
@@ -279,15 +275,12 @@ impl scalewatch_core::resource::Saturable for Job {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn meter() -> Meter {
-        opentelemetry::global::meter_provider().meter("test")
-    }
+    use opentelemetry::global;
 
     #[test]
     fn a_panicking_run_is_still_recorded() {
         let job = Job::builder("batch", Duration::from_secs(1))
-            .build(&meter())
+            .build(&global::meter("test"))
             .unwrap();
         assert_eq!(job.last_window_utilization(), None);
         let j = job.clone();
@@ -355,13 +348,13 @@ mod tests {
     fn configuration_is_validated() {
         assert_eq!(
             Job::builder("", Duration::from_secs(1))
-                .build(&meter())
+                .build(&global::meter("test"))
                 .unwrap_err(),
             JobError::EmptyName
         );
         assert_eq!(
             Job::builder("j", Duration::ZERO)
-                .build(&meter())
+                .build(&global::meter("test"))
                 .unwrap_err(),
             JobError::ZeroWindow("j")
         );
@@ -370,7 +363,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_cancelled_async_run_is_recorded() {
         let job = Job::builder("sync", Duration::from_secs(1))
-            .build(&meter())
+            .build(&global::meter("test"))
             .unwrap();
         let run = tokio::spawn(job.instrument(std::future::pending::<()>()));
         tokio::task::yield_now().await;

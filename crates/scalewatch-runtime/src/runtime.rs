@@ -6,7 +6,7 @@ use opentelemetry::KeyValue;
 use scalewatch_core::catalog::attr;
 use scalewatch_core::TierKind;
 use std::fmt;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use tokio::runtime::{Handle, RuntimeMetrics};
 
 /// A [`RuntimeTier`] could not be built.
@@ -183,34 +183,21 @@ impl Inner {
 /// Observable gauges read the runtime through a weak reference: a dropped tier stops
 /// reporting.
 fn register(meter: &Meter, inner: &Arc<Inner>, attrs: &[KeyValue; 2]) {
-    let (weak, a): (Weak<Inner>, _) = (Arc::downgrade(inner), attrs.clone());
-    catalog::RUNTIME_UTILIZATION.f64_observable_gauge(meter, move |o| {
-        let Some(rt) = weak.upgrade() else { return };
-        if let Some(u) = rt.utilization() {
-            o.observe(u, &a);
-        }
+    catalog::RUNTIME_UTILIZATION.f64_observable_gauge_of(meter, inner, attrs, |rt| {
+        // The schedule-delay histogram is brought up to date once per collection, here.
         #[cfg(all(tokio_unstable, feature = "schedule-latency"))]
         if let Some(schedule) = &rt.schedule {
             schedule.collect(&rt.metrics);
         }
+        rt.utilization()
     });
-    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
-    catalog::RUNTIME_WORKERS.f64_observable_gauge(meter, move |o| {
-        if let Some(rt) = weak.upgrade() {
-            o.observe(rt.metrics.num_workers() as f64, &a);
-        }
+    catalog::RUNTIME_WORKERS
+        .f64_observable_gauge_of(meter, inner, attrs, |rt| rt.metrics.num_workers() as f64);
+    catalog::RUNTIME_TASKS.f64_observable_gauge_of(meter, inner, attrs, |rt| {
+        rt.metrics.num_alive_tasks() as f64
     });
-    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
-    catalog::RUNTIME_TASKS.f64_observable_gauge(meter, move |o| {
-        if let Some(rt) = weak.upgrade() {
-            o.observe(rt.metrics.num_alive_tasks() as f64, &a);
-        }
-    });
-    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
-    catalog::RUNTIME_GLOBAL_QUEUE_DEPTH.f64_observable_gauge(meter, move |o| {
-        if let Some(rt) = weak.upgrade() {
-            o.observe(rt.metrics.global_queue_depth() as f64, &a);
-        }
+    catalog::RUNTIME_GLOBAL_QUEUE_DEPTH.f64_observable_gauge_of(meter, inner, attrs, |rt| {
+        rt.metrics.global_queue_depth() as f64
     });
 }
 

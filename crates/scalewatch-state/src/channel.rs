@@ -15,9 +15,9 @@ use crate::catalog::{self, attr};
 use opentelemetry::metrics::{BoundHistogram, Meter};
 use opentelemetry::KeyValue;
 use scalewatch_core::clock::{now_nanos, seconds_between};
-use scalewatch_core::stats::{Cursor, FlightStats, Started};
+use scalewatch_core::stats::{FlightStats, SharedCursor, Started};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub use tokio::sync::mpsc::error::{SendError, TryRecvError, TrySendError};
@@ -41,14 +41,14 @@ struct Queue {
     stats: FlightStats,
     /// `None` when disabled: no instrument is created.
     time: Option<BoundHistogram<f64>>,
-    cursor: Mutex<Cursor>,
+    cursor: SharedCursor,
 }
 
 impl Queue {
     fn new(name: &'static str, capacity: Option<usize>, enabled: bool, meter: &Meter) -> Arc<Self> {
         let attrs = [KeyValue::new(attr::QUEUE_NAME, name)];
         let stats = FlightStats::new();
-        let cursor = Mutex::new(Cursor::starting_at(stats.totals(now_nanos())));
+        let cursor = SharedCursor::starting_now(&stats);
         let q = Arc::new(Queue {
             name,
             capacity,
@@ -60,25 +60,11 @@ impl Queue {
         if !enabled {
             return q;
         }
-        let (weak, a) = (Arc::downgrade(&q), attrs.clone());
-        catalog::QUEUE_DEPTH.i64_observable_up_down_counter(meter, move |o| {
-            if let Some(q) = weak.upgrade() {
-                o.observe(q.stats.in_flight(), &a);
-            }
-        });
+        catalog::QUEUE_DEPTH
+            .i64_observable_up_down_counter_of(meter, &q, &attrs, |q| q.stats.in_flight());
         if let Some(cap) = capacity {
-            let (weak, a) = (Arc::downgrade(&q), attrs);
-            catalog::QUEUE_UTILIZATION.f64_observable_gauge(meter, move |o| {
-                let Some(q) = weak.upgrade() else { return };
-                let totals = q.stats.totals(now_nanos());
-                let window = q
-                    .cursor
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .advance(totals);
-                if let Some(w) = window {
-                    o.observe(w.mean_concurrency / cap as f64, &a);
-                }
+            catalog::QUEUE_UTILIZATION.f64_observable_gauge_of(meter, &q, &attrs, move |q| {
+                q.cursor.utilization(&q.stats, cap as f64)
             });
         }
         q
@@ -326,22 +312,36 @@ macro_rules! receiver {
     };
 }
 
+/// The sending half's clone and methods, the same for the bounded and the unbounded
+/// channel. Cloning needs no `T: Clone`, so it is written out rather than derived.
+macro_rules! sender {
+    ($t:ident) => {
+        impl<T> Clone for $t<T> {
+            fn clone(&self) -> Self {
+                Self {
+                    tx: self.tx.clone(),
+                    queue: self.queue.clone(),
+                }
+            }
+        }
+
+        impl<T> $t<T> {
+            /// Whether the receiver is gone.
+            pub fn is_closed(&self) -> bool {
+                self.tx.is_closed()
+            }
+        }
+    };
+}
+
 /// Sends into a bounded instrumented channel. Cheap to clone.
 pub struct Sender<T> {
     tx: mpsc::Sender<Envelope<T>>,
     queue: Arc<Queue>,
 }
 
-impl<T> Clone for Sender<T> {
-    fn clone(&self) -> Self {
-        Self {
-            tx: self.tx.clone(),
-            queue: self.queue.clone(),
-        }
-    }
-}
-
 common!(Sender);
+sender!(Sender);
 
 impl<T> Sender<T> {
     /// Waits for room, then sends. Cancel-safe: dropping the future before it completes
@@ -383,11 +383,6 @@ impl<T> Sender<T> {
     pub fn max_capacity(&self) -> usize {
         self.tx.max_capacity()
     }
-
-    /// Whether the receiver is gone.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
 }
 
 /// Receives from a bounded instrumented channel.
@@ -405,16 +400,8 @@ pub struct UnboundedSender<T> {
     queue: Arc<Queue>,
 }
 
-impl<T> Clone for UnboundedSender<T> {
-    fn clone(&self) -> Self {
-        Self {
-            tx: self.tx.clone(),
-            queue: self.queue.clone(),
-        }
-    }
-}
-
 common!(UnboundedSender);
+sender!(UnboundedSender);
 
 impl<T> UnboundedSender<T> {
     /// Sends without waiting; fails only when the receiver is gone.
@@ -427,11 +414,6 @@ impl<T> UnboundedSender<T> {
         self.tx
             .send(envelope)
             .map_err(|SendError(e)| SendError(e.value))
-    }
-
-    /// Whether the receiver is gone.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
     }
 }
 
@@ -449,20 +431,15 @@ impl<T> scalewatch_core::resource::Saturable for Sender<T> {
     /// capacity, with windows of its own. Reads nothing when the queue is disabled.
     fn resource(&self) -> scalewatch_core::resource::ResourceSource {
         let queue = self.queue.clone();
-        let cursor = Mutex::new(Cursor::starting_at(queue.stats.totals(now_nanos())));
+        let cursor = SharedCursor::starting_now(&queue.stats);
         scalewatch_core::resource::ResourceSource {
             kind: scalewatch_core::resource::ResourceKind::Queue,
             name: queue.name.into(),
             read: Arc::new(move || {
                 let capacity = queue.capacity.filter(|_| queue.enabled)? as f64;
-                let totals = queue.stats.totals(now_nanos());
-                let window = cursor
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .advance(totals)?;
-                Some(scalewatch_core::resource::Reading::utilization(
-                    window.mean_concurrency / capacity,
-                ))
+                cursor
+                    .utilization(&queue.stats, capacity)
+                    .map(scalewatch_core::resource::Reading::utilization)
             }),
         }
     }
@@ -471,10 +448,7 @@ impl<T> scalewatch_core::resource::Saturable for Sender<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn meter() -> Meter {
-        opentelemetry::global::meter_provider().meter("test")
-    }
+    use opentelemetry::global;
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
@@ -488,7 +462,7 @@ mod tests {
         block_on(async {
             let (tx, mut rx) = QueueBuilder::new("off")
                 .enabled(false)
-                .channel::<u32>(3, &meter())
+                .channel::<u32>(3, &global::meter("test"))
                 .unwrap();
             assert!(!tx.is_enabled() && !rx.is_enabled());
             assert_eq!(tx.max_capacity(), 3);
@@ -524,7 +498,7 @@ mod tests {
         block_on(async {
             let (tx, mut rx) = QueueBuilder::new("off")
                 .enabled(false)
-                .unbounded_channel::<u32>(&meter())
+                .unbounded_channel::<u32>(&global::meter("test"))
                 .unwrap();
             let tx2 = tx.clone();
             for i in 0..1_000 {
@@ -541,10 +515,12 @@ mod tests {
 
     #[test]
     fn the_switch_decides_whether_messages_hold_a_place() {
-        let (on, _on_rx) = QueueBuilder::new("on").channel::<u8>(2, &meter()).unwrap();
+        let (on, _on_rx) = QueueBuilder::new("on")
+            .channel::<u8>(2, &global::meter("test"))
+            .unwrap();
         let (off, _off_rx) = QueueBuilder::new("off")
             .enabled(false)
-            .channel::<u8>(2, &meter())
+            .channel::<u8>(2, &global::meter("test"))
             .unwrap();
         for tx in [&on, &off] {
             tx.try_send(1).unwrap();
@@ -557,14 +533,14 @@ mod tests {
         assert_eq!(
             QueueBuilder::new("")
                 .enabled(false)
-                .channel::<u8>(1, &meter())
+                .channel::<u8>(1, &global::meter("test"))
                 .err(),
             Some(QueueError::EmptyName)
         );
         assert_eq!(
             QueueBuilder::new("z")
                 .enabled(false)
-                .channel::<u8>(0, &meter())
+                .channel::<u8>(0, &global::meter("test"))
                 .err(),
             Some(QueueError::ZeroCapacity("z"))
         );

@@ -236,14 +236,13 @@ impl<K: Hash + Eq, V> TrackedMap<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn meter() -> Meter {
-        opentelemetry::global::meter_provider().meter("test")
-    }
+    use opentelemetry::global;
 
     #[test]
     fn records_reads_writes_deletes_scans_and_length() {
-        let map: TrackedMap<String, u32> = Keyspace::builder("m").build_map(&meter()).unwrap();
+        let map: TrackedMap<String, u32> = Keyspace::builder("m")
+            .build_map(&global::meter("test"))
+            .unwrap();
         for i in 0..100u32 {
             map.insert(format!("k{i}"), i);
         }
@@ -279,7 +278,7 @@ mod tests {
     fn the_skew_reported_is_the_maps_own() {
         let map: TrackedMap<u64, ()> = Keyspace::builder("s")
             .shards(4)
-            .build_map(&meter())
+            .build_map(&global::meter("test"))
             .unwrap();
         for i in 0..1000u64 {
             map.insert(i, ());
@@ -293,7 +292,7 @@ mod tests {
         let map: TrackedMap<String, u32> = Keyspace::builder("off")
             .shards(4)
             .enabled(false)
-            .build_map(&meter())
+            .build_map(&global::meter("test"))
             .unwrap();
         assert!(map.is_empty());
         for i in 0..100u32 {

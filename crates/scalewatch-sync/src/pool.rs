@@ -5,9 +5,9 @@ use crate::catalog::{self, attr};
 use opentelemetry::metrics::{BoundHistogram, Meter};
 use opentelemetry::KeyValue;
 use scalewatch_core::clock::{now_nanos, seconds_between};
-use scalewatch_core::stats::{Cursor, FlightStats, Started};
+use scalewatch_core::stats::{FlightStats, SharedCursor, Started};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 /// A [`PoolBuilder`] was given an invalid configuration.
@@ -60,7 +60,7 @@ struct Inner {
     stats: FlightStats,
     wait_time: BoundHistogram<f64>,
     use_time: BoundHistogram<f64>,
-    export_cursor: Mutex<Cursor>,
+    export_cursor: SharedCursor,
 }
 
 impl fmt::Debug for Pool {
@@ -113,7 +113,7 @@ impl PoolBuilder {
         let meter = &scalewatch_core::meter_when(self.enabled, meter);
         let attrs = [KeyValue::new(attr::POOL_NAME, self.name)];
         let stats = FlightStats::new();
-        let export_cursor = Mutex::new(Cursor::starting_at(stats.totals(now_nanos())));
+        let export_cursor = SharedCursor::starting_now(&stats);
         let inner = Arc::new(Inner {
             name: self.name,
             limit: self.limit,
@@ -131,36 +131,16 @@ impl PoolBuilder {
     }
 }
 
+/// Observable instruments read the pool through a weak reference, so that a dropped pool
+/// simply stops reporting.
 fn register_observers(meter: &Meter, inner: &Arc<Inner>, attrs: &[KeyValue; 1]) {
-    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
-    catalog::POOL_USAGE.i64_observable_up_down_counter(meter, move |o| {
-        if let Some(p) = weak.upgrade() {
-            o.observe(p.stats.in_flight(), &a);
-        }
-    });
-    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
-    catalog::POOL_PENDING_REQUESTS.i64_observable_up_down_counter(meter, move |o| {
-        if let Some(p) = weak.upgrade() {
-            o.observe(p.stats.queued(), &a);
-        }
-    });
-    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
-    catalog::POOL_LIMIT.f64_observable_gauge(meter, move |o| {
-        if let Some(p) = weak.upgrade() {
-            o.observe(f64::from(p.limit), &a);
-        }
-    });
-    let (weak, a) = (Arc::downgrade(inner), attrs.clone());
-    catalog::POOL_UTILIZATION.f64_observable_gauge(meter, move |o| {
-        let Some(p) = weak.upgrade() else { return };
-        let totals = p.stats.totals(now_nanos());
-        let window = match p.export_cursor.lock() {
-            Ok(mut c) => c.advance(totals),
-            Err(poisoned) => poisoned.into_inner().advance(totals),
-        };
-        if let Some(w) = window {
-            o.observe(w.mean_concurrency / f64::from(p.limit), &a);
-        }
+    catalog::POOL_USAGE
+        .i64_observable_up_down_counter_of(meter, inner, attrs, |p| p.stats.in_flight());
+    catalog::POOL_PENDING_REQUESTS
+        .i64_observable_up_down_counter_of(meter, inner, attrs, |p| p.stats.queued());
+    catalog::POOL_LIMIT.f64_observable_gauge_of(meter, inner, attrs, |p| f64::from(p.limit));
+    catalog::POOL_UTILIZATION.f64_observable_gauge_of(meter, inner, attrs, |p| {
+        p.export_cursor.utilization(&p.stats, f64::from(p.limit))
     });
 }
 
@@ -289,17 +269,12 @@ impl Pool {
     /// measured, and `0.0` would claim an idle pool).
     pub fn utilization_source(&self) -> impl Fn() -> Option<f64> + Send + Sync + 'static {
         let inner = self.inner.clone();
-        let cursor = Mutex::new(Cursor::starting_at(inner.stats.totals(now_nanos())));
+        let cursor = SharedCursor::starting_now(&inner.stats);
         move || {
             if !inner.enabled {
                 return None;
             }
-            let totals = inner.stats.totals(now_nanos());
-            let window = match cursor.lock() {
-                Ok(mut c) => c.advance(totals),
-                Err(poisoned) => poisoned.into_inner().advance(totals),
-            }?;
-            Some(window.mean_concurrency / f64::from(inner.limit))
+            cursor.utilization(&inner.stats, f64::from(inner.limit))
         }
     }
 

@@ -396,10 +396,24 @@ mod tests {
     use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
     use std::sync::Arc;
 
-    /// The count of every series of the one histogram, by its `k` attribute.
-    fn counts(reader: &ManualReader) -> std::collections::BTreeMap<i64, u64> {
+    /// A meter provider whose metrics the test collects by hand from the returned reader.
+    fn provider() -> (Arc<ManualReader>, SdkMeterProvider) {
+        let reader = Arc::new(ManualReader::builder().build());
+        let provider = SdkMeterProvider::builder()
+            .with_reader(SharedReader(reader.clone()))
+            .build();
+        (reader, provider)
+    }
+
+    fn collect(reader: &ManualReader) -> ResourceMetrics {
         let mut rm = ResourceMetrics::default();
         reader.collect(&mut rm).expect("collects");
+        rm
+    }
+
+    /// The count of every series of the one histogram, by its `k` attribute.
+    fn counts(reader: &ManualReader) -> std::collections::BTreeMap<i64, u64> {
+        let rm = collect(reader);
         let mut out = std::collections::BTreeMap::new();
         for metric in rm.scope_metrics().flat_map(|s| s.metrics()) {
             let AggregatedMetrics::F64(MetricData::Histogram(h)) = metric.data() else {
@@ -422,10 +436,7 @@ mod tests {
 
     #[test]
     fn series_past_the_inline_slots_and_past_the_cache_are_all_counted() {
-        let reader = Arc::new(ManualReader::builder().build());
-        let provider = SdkMeterProvider::builder()
-            .with_reader(SharedReader(reader.clone()))
-            .build();
+        let (reader, provider) = provider();
         let histogram = provider.meter("t").f64_histogram("h").build();
         let cache = SeriesCache::new(vec![KeyValue::new("base", "b")]);
         let attrs = |k: u32| {
@@ -462,8 +473,7 @@ mod tests {
 
     /// `http.server.active_requests` by method, as the reader last collected it.
     fn active_by_method(reader: &ManualReader) -> std::collections::BTreeMap<String, i64> {
-        let mut rm = ResourceMetrics::default();
-        reader.collect(&mut rm).expect("collects");
+        let rm = collect(reader);
         let mut out = std::collections::BTreeMap::new();
         for metric in rm.scope_metrics().flat_map(|s| s.metrics()) {
             let AggregatedMetrics::I64(MetricData::Sum(sum)) = metric.data() else {
@@ -483,10 +493,7 @@ mod tests {
 
     #[test]
     fn active_requests_sum_over_threads_and_stay_reported_at_zero() {
-        let reader = Arc::new(ManualReader::builder().build());
-        let provider = SdkMeterProvider::builder()
-            .with_reader(SharedReader(reader.clone()))
-            .build();
+        let (reader, provider) = provider();
         let active = ActiveRequests::register(&provider.meter("t"), "http");
         let (get, post) = (0, 2);
         assert_eq!(crate::classify::METHODS[post as usize], "POST");

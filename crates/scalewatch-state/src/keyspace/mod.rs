@@ -245,15 +245,11 @@ impl Keyspace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::metrics::Meter;
-
-    fn meter() -> Meter {
-        opentelemetry::global::meter_provider().meter("test")
-    }
+    use opentelemetry::global;
 
     #[test]
     fn rejects_bad_configuration() {
-        let m = meter();
+        let m = global::meter("test");
         assert_eq!(
             Keyspace::builder("").build(&m).err(),
             Some(KeyspaceError::EmptyName)
@@ -274,7 +270,10 @@ mod tests {
 
     #[test]
     fn counts_every_operation_exactly_across_threads() {
-        let ks = Keyspace::builder("t").shards(4).build(&meter()).unwrap();
+        let ks = Keyspace::builder("t")
+            .shards(4)
+            .build(&global::meter("test"))
+            .unwrap();
         std::thread::scope(|s| {
             for t in 0..4u64 {
                 let ks = ks.clone();
@@ -301,11 +300,11 @@ mod tests {
         let raw = Keyspace::builder("raw")
             .sample_every(1)
             .raw_keys(true)
-            .build(&meter())
+            .build(&global::meter("test"))
             .unwrap();
         let plain = Keyspace::builder("plain")
             .sample_every(1)
-            .build(&meter())
+            .build(&global::meter("test"))
             .unwrap();
         let long = "é".repeat(100);
         for _ in 0..10 {
@@ -345,7 +344,7 @@ mod tests {
                 .sample_every(1)
                 .raw_keys(true)
                 .enabled(enabled)
-                .build(&meter())
+                .build(&global::meter("test"))
                 .unwrap()
         };
         let on = build(true);
