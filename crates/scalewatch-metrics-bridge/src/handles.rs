@@ -3,9 +3,9 @@
 //! Each handle is one series (one metric name with one attribute set). Recording
 //! touches only atomics and the bound instrument; no lock, no attribute lookup.
 //!
-//! Label sets past a name's cap get handles of their own kind ([`OverflowCounterHandle`],
-//! [`DroppedGaugeHandle`], [`OverflowHistogramHandle`]), so that the series under the cap
-//! pay nothing for the overflow's rules.
+//! Label sets past a name's cap get handles of their own kind ([`OverflowHandle`] for
+//! counters and histograms, [`DroppedGaugeHandle`] for gauges), so that the series under
+//! the cap pay nothing for the overflow's rules.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -135,25 +135,34 @@ impl HistogramFn for HistogramHandle {
     }
 }
 
-/// Every counter label set of one name past the cap: one shared handle, recording into
-/// the name's overflow series.
+/// Every counter or histogram label set of one name past the cap: one shared handle,
+/// recording into the name's overflow series `B`, and counting each measurement in
+/// `scalewatch.sdk.overflow`.
 ///
-/// Increments are deltas, so the overflow series is exactly the sum of every overflowed
-/// label set's increments. `absolute` sets one label set's total, which can only be turned
-/// into a delta against that label set's previous total: keeping it would mean keeping
-/// state for every label set past the cap, the memory the cap exists to bound, and
+/// Counter increments are deltas, so the overflow series is exactly the sum of every
+/// overflowed label set's increments. `absolute` sets one label set's total, which can only
+/// be turned into a delta against that label set's previous total: keeping it would mean
+/// keeping state for every label set past the cap, the memory the cap exists to bound, and
 /// without it an `absolute` would be added again each time it is repeated. So `absolute`
-/// on an overflowed label set is dropped. Every measurement, folded or dropped, is counted
-/// in `scalewatch.sdk.overflow`.
+/// on an overflowed label set is dropped, and only counted.
+///
+/// Histogram samples of all of them are recorded into the overflow series, so its count
+/// and sum are exact.
 #[derive(Debug)]
-pub(crate) struct OverflowCounterHandle {
-    bound: BoundCounter<u64>,
+pub(crate) struct OverflowHandle<B> {
+    bound: B,
     overflowed: BoundCounter<u64>,
 }
 
-impl OverflowCounterHandle {
+/// The overflow handle of a counter name.
+pub(crate) type OverflowCounterHandle = OverflowHandle<BoundCounter<u64>>;
+
+/// The overflow handle of a histogram name.
+pub(crate) type OverflowHistogramHandle = OverflowHandle<BoundHistogram<f64>>;
+
+impl<B> OverflowHandle<B> {
     /// `bound` is the overflow series, `overflowed` the name's `scalewatch.sdk.overflow`.
-    pub(crate) fn new(bound: BoundCounter<u64>, overflowed: BoundCounter<u64>) -> Self {
+    pub(crate) fn new(bound: B, overflowed: BoundCounter<u64>) -> Self {
         Self { bound, overflowed }
     }
 }
@@ -165,6 +174,13 @@ impl CounterFn for OverflowCounterHandle {
     }
 
     fn absolute(&self, _value: u64) {
+        self.overflowed.add(1);
+    }
+}
+
+impl HistogramFn for OverflowHistogramHandle {
+    fn record(&self, value: f64) {
+        self.bound.record(value);
         self.overflowed.add(1);
     }
 }
@@ -194,29 +210,6 @@ impl GaugeFn for DroppedGaugeHandle {
     }
 
     fn set(&self, _value: f64) {
-        self.overflowed.add(1);
-    }
-}
-
-/// Every histogram label set of one name past the cap: samples of all of them, recorded
-/// into the name's overflow series (its count and sum are exact), each counted in
-/// `scalewatch.sdk.overflow`.
-#[derive(Debug)]
-pub(crate) struct OverflowHistogramHandle {
-    bound: BoundHistogram<f64>,
-    overflowed: BoundCounter<u64>,
-}
-
-impl OverflowHistogramHandle {
-    /// `bound` is the overflow series, `overflowed` the name's `scalewatch.sdk.overflow`.
-    pub(crate) fn new(bound: BoundHistogram<f64>, overflowed: BoundCounter<u64>) -> Self {
-        Self { bound, overflowed }
-    }
-}
-
-impl HistogramFn for OverflowHistogramHandle {
-    fn record(&self, value: f64) {
-        self.bound.record(value);
         self.overflowed.add(1);
     }
 }

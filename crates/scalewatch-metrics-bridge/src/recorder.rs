@@ -11,7 +11,7 @@ use scalewatch_core::catalog::{self, attr};
 
 use crate::handles::{
     CounterHandle, DroppedGaugeHandle, GaugeHandle, HistogramHandle, OverflowCounterHandle,
-    OverflowHistogramHandle,
+    OverflowHandle, OverflowHistogramHandle,
 };
 use crate::names::{sanitize_name, ucum};
 
@@ -79,6 +79,12 @@ impl OtelRecorder {
             .bind(&[KeyValue::new(attr::SDK_SIGNAL, name.to_owned())])
     }
 
+    /// The overflow handle of the metric `name` (sanitised), recording into `bound`, the
+    /// name's overflow series.
+    fn overflow<B>(&self, bound: B, name: &str) -> OverflowHandle<B> {
+        OverflowHandle::new(bound, self.overflowed(name))
+    }
+
     /// The cap on distinct label sets per metric name this recorder enforces.
     pub fn max_label_sets(&self) -> usize {
         self.max_label_sets
@@ -89,15 +95,6 @@ impl OtelRecorder {
         // for correctness (each map insert is atomic), so a poisoned lock is
         // simply taken over.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn describe(&self, kind: Kind, key: &KeyName, unit: Option<Unit>, description: SharedString) {
-        let name = sanitize_name(key.as_str());
-        let description = Description {
-            unit,
-            text: description.into_owned(),
-        };
-        self.state().descriptions.insert((kind, name), description);
     }
 }
 
@@ -137,80 +134,44 @@ macro_rules! described {
 
 impl Recorder for OtelRecorder {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.describe(Kind::Counter, &key, unit, description);
+        self.state().counters.describe(&key, unit, description);
     }
 
     fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.describe(Kind::Gauge, &key, unit, description);
+        self.state().gauges.describe(&key, unit, description);
     }
 
     fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.describe(Kind::Histogram, &key, unit, description);
+        self.state().histograms.describe(&key, unit, description);
     }
 
     fn register_counter(&self, key: &Key, _metadata: &Metadata<'_>) -> Counter {
-        let mut state = self.state();
-        let State {
-            descriptions,
-            counters,
-            ..
-        } = &mut *state;
-        let handle = counters.handle(
+        let handle = self.state().counters.handle(
             key,
             self.max_label_sets,
-            |name| {
-                let description = descriptions.get(&(Kind::Counter, name.clone()));
-                described!(self.meter.u64_counter(name), description).build()
-            },
+            |name, description| described!(self.meter.u64_counter(name), description).build(),
             |instrument, attributes| CounterHandle::new(instrument.bind(attributes)),
-            |instrument, name| {
-                OverflowCounterHandle::new(
-                    instrument.bind(&overflow_attributes()),
-                    self.overflowed(name),
-                )
-            },
+            |instrument, name| self.overflow(instrument.bind(&overflow_attributes()), name),
         );
-        match handle {
-            Handle::Series(series) => Counter::from_arc(series),
-            Handle::Overflow(overflow) => Counter::from_arc(overflow),
-        }
+        handle.either(Counter::from_arc, Counter::from_arc)
     }
 
     fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> Gauge {
-        let mut state = self.state();
-        let State {
-            descriptions,
-            gauges,
-            ..
-        } = &mut *state;
-        let handle = gauges.handle(
+        let handle = self.state().gauges.handle(
             key,
             self.max_label_sets,
-            |name| {
-                let description = descriptions.get(&(Kind::Gauge, name.clone()));
-                described!(self.meter.f64_gauge(name), description).build()
-            },
+            |name, description| described!(self.meter.f64_gauge(name), description).build(),
             |instrument, attributes| GaugeHandle::new(instrument.bind(attributes)),
             |_, name| DroppedGaugeHandle::new(self.overflowed(name)),
         );
-        match handle {
-            Handle::Series(series) => Gauge::from_arc(series),
-            Handle::Overflow(dropped) => Gauge::from_arc(dropped),
-        }
+        handle.either(Gauge::from_arc, Gauge::from_arc)
     }
 
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
-        let mut state = self.state();
-        let State {
-            descriptions,
-            histograms,
-            ..
-        } = &mut *state;
-        let handle = histograms.handle(
+        let handle = self.state().histograms.handle(
             key,
             self.max_label_sets,
-            |name| {
-                let description = descriptions.get(&(Kind::Histogram, name.clone()));
+            |name, description| {
                 described!(
                     self.meter.f64_histogram(name),
                     description,
@@ -225,17 +186,9 @@ impl Recorder for OtelRecorder {
                 .build()
             },
             |instrument, attributes| HistogramHandle::new(instrument.bind(attributes)),
-            |instrument, name| {
-                OverflowHistogramHandle::new(
-                    instrument.bind(&overflow_attributes()),
-                    self.overflowed(name),
-                )
-            },
+            |instrument, name| self.overflow(instrument.bind(&overflow_attributes()), name),
         );
-        match handle {
-            Handle::Series(series) => Histogram::from_arc(series),
-            Handle::Overflow(overflow) => Histogram::from_arc(overflow),
-        }
+        handle.either(Histogram::from_arc, Histogram::from_arc)
     }
 }
 
@@ -295,13 +248,6 @@ pub enum BuildError {
     ZeroMaxLabelSets,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
 #[derive(Debug)]
 struct Description {
     unit: Option<Unit>,
@@ -310,9 +256,6 @@ struct Description {
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    /// Keyed by the sanitised name, so a describe and a register of two spellings
-    /// that sanitise to the same name meet.
-    descriptions: HashMap<(Kind, String), Description>,
     counters: Registry<opentelemetry::metrics::Counter<u64>, CounterHandle, OverflowCounterHandle>,
     gauges: Registry<opentelemetry::metrics::Gauge<f64>, GaugeHandle, DroppedGaugeHandle>,
     histograms:
@@ -330,9 +273,23 @@ enum Handle<H, O> {
     Overflow(Arc<O>),
 }
 
-/// The instruments and series of one kind: series handles `H`, overflow handles `O`.
+impl<H, O> Handle<H, O> {
+    /// The handle, turned into `T` by `series` or by `overflow` as it is one or the other.
+    fn either<T>(self, series: impl FnOnce(Arc<H>) -> T, overflow: impl FnOnce(Arc<O>) -> T) -> T {
+        match self {
+            Self::Series(handle) => series(handle),
+            Self::Overflow(handle) => overflow(handle),
+        }
+    }
+}
+
+/// The descriptions, instruments and series of one kind: series handles `H`, overflow
+/// handles `O`.
 #[derive(Debug)]
 struct Registry<I, H, O> {
+    /// What `describe_*` of this kind said. Keyed by the sanitised name, so a describe
+    /// and a register of two spellings that sanitise to the same name meet.
+    descriptions: HashMap<String, Description>,
     /// Fast path: the `metrics` key as the application spelled it (its hash is
     /// precomputed, so a hit costs no allocation). Keys that landed in the
     /// overflow series are never stored here, which keeps this map bounded.
@@ -344,6 +301,7 @@ struct Registry<I, H, O> {
 impl<I, H, O> Default for Registry<I, H, O> {
     fn default() -> Self {
         Self {
+            descriptions: HashMap::new(),
             by_key: HashMap::new(),
             families: HashMap::new(),
         }
@@ -360,14 +318,26 @@ struct Family<I, H, O> {
 }
 
 impl<I, H, O> Registry<I, H, O> {
-    /// The series for `key`, creating the instrument and binding the series on
-    /// first use; past the cap, the name's overflow handle, made by `overflow` from the
-    /// instrument and the sanitised name on first use.
+    /// Keeps the unit and description of the metric `key` for when its instrument is
+    /// created.
+    fn describe(&mut self, key: &KeyName, unit: Option<Unit>, description: SharedString) {
+        let description = Description {
+            unit,
+            text: description.into_owned(),
+        };
+        self.descriptions
+            .insert(sanitize_name(key.as_str()), description);
+    }
+
+    /// The series for `key`, creating the instrument (by `create`, from the sanitised
+    /// name and its description) and binding the series on first use; past the cap, the
+    /// name's overflow handle, made by `overflow` from the instrument and the sanitised
+    /// name on first use.
     fn handle(
         &mut self,
         key: &Key,
         max_label_sets: usize,
-        create: impl FnOnce(String) -> I,
+        create: impl FnOnce(String, Option<&Description>) -> I,
         bind: impl Fn(&I, &[KeyValue]) -> H,
         overflow: impl FnOnce(&I, &str) -> O,
     ) -> Handle<H, O> {
@@ -379,7 +349,7 @@ impl<I, H, O> Registry<I, H, O> {
             .families
             .entry(sanitize_name(key.name()))
             .or_insert_with_key(|name| Family {
-                instrument: create(name.clone()),
+                instrument: create(name.clone(), self.descriptions.get(name)),
                 series: HashMap::new(),
                 overflow: None,
             });

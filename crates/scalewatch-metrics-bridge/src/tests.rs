@@ -43,6 +43,13 @@ impl Exported {
         }
     }
 
+    /// The sum's points ordered by attributes, as the SDK exports them in no set order.
+    fn sorted_sums(&self) -> Vec<(Attrs, u64)> {
+        let mut points = self.sums().to_vec();
+        points.sort_by(|a, b| a.0.cmp(&b.0));
+        points
+    }
+
     fn histograms(&self) -> &[(Attrs, u64, f64, Vec<f64>)] {
         match &self.data {
             Data::Histogram(points) => points,
@@ -73,6 +80,13 @@ fn attrs<'a>(kvs: impl Iterator<Item = &'a opentelemetry::KeyValue>) -> Attrs {
     attrs
 }
 
+/// The metric `name` of a collection.
+fn find<'a>(all: &'a [Exported], name: &str) -> &'a Exported {
+    all.iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("no metric {name} in {all:?}"))
+}
+
 fn pairs(list: &[(&str, &str)]) -> Attrs {
     list.iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -88,6 +102,16 @@ struct Harness {
 impl Harness {
     fn new() -> Self {
         Self::with(OtelRecorder::new)
+    }
+
+    /// A harness whose recorder keeps at most `max_label_sets` label sets per name.
+    fn capped(max_label_sets: usize) -> Self {
+        Self::with(|meter| {
+            OtelRecorder::builder(meter)
+                .max_label_sets(max_label_sets)
+                .build()
+                .unwrap()
+        })
     }
 
     fn with(make: impl FnOnce(opentelemetry::metrics::Meter) -> OtelRecorder) -> Self {
@@ -156,11 +180,7 @@ impl Harness {
     }
 
     fn metric(&self, name: &str) -> Exported {
-        let all = self.collect();
-        all.iter()
-            .find(|m| m.name == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no metric {name} in {all:?}"))
+        find(&self.collect(), name).clone()
     }
 }
 
@@ -268,22 +288,19 @@ fn labels_become_attributes() {
         metrics::histogram!("latency", "region" => "eu").record(0.5);
     });
     let all = h.collect();
-    let find = |name: &str| all.iter().find(|m| m.name == name).unwrap().clone();
 
-    let mut requests = find("requests").sums().to_vec();
-    requests.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
-        requests,
+        find(&all, "requests").sorted_sums(),
         vec![
             (pairs(&[("method", "GET"), ("route", "/users")]), 5),
             (pairs(&[("method", "POST"), ("route", "/orders")]), 7),
         ]
     );
     assert_eq!(
-        find("pool.size").gauges(),
+        find(&all, "pool.size").gauges(),
         &[(pairs(&[("pool", "db")]), 4.0)]
     );
-    let latency = find("latency");
+    let latency = find(&all, "latency");
     let points = latency.histograms();
     assert_eq!(points.len(), 1);
     assert_eq!(points[0].0, pairs(&[("region", "eu")]));
@@ -313,21 +330,20 @@ fn units_and_descriptions_are_applied() {
         metrics::histogram!("bare").record(1.0);
     });
     let all = h.collect();
-    let find = |name: &str| all.iter().find(|m| m.name == name).unwrap().clone();
 
-    let sent = find("sent");
+    let sent = find(&all, "sent");
     assert_eq!(sent.unit, "By");
     assert_eq!(sent.description, "Bytes written to the socket.");
-    let cpu = find("cpu");
+    let cpu = find(&all, "cpu");
     assert_eq!(cpu.unit, "%");
     assert_eq!(cpu.description, "CPU busy, 0 to 100.");
-    let wait = find("wait");
+    let wait = find(&all, "wait");
     assert_eq!(wait.unit, "s");
     assert_eq!(wait.description, "Time spent queued.");
     // Seconds get duration buckets, so 20 ms does not land in the first bucket.
     assert_eq!(wait.histograms()[0].3.first(), Some(&0.005));
     assert_eq!(wait.histograms()[0].3.last(), Some(&10.0));
-    let bare = find("bare");
+    let bare = find(&all, "bare");
     assert_eq!(bare.unit, "");
     assert_eq!(bare.description, "No unit given.");
 }
@@ -374,10 +390,7 @@ fn invalid_names_are_sanitised() {
     names.sort_unstable();
     assert_eq!(names, ["http_requests_total", "m_", "m_2xx"]);
 
-    let requests = all
-        .iter()
-        .find(|m| m.name == "http_requests_total")
-        .unwrap();
+    let requests = find(&all, "http_requests_total");
     assert_eq!(requests.sum(), 5);
     assert_eq!(requests.unit, "{count}");
     assert_eq!(requests.description, "Sanitised too.");
@@ -385,12 +398,7 @@ fn invalid_names_are_sanitised() {
 
 #[test]
 fn label_sets_over_the_cap_go_to_the_overflow_series() {
-    let h = Harness::with(|meter| {
-        OtelRecorder::builder(meter)
-            .max_label_sets(3)
-            .build()
-            .unwrap()
-    });
+    let h = Harness::capped(3);
     assert_eq!(h.recorder.max_label_sets(), 3);
     h.record(|| {
         for user in 0..10 {
@@ -402,15 +410,8 @@ fn label_sets_over_the_cap_go_to_the_overflow_series() {
         metrics::counter!("logouts", "user" => "9").increment(1);
     });
     let all = h.collect();
-    let mut logins = all
-        .iter()
-        .find(|m| m.name == "logins")
-        .unwrap()
-        .sums()
-        .to_vec();
-    logins.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
-        logins,
+        find(&all, "logins").sorted_sums(),
         vec![
             (pairs(&[(OVERFLOW_ATTRIBUTE, "true")]), 7),
             (pairs(&[("user", "0")]), 101),
@@ -418,18 +419,15 @@ fn label_sets_over_the_cap_go_to_the_overflow_series() {
             (pairs(&[("user", "2")]), 1),
         ]
     );
-    let logouts = all.iter().find(|m| m.name == "logouts").unwrap();
-    assert_eq!(logouts.sums(), &[(pairs(&[("user", "9")]), 1)]);
+    assert_eq!(
+        find(&all, "logouts").sums(),
+        &[(pairs(&[("user", "9")]), 1)]
+    );
 }
 
 #[test]
 fn past_the_cap_gauges_are_dropped_and_histograms_fold_every_one_counted() {
-    let h = Harness::with(|meter| {
-        OtelRecorder::builder(meter)
-            .max_label_sets(1)
-            .build()
-            .unwrap()
-    });
+    let h = Harness::capped(1);
     h.record(|| {
         metrics::gauge!("g", "k" => "a").set(1.0);
         metrics::gauge!("g", "k" => "b").set(2.0);
@@ -444,34 +442,23 @@ fn past_the_cap_gauges_are_dropped_and_histograms_fold_every_one_counted() {
     });
     let all = h.collect();
     // No one value stands for "b" and "c" together: only "a" is exported.
-    let g = all.iter().find(|m| m.name == "g").unwrap();
-    assert_eq!(g.gauges(), &[(pairs(&[("k", "a")]), 1.0)]);
-    let hist = all.iter().find(|m| m.name == "h").unwrap();
-    let overflow = hist
+    assert_eq!(find(&all, "g").gauges(), &[(pairs(&[("k", "a")]), 1.0)]);
+    let overflow = find(&all, "h")
         .histograms()
         .iter()
         .find(|p| p.0 == pairs(&[(OVERFLOW_ATTRIBUTE, "true")]))
         .unwrap();
     assert_eq!((overflow.1, overflow.2), (2, 5.0));
     // Increments past the cap add up; absolutes past it are dropped.
-    let mut c = all.iter().find(|m| m.name == "c").unwrap().sums().to_vec();
-    c.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
-        c,
+        find(&all, "c").sorted_sums(),
         vec![
             (pairs(&[("k", "a")]), 10),
             (pairs(&[(OVERFLOW_ATTRIBUTE, "true")]), 4),
         ]
     );
-    let mut overflowed = all
-        .iter()
-        .find(|m| m.name == "scalewatch.sdk.overflow")
-        .unwrap()
-        .sums()
-        .to_vec();
-    overflowed.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
-        overflowed,
+        find(&all, "scalewatch.sdk.overflow").sorted_sums(),
         vec![
             (pairs(&[("scalewatch.sdk.signal", "c")]), 3),
             (pairs(&[("scalewatch.sdk.signal", "g")]), 2),
@@ -529,16 +516,18 @@ fn concurrent_recording_from_four_threads_sums_exactly() {
         }
     });
     let all = h.collect();
-    let find = |name: &str| all.iter().find(|m| m.name == name).unwrap().clone();
     assert_eq!(
-        find("ops").sums(),
+        find(&all, "ops").sums(),
         &[(pairs(&[("kind", "shared")]), THREADS * ITERATIONS)]
     );
     // Concurrent absolute readings of the same source export its maximum, once.
-    assert_eq!(find("ops.absolute").sum(), ITERATIONS);
+    assert_eq!(find(&all, "ops.absolute").sum(), ITERATIONS);
     // Every thread leaves +1 per iteration; the exported last value is the true final value.
-    assert_eq!(find("inflight").gauge(), (THREADS * ITERATIONS) as f64);
-    let work = find("work");
+    assert_eq!(
+        find(&all, "inflight").gauge(),
+        (THREADS * ITERATIONS) as f64
+    );
+    let work = find(&all, "work");
     let (_, count, sum, _) = &work.histograms()[0];
     assert_eq!(*count, THREADS * ITERATIONS);
     assert_eq!(*sum, (THREADS * ITERATIONS) as f64);

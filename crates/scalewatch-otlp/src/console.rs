@@ -7,6 +7,7 @@ use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMe
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::Temporality;
 use scalewatch_core::catalog::{self, attr, capacity};
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -88,7 +89,7 @@ impl ConsoleExporter {
                                 "  {:<48} {:>8} calls  mean {:>9}  p99 {}",
                                 call_label(&attrs),
                                 count,
-                                seconds(mean),
+                                format_seconds(mean),
                                 p99(&bounds, &delta, count)
                             ));
                         }
@@ -265,43 +266,37 @@ fn tier_field(name: &str) -> Option<Field> {
     })
 }
 
-/// Every (attributes, value) of a sum or gauge, as `f64`.
+/// Every (attributes, value) of a sum or gauge, as `f64`; of an integer metric, only its
+/// sums.
 fn numbers(data: &AggregatedMetrics) -> Vec<(Vec<KeyValue>, f64)> {
-    fn collect<T: Copy + Into<f64>>(d: &MetricData<T>) -> Vec<(Vec<KeyValue>, f64)> {
-        match d {
-            MetricData::Sum(s) => s
-                .data_points()
-                .map(|p| (p.attributes().cloned().collect(), p.value().into()))
-                .collect(),
-            MetricData::Gauge(g) => g
-                .data_points()
-                .map(|p| (p.attributes().cloned().collect(), p.value().into()))
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
     match data {
-        AggregatedMetrics::F64(d) => collect(d),
-        AggregatedMetrics::U64(d) => match d {
-            MetricData::Sum(s) => s
-                .data_points()
-                .map(|p| (p.attributes().cloned().collect(), p.value() as f64))
-                .collect(),
-            _ => Vec::new(),
-        },
-        AggregatedMetrics::I64(d) => match d {
-            MetricData::Sum(s) => s
-                .data_points()
-                .map(|p| (p.attributes().cloned().collect(), p.value() as f64))
-                .collect(),
-            _ => Vec::new(),
-        },
+        AggregatedMetrics::F64(MetricData::Gauge(g)) => g
+            .data_points()
+            .map(|p| (p.attributes().cloned().collect(), p.value()))
+            .collect(),
+        AggregatedMetrics::F64(d) => sums(d, |v| v),
+        AggregatedMetrics::U64(d) => sums(d, |v| v as f64),
+        AggregatedMetrics::I64(d) => sums(d, |v| v as f64),
     }
 }
 
-fn get(attrs: &[KeyValue], key: &str) -> Option<String> {
+/// Every (attributes, value) of a sum, as `f64` by `to_f64`; nothing for other data.
+fn sums<T: Copy>(data: &MetricData<T>, to_f64: fn(T) -> f64) -> Vec<(Vec<KeyValue>, f64)> {
+    match data {
+        MetricData::Sum(s) => s
+            .data_points()
+            .map(|p| (p.attributes().cloned().collect(), to_f64(p.value())))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The value of the attribute `key`, as text. Takes owned and borrowed attributes alike:
+/// numbers come with their own, histogram points lend theirs.
+fn get<A: Borrow<KeyValue>>(attrs: &[A], key: &str) -> Option<String> {
     attrs
         .iter()
+        .map(Borrow::borrow)
         .find(|kv| kv.key.as_str() == key)
         .map(|kv| kv.value.to_string())
 }
@@ -315,24 +310,26 @@ fn series_id(name: &str, attrs: &[&KeyValue]) -> String {
 }
 
 fn call_label(attrs: &[&KeyValue]) -> String {
-    let find = |k: &str| {
-        attrs
-            .iter()
-            .find(|kv| kv.key.as_str() == k)
-            .map(|kv| kv.value.to_string())
-    };
-    if let Some(method) = find(attr::RPC_METHOD) {
-        let status = find(attr::RPC_STATUS_CODE).unwrap_or_default();
+    if let Some(method) = get(attrs, attr::RPC_METHOD) {
+        let status = get(attrs, attr::RPC_STATUS_CODE).unwrap_or_default();
         return format!("grpc {method} {status}");
     }
-    let method = find(attr::HTTP_REQUEST_METHOD).unwrap_or_default();
-    let route = find(attr::HTTP_ROUTE).unwrap_or_else(|| "(no route)".into());
-    let status = find(attr::HTTP_RESPONSE_STATUS_CODE).unwrap_or_else(|| "-".into());
+    let method = get(attrs, attr::HTTP_REQUEST_METHOD).unwrap_or_default();
+    let route = get(attrs, attr::HTTP_ROUTE).unwrap_or_else(|| "(no route)".into());
+    let status = get(attrs, attr::HTTP_RESPONSE_STATUS_CODE).unwrap_or_else(|| "-".into());
     format!("{method} {route} {status}")
 }
 
-fn seconds(s: f64) -> String {
-    if s < 1e-3 {
+/// A duration in seconds as a person reads it, `850 µs`, `12.3 ms`, `1.20 s` (`-` when
+/// not finite): how the console reporter and the `scalewatch` CLI print latencies.
+///
+/// ```
+/// assert_eq!(scalewatch_otlp::format_seconds(0.012_34), "12.3 ms");
+/// ```
+pub fn format_seconds(s: f64) -> String {
+    if !s.is_finite() {
+        "-".to_owned()
+    } else if s < 1e-3 {
         format!("{:.0} µs", s * 1e6)
     } else if s < 1.0 {
         format!("{:.1} ms", s * 1e3)
@@ -349,8 +346,11 @@ fn p99(bounds: &[f64], counts: &[u64], total: u64) -> String {
         seen += c;
         if seen >= rank {
             return match bounds.get(i) {
-                Some(b) => format!("≤ {}", seconds(*b)),
-                None => format!("> {}", bounds.last().map_or("0".into(), |b| seconds(*b))),
+                Some(b) => format!("≤ {}", format_seconds(*b)),
+                None => format!(
+                    "> {}",
+                    bounds.last().map_or("0".into(), |b| format_seconds(*b))
+                ),
             };
         }
     }

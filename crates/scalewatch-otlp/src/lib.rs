@@ -49,6 +49,7 @@ pub use config::{
     Config, ConfigError, Destination, PrometheusEndpoint, Protocol, DEFAULT_EXPORT_INTERVAL,
     DEFAULT_EXPORT_TIMEOUT, DEFAULT_PROMETHEUS_HOST, DEFAULT_PROMETHEUS_PORT, PROMETHEUS_PATH,
 };
+pub use console::format_seconds;
 pub use pipeline::{
     init, InitError, ShutdownError, Telemetry, TelemetryBuilder, CONSOLE_INTERVAL,
     DEFAULT_SHUTDOWN_TIMEOUT, SCOPE, TRANSPORT_TARGETS,

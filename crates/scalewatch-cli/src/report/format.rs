@@ -13,19 +13,8 @@ pub(crate) fn rate(per_second: f64) -> String {
     }
 }
 
-/// `850 µs`, `12.3 ms`, `1.20 s`.
-pub(crate) fn latency(seconds: f64) -> String {
-    if !seconds.is_finite() {
-        return "-".to_owned();
-    }
-    if seconds < 1e-3 {
-        format!("{:.0} µs", seconds * 1e6)
-    } else if seconds < 1.0 {
-        format!("{:.1} ms", seconds * 1e3)
-    } else {
-        format!("{seconds:.2} s")
-    }
-}
+/// `850 µs`, `12.3 ms`, `1.20 s`: as the console reporter prints them.
+pub(crate) use scalewatch_otlp::format_seconds as latency;
 
 /// `42%`.
 pub(crate) fn percent(share: f64) -> String {
