@@ -124,25 +124,20 @@ added("B1 reference: the same, holding the histogram by reference count",
 added("B1 `Tier::run` over the bare closure", "disabled/run_enabled", "disabled/run_bare", 40)
 added("B1 `Tier::instrument` over the bare future", "disabled/instrument_enabled",
       "disabled/instrument_bare", 40)
-ratio("B3 std `Mutex`, uncontended", "uncontended/std_instrumented", "uncontended/std_bare", 1.5)
-ratio("B3 parking_lot `Mutex`, uncontended", "uncontended/parking_lot_instrumented",
-      "uncontended/parking_lot_bare", 1.5)
-ratio("B3 std `RwLock` read, uncontended", "uncontended/std-rwlock-read_instrumented",
-      "uncontended/std-rwlock-read_bare", 1.5)
-ratio("B3 std `RwLock` write, uncontended", "uncontended/std-rwlock-write_instrumented",
-      "uncontended/std-rwlock-write_bare", 1.5)
+# The locks of `--bench lock_overhead`'s `uncontended` group: the id prefix of each
+# (`uncontended/<prefix>_bare`, `_instrumented`, `_off`) and its name in the report.
+locks = [("std", "std `Mutex`"), ("parking_lot", "parking_lot `Mutex`"),
+         ("std-rwlock-read", "std `RwLock` read"), ("std-rwlock-write", "std `RwLock` write")]
+for prefix, lock in locks:
+    ratio(f"B3 {lock}, uncontended", f"uncontended/{prefix}_instrumented",
+          f"uncontended/{prefix}_bare", 1.5)
 ratio("B4 keyspace access ÷ `HashMap` get", "record_one_access/keyspace_read",
       "record_one_access/hashmap_get", 0.5)
 added("B5 `Tier::run`, off", "disabled/run_sdk_disabled", "disabled/run_bare", 1)
 added("B5 `Tier::instrument`, off", "disabled/instrument_sdk_disabled",
       "disabled/instrument_bare", 1)
-added("B5 std `Mutex`, off", "uncontended/std_off", "uncontended/std_bare", 1)
-added("B5 parking_lot `Mutex`, off", "uncontended/parking_lot_off",
-      "uncontended/parking_lot_bare", 1)
-added("B5 std `RwLock` read, off", "uncontended/std-rwlock-read_off",
-      "uncontended/std-rwlock-read_bare", 1)
-added("B5 std `RwLock` write, off", "uncontended/std-rwlock-write_off",
-      "uncontended/std-rwlock-write_bare", 1)
+for prefix, lock in locks:
+    added(f"B5 {lock}, off", f"uncontended/{prefix}_off", f"uncontended/{prefix}_bare", 1)
 added("B5 keyspace access, off", "record_one_access/keyspace_read_off",
       "record_one_access/bare", 1)
 added("B5 client layer, off", "client/client_layer_off", "client/identity", 1)

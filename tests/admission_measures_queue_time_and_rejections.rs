@@ -103,26 +103,19 @@ async fn admission_measures_queue_time_and_rejections() {
     );
 
     let rejections = catalog::TIER_REJECTIONS.name;
-    assert_eq!(
-        m.sum(
-            rejections,
-            &[
-                (attr::TIER_NAME, "shedding"),
-                (attr::REJECTION_REASON, "overloaded")
-            ]
-        ),
-        4.0
-    );
-    assert_eq!(
-        m.sum(
-            rejections,
-            &[
-                (attr::TIER_NAME, "timing-out"),
-                (attr::REJECTION_REASON, "timeout")
-            ]
-        ),
-        2.0
-    );
+    for (tier, reason, refused) in [
+        ("shedding", "overloaded", 4.0),
+        ("timing-out", "timeout", 2.0),
+    ] {
+        assert_eq!(
+            m.sum(
+                rejections,
+                &[(attr::TIER_NAME, tier), (attr::REJECTION_REASON, reason)]
+            ),
+            refused,
+            "{tier}"
+        );
+    }
     assert_eq!(m.sum(rejections, &[(attr::TIER_NAME, "queueing")]), 0.0);
     // Refused requests are answered, so they are counted as 503s with their route.
     assert_eq!(

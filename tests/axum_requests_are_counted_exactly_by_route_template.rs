@@ -7,17 +7,12 @@ mod common;
 use axum::routing::get;
 use axum::Router;
 use scalewatch::catalog::{self, attr};
-use scalewatch::{Protocol, ServerTierLayer};
-use scalewatch_test_support::FakeReceiver;
+use scalewatch::Protocol;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axum_requests_are_counted_exactly_by_route_template() {
-    let receiver = FakeReceiver::start().await;
-    let telemetry = common::telemetry_to(&receiver, Protocol::Grpc);
-    let layer = ServerTierLayer::builder()
-        .tier_name("api")
-        .build(&telemetry.meter())
-        .unwrap();
+    let (receiver, telemetry, layer) =
+        common::server_layer_with_receiver("api", Protocol::Grpc).await;
     let app = Router::new()
         .route("/hello", get(|| async { "hello" }))
         .route("/users/{id}", get(|| async { "user" }))

@@ -21,11 +21,7 @@ use tower::ServiceExt;
 
 /// 100,000 requests, or 1,000,000 in the long variant (`SCALEWATCH_LONG=1`).
 fn requests() -> u64 {
-    if common::long() {
-        1_000_000
-    } else {
-        100_000
-    }
+    common::normal_or_long(100_000, 1_000_000)
 }
 const METHOD_CAP: usize = 32;
 /// Distinct gRPC services the tonic server answers for: far more methods than the cap.

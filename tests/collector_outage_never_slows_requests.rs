@@ -16,7 +16,7 @@ mod common;
 
 use axum::routing::get;
 use axum::Router;
-use scalewatch::{Protocol, ServerTierLayer, TelemetryBuilder};
+use scalewatch::{Protocol, TelemetryBuilder};
 use scalewatch_test_support::{FakeReceiver, Rotel, RotelConfig, Signal};
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
@@ -60,11 +60,10 @@ fn p99(latencies: &mut [Duration]) -> Duration {
 
 #[test]
 fn a_collector_outage_never_slows_requests_nor_grows_memory_and_the_count_is_exact() {
-    let (up, down) = if common::long() {
-        (Duration::from_secs(20), Duration::from_secs(120))
-    } else {
-        (Duration::from_secs(1), Duration::from_secs(1))
-    };
+    let (up, down) = common::normal_or_long(
+        (Duration::from_secs(1), Duration::from_secs(1)),
+        (Duration::from_secs(20), Duration::from_secs(120)),
+    );
 
     let receiver = FakeReceiver::start_blocking();
     let mut rotel = Rotel::start_with(RotelConfig {
@@ -86,10 +85,7 @@ fn a_collector_outage_never_slows_requests_nor_grows_memory_and_the_count_is_exa
         .enable_all()
         .build()
         .unwrap();
-    let layer = ServerTierLayer::builder()
-        .tier_name("r1")
-        .build(&telemetry.meter())
-        .unwrap();
+    let layer = common::server_layer(&telemetry, "r1");
     let addr = server.block_on(scalewatch_test_support::serve_axum(
         Router::new()
             .route("/ping", get(|| async { "pong" }))

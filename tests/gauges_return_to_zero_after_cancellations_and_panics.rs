@@ -17,11 +17,7 @@ use tower::ServiceExt;
 
 /// Rounds of each kind: 1,000, or 10,000 in the long variant (`SCALEWATCH_LONG=1`).
 fn rounds() -> usize {
-    if common::long() {
-        10_000
-    } else {
-        1_000
-    }
+    common::normal_or_long(1_000, 10_000)
 }
 
 fn request(path: &str) -> http::Request<Body> {

@@ -6,22 +6,16 @@
 mod common;
 
 use scalewatch::catalog::{self, attr};
-use scalewatch::{Protocol, ServerTierLayer};
+use scalewatch::Protocol;
 use scalewatch_example_proto::demo::greeter_client::GreeterClient;
 use scalewatch_example_proto::demo::greeter_server::GreeterServer;
-use scalewatch_example_proto::demo::{CountRequest, HelloReply, HelloRequest};
+use scalewatch_example_proto::demo::{HelloReply, HelloRequest};
 use scalewatch_example_proto::DemoGreeter;
-use scalewatch_test_support::FakeReceiver;
-use tokio_stream::StreamExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_status_is_read_from_headers_and_trailers() {
-    let receiver = FakeReceiver::start().await;
-    let telemetry = common::telemetry_to(&receiver, Protocol::HttpProtobuf);
-    let layer = ServerTierLayer::builder()
-        .tier_name("grpc")
-        .build(&telemetry.meter())
-        .unwrap();
+    let (receiver, telemetry, layer) =
+        common::server_layer_with_receiver("grpc", Protocol::HttpProtobuf).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tonic::transport::Server::builder()
@@ -36,51 +30,13 @@ async fn grpc_status_is_read_from_headers_and_trailers() {
         .await
         .unwrap();
     let mut client = GreeterClient::new(channel.clone());
-    for i in 0..20 {
-        let reply = client
-            .say_hello(HelloRequest {
-                name: format!("n{i}"),
-            })
-            .await
-            .unwrap();
-        assert_eq!(reply.into_inner().message, format!("hello, n{i}"));
-    }
+    client.say_hello_times(20).await;
     // Streams that succeed: all five messages arrive, then OK in the trailers.
     for _ in 0..3 {
-        let mut stream = client
-            .count_to(CountRequest {
-                to: 5,
-                fail_at: 0,
-                delay_ms: 1,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let mut n = 0;
-        while let Some(item) = stream.next().await {
-            item.unwrap();
-            n += 1;
-        }
-        assert_eq!(n, 5);
+        assert_eq!(client.count_to_the_end(5, 1).await, 5);
     }
     // A stream that fails after two messages: INTERNAL in the trailers.
-    let mut stream = client
-        .count_to(CountRequest {
-            to: 5,
-            fail_at: 3,
-            delay_ms: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut seen = Vec::new();
-    let status = loop {
-        match stream.next().await {
-            Some(Ok(reply)) => seen.push(reply.n),
-            Some(Err(status)) => break status,
-            None => panic!("the stream must fail"),
-        }
-    };
+    let (seen, status) = client.count_to_the_failure(5, 3).await;
     assert_eq!(seen, vec![1, 2]);
     assert_eq!(status.code(), tonic::Code::Internal);
     // Methods the server does not implement, called 100 times with distinct names.

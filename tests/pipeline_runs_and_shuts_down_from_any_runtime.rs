@@ -24,10 +24,7 @@ fn record_and_shut_down(receiver: &FakeReceiver, protocol: Protocol) -> Duration
         .shutdown_timeout(DEADLINE)
         .build()
         .unwrap();
-    let layer = ServerTierLayer::builder()
-        .tier_name("shutdown")
-        .build(&telemetry.meter())
-        .unwrap();
+    let layer = common::server_layer(&telemetry, "shutdown");
     drop(layer.tier().enter());
     let started = Instant::now();
     let _ = telemetry.shutdown();
@@ -46,24 +43,18 @@ fn check_everywhere(protocol: Protocol) {
 
     // A current-thread runtime, then a multi-thread one, with the collector black-holed.
     receiver.set_fault(Fault::BlackHole);
-    let current = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let took = current.block_on(async { record_and_shut_down(&receiver, protocol) });
-    assert!(
-        took <= DEADLINE + SLACK,
-        "current_thread, black hole: {took:?}"
+    let assert_shuts_down_in_time = |builder: &mut tokio::runtime::Builder, kind: &str| {
+        let runtime = builder.enable_all().build().unwrap();
+        let took = runtime.block_on(async { record_and_shut_down(&receiver, protocol) });
+        assert!(took <= DEADLINE + SLACK, "{kind}, black hole: {took:?}");
+    };
+    assert_shuts_down_in_time(
+        &mut tokio::runtime::Builder::new_current_thread(),
+        "current_thread",
     );
-    let multi = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let took = multi.block_on(async { record_and_shut_down(&receiver, protocol) });
-    assert!(
-        took <= DEADLINE + SLACK,
-        "multi_thread, black hole: {took:?}"
+    assert_shuts_down_in_time(
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1),
+        "multi_thread",
     );
     receiver.set_fault(Fault::None);
 }

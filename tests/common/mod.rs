@@ -15,6 +15,38 @@ pub(crate) use scalewatch_test_support::pipeline::{endpoint, PROTOCOLS};
 pub(crate) use scalewatch_test_support::workload::long;
 pub(crate) use scalewatch_test_support::{flush, telemetry_to};
 
+/// `normal`, or `long_variant` when the long variants run (`SCALEWATCH_LONG=1`).
+pub(crate) fn normal_or_long<T>(normal: T, long_variant: T) -> T {
+    if long() {
+        long_variant
+    } else {
+        normal
+    }
+}
+
+/// A server layer of tier `tier`, with no other setting, on `telemetry`'s meter.
+pub(crate) fn server_layer(
+    telemetry: &Telemetry,
+    tier: &'static str,
+) -> scalewatch::ServerTierLayer {
+    scalewatch::ServerTierLayer::builder()
+        .tier_name(tier)
+        .build(&telemetry.meter())
+        .expect("a valid layer")
+}
+
+/// A receiver, a pipeline exporting to it over `protocol`, and a [`server_layer`] of tier
+/// `tier` on that pipeline's meter: where a test of what the layer exports starts.
+pub(crate) async fn server_layer_with_receiver(
+    tier: &'static str,
+    protocol: Protocol,
+) -> (FakeReceiver, Telemetry, scalewatch::ServerTierLayer) {
+    let receiver = FakeReceiver::start().await;
+    let telemetry = telemetry_to(&receiver, protocol);
+    let layer = server_layer(&telemetry, tier);
+    (receiver, telemetry, layer)
+}
+
 /// A plain HTTP/1 client.
 pub(crate) fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()

@@ -35,8 +35,10 @@ use axum::routing::get;
 use axum::Router;
 use scalewatch_capacity::catalog::{self, attr};
 use scalewatch_capacity::{busy_fraction, CapacityModel, ResourceKind};
-use scalewatch_otlp::{Protocol, TelemetryBuilder};
-use scalewatch_test_support::{serve_axum, Close, ClosedLoop, FakeReceiver, Schedule};
+use scalewatch_otlp::Protocol;
+use scalewatch_test_support::{
+    flush, serve_axum, telemetry_to, Close, ClosedLoop, FakeReceiver, Schedule,
+};
 use scalewatch_tower::ServerTierLayer;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -78,14 +80,7 @@ async fn work(State(held): State<Arc<AtomicU64>>) -> &'static str {
 async fn live_fit_of_a_lock_bound_server_finds_its_serial_fraction() {
     let started = Instant::now();
     let receiver = FakeReceiver::start().await;
-    let telemetry = TelemetryBuilder::from_vars([])
-        .endpoint(receiver.grpc_endpoint())
-        .protocol(Protocol::Grpc)
-        .service_name("scalewatch-capacity-tests")
-        .export_interval(Duration::from_secs(3600))
-        .export_timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
     let meter = telemetry.meter();
 
     let layer = ServerTierLayer::builder()
@@ -173,11 +168,7 @@ async fn live_fit_of_a_lock_bound_server_finds_its_serial_fraction() {
     assert_eq!(bottleneck.name, "global");
     assert_eq!(bottleneck.plateaued_tiers, ["api"]);
 
-    let provider = telemetry.meter_provider().unwrap().clone();
-    tokio::task::spawn_blocking(move || provider.force_flush())
-        .await
-        .unwrap()
-        .unwrap();
+    flush(&telemetry).await;
     let m = receiver.metrics();
     let api_filter = [(attr::TIER_NAME, "api")];
     for signal in [

@@ -10,40 +10,11 @@ use scalewatch_capacity::{
     WindowVerdict,
 };
 use scalewatch_core::{Tier, TierKind};
-use scalewatch_otlp::{Protocol, Telemetry, TelemetryBuilder};
-use scalewatch_test_support::{FakeReceiver, MetricsSnapshot};
+use scalewatch_test_support::pipeline::{flush_and_read as flush, grpc_pipeline as pipeline};
 use std::time::{Duration, Instant};
 
 fn noop_meter() -> Meter {
     opentelemetry::global::meter_provider().meter("test")
-}
-
-/// A pipeline to a fake receiver, exported only on flush.
-struct Pipeline {
-    receiver: FakeReceiver,
-    telemetry: Telemetry,
-}
-
-impl Pipeline {
-    fn start() -> Self {
-        let receiver = FakeReceiver::start_blocking();
-        let telemetry = TelemetryBuilder::from_vars([])
-            .endpoint(receiver.grpc_endpoint())
-            .protocol(Protocol::Grpc)
-            .export_interval(Duration::from_secs(3600))
-            .export_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
-        Self {
-            receiver,
-            telemetry,
-        }
-    }
-
-    fn flush(&self) -> MetricsSnapshot {
-        self.telemetry.force_flush().unwrap();
-        self.receiver.metrics()
-    }
 }
 
 /// Uniform noise in [-1, 1) from a fixed seed: the tests are deterministic.
@@ -78,6 +49,13 @@ fn tier(meter: &Meter, name: &'static str, limit: Option<u64>) -> Tier {
         .unwrap()
 }
 
+/// A new tier `name` with `limit`, watched by `model`.
+fn watched(model: &CapacityModel, meter: &Meter, name: &'static str, limit: Option<u64>) -> Tier {
+    let tier = tier(meter, name, limit);
+    model.watch(&tier).unwrap();
+    tier
+}
+
 /// Feeds `repeats` windows per level from `usl` with ±`noise` relative noise on X.
 fn feed(
     model: &CapacityModel,
@@ -106,16 +84,15 @@ const LEVELS: [f64; 12] = [
 
 #[test]
 fn noisy_usl_windows_recover_sigma_and_kappa_and_export_the_gauges() {
-    let pipeline = Pipeline::start();
-    let meter = pipeline.telemetry.meter();
+    let (receiver, telemetry) = pipeline();
+    let meter = telemetry.meter();
     let model = CapacityModel::new(&meter);
-    let api = tier(&meter, "api", Some(512));
-    model.watch(&api).unwrap();
+    let api = watched(&model, &meter, "api", Some(512));
     let usl = scalewatch_usl::Model::new(0.04, 0.0008, 50.0);
     feed(&model, &api, usl, &LEVELS, 3, 0.02);
 
     // Nothing is exported before a fit is trusted.
-    let m = pipeline.flush();
+    let m = flush(&receiver, &telemetry);
     assert!(m.latest(catalog::CAPACITY_CONTENTION.name).is_empty());
 
     model.refit();
@@ -145,7 +122,7 @@ fn noisy_usl_windows_recover_sigma_and_kappa_and_export_the_gauges() {
     assert!(at_10x.throughput < current.throughput);
     assert!((at_10x.latency * at_10x.throughput - 640.0).abs() < 1e-6);
 
-    let m = pipeline.flush();
+    let m = flush(&receiver, &telemetry);
     let api_only = [(attr::TIER_NAME, "api")];
     let value = |name: &str| {
         let points = m.matching(name, &api_only);
@@ -191,11 +168,10 @@ fn noisy_usl_windows_recover_sigma_and_kappa_and_export_the_gauges() {
 
 #[test]
 fn too_few_levels_give_the_reason_and_export_nothing() {
-    let pipeline = Pipeline::start();
-    let meter = pipeline.telemetry.meter();
+    let (receiver, telemetry) = pipeline();
+    let meter = telemetry.meter();
     let model = CapacityModel::new(&meter);
-    let api = tier(&meter, "api", None);
-    model.watch(&api).unwrap();
+    let api = watched(&model, &meter, "api", None);
     model.refit();
     assert_eq!(model.report().tiers[0].untrusted, Some(NoFitReason::NoData));
 
@@ -208,7 +184,7 @@ fn too_few_levels_give_the_reason_and_export_nothing() {
         Some(NoFitReason::NotEnoughLevels { have: 3, need: 4 })
     );
     assert_eq!((t.fit, t.headroom, t.at_10x), (None, None, None));
-    let m = pipeline.flush();
+    let m = flush(&receiver, &telemetry);
     for signal in &catalog::ALL[..6] {
         assert!(m.latest(signal.name).is_empty(), "{}", signal.name);
     }
@@ -220,10 +196,8 @@ fn too_few_levels_give_the_reason_and_export_nothing() {
 fn linear_scaling_has_no_curvature_and_contention_alone_gives_an_amdahl_ceiling() {
     let meter = noop_meter();
     let model = CapacityModel::new(&meter);
-    let linear = tier(&meter, "linear", None);
-    let amdahl = tier(&meter, "amdahl", None);
-    model.watch(&linear).unwrap();
-    model.watch(&amdahl).unwrap();
+    let linear = watched(&model, &meter, "linear", None);
+    let amdahl = watched(&model, &meter, "amdahl", None);
     let levels = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
     feed(
         &model,
@@ -268,10 +242,8 @@ fn linear_scaling_has_no_curvature_and_contention_alone_gives_an_amdahl_ceiling(
 fn flat_and_erratic_throughput_are_refused_with_their_reason() {
     let meter = noop_meter();
     let model = CapacityModel::new(&meter);
-    let flat = tier(&meter, "flat", None);
-    let erratic = tier(&meter, "erratic", None);
-    model.watch(&flat).unwrap();
-    model.watch(&erratic).unwrap();
+    let flat = watched(&model, &meter, "flat", None);
+    let erratic = watched(&model, &meter, "erratic", None);
     for (i, n) in [1.0, 2.0, 4.0, 8.0, 16.0, 32.0].into_iter().enumerate() {
         model.record_window(&flat, &window(n, 100.0)).unwrap();
         let x = if i % 2 == 0 { 100.0 } else { 400.0 };
@@ -297,8 +269,7 @@ fn flat_and_erratic_throughput_are_refused_with_their_reason() {
 fn windows_that_fail_littles_law_or_have_few_completions_stay_out_and_are_counted() {
     let meter = noop_meter();
     let model = CapacityModel::new(&meter);
-    let api = tier(&meter, "api", None);
-    model.watch(&api).unwrap();
+    let api = watched(&model, &meter, "api", None);
     for n in [1.0, 2.0, 4.0, 8.0, 16.0] {
         // X·R is half of N: the window is far too short for its latencies.
         let mut w = window(n, 100.0);
@@ -355,8 +326,7 @@ fn nearby_loads_share_a_decaying_level_and_stale_levels_expire() {
         .level_ttl(2)
         .build(&meter)
         .unwrap();
-    let api = tier(&meter, "api", None);
-    model.watch(&api).unwrap();
+    let api = watched(&model, &meter, "api", None);
     // 1.0 and 1.1 fall in the bin [1, 2^¼ ≈ 1.19); 1.2 in the next one.
     assert_eq!(
         model.record_window(&api, &window(1.0, 100.0)),
@@ -412,8 +382,7 @@ impl Dial {
 fn ranking_orders_by_pressure_and_names_a_bottleneck_only_once_throughput_stalls_on_it() {
     let meter = noop_meter();
     let model = CapacityModel::new(&meter);
-    let api = tier(&meter, "api", Some(40));
-    model.watch(&api).unwrap();
+    let api = watched(&model, &meter, "api", Some(40));
     let cache = Dial::default();
     model
         .register_resource(ResourceKind::Pool, "db", || Some(0.5))
@@ -506,8 +475,7 @@ fn ranking_orders_by_pressure_and_names_a_bottleneck_only_once_throughput_stalls
 fn a_saturated_resource_that_does_not_track_the_stalled_tier_is_not_blamed() {
     let meter = noop_meter();
     let model = CapacityModel::new(&meter);
-    let api = tier(&meter, "api", None);
-    model.watch(&api).unwrap();
+    let api = watched(&model, &meter, "api", None);
     // A job's lock, busy 95% whatever `api` does; the pool is what `api` waits on.
     let (pool, unrelated) = (Dial::default(), Dial::default());
     model
@@ -601,8 +569,7 @@ fn bad_settings_and_duplicate_names_are_refused() {
     }
 
     let model = CapacityModel::new(&meter);
-    let api = tier(&meter, "api", None);
-    model.watch(&api).unwrap();
+    let api = watched(&model, &meter, "api", None);
     let duplicate = RegisterError::Duplicate {
         kind: ResourceKind::Tier,
         name: "api".into(),
@@ -665,10 +632,8 @@ fn the_background_sampler_samples_until_its_handle_drops() {
 fn the_report_round_trips_through_json_and_prints_a_summary() {
     let meter = noop_meter();
     let model = CapacityModel::new(&meter);
-    let api = tier(&meter, "api", Some(100));
-    let db = tier(&meter, "db", None);
-    model.watch(&api).unwrap();
-    model.watch(&db).unwrap();
+    let api = watched(&model, &meter, "api", Some(100));
+    let _db = watched(&model, &meter, "db", None);
     // Each request of `api` holds the lock 1/850 s: full at 850/s.
     let sessions = Dial::default();
     model
@@ -701,21 +666,20 @@ fn the_report_round_trips_through_json_and_prints_a_summary() {
 
     let text = report.to_string();
     println!("{text}");
-    assert!(text.contains("tier `api` (limit 100): N=64.00"), "{text}");
-    assert!(text.contains("σ=0.0500"), "{text}");
-    assert!(text.contains("peak "), "{text}");
-    assert!(text.contains("tier `db`: N=0.00"), "{text}");
-    assert!(text.contains("no trusted fit:"), "{text}");
-    assert!(
-        text.contains("first bottleneck: lock `sessions` at 92%"),
-        "{text}"
-    );
-    // Full now: the wall is here, and the law put it at 850/s from the windows below full.
-    assert!(
-        text.contains("the wall is here: lock `sessions` is 92% used"),
-        "{text}"
-    );
-    assert!(text.contains("put it at about 850/s"), "{text}");
+    for expected in [
+        "tier `api` (limit 100): N=64.00",
+        "σ=0.0500",
+        "peak ",
+        "tier `db`: N=0.00",
+        "no trusted fit:",
+        "first bottleneck: lock `sessions` at 92%",
+        // Full now: the wall is here, and the law put it at 850/s from the windows below
+        // full.
+        "the wall is here: lock `sessions` is 92% used",
+        "put it at about 850/s",
+    ] {
+        assert!(text.contains(expected), "{text}");
+    }
 }
 
 #[test]

@@ -36,8 +36,14 @@ fn tool(var: &str, default: &str, install: &str) -> PathBuf {
     path
 }
 
-/// A server whose requests share one lock: the Universal Scalability Law's contention.
-fn start_server(runtime: &tokio::runtime::Runtime) -> SocketAddr {
+/// A server whose requests share one lock: the Universal Scalability Law's contention. It
+/// runs on the runtime returned, until that is dropped.
+fn start_server() -> (tokio::runtime::Runtime, SocketAddr) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let lock = Arc::new(tokio::sync::Mutex::new(0u64));
     let app = axum::Router::new().route(
         "/",
@@ -57,15 +63,7 @@ fn start_server(runtime: &tokio::runtime::Runtime) -> SocketAddr {
         .unwrap();
     let addr = listener.local_addr().unwrap();
     runtime.spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    (runtime, addr)
 }
 
 /// Runs a command to its end, within `limit`.
@@ -116,6 +114,12 @@ fn fit_json(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The arguments of `scalewatch fit`: `flags`, then the path of each of `files`.
+fn with_files<'a>(flags: &[&'a str], files: &'a [PathBuf]) -> Vec<&'a str> {
+    let paths = files.iter().map(|f| f.to_str().unwrap());
+    flags.iter().copied().chain(paths).collect()
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -156,8 +160,7 @@ fn oha_json_runs_are_fitted_one_point_each() {
         "target/tools/bin/oha",
         "install it with `cargo install oha --root target/tools`",
     );
-    let runtime = runtime();
-    let addr = start_server(&runtime);
+    let (runtime, addr) = start_server();
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     for c in LEVELS {
@@ -179,10 +182,7 @@ fn oha_json_runs_are_fitted_one_point_each() {
         std::fs::write(&file, &output.stdout).unwrap();
         files.push(file);
     }
-    let paths: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
-    let mut args = vec!["--json"];
-    args.extend(&paths);
-    let json = fit_json(&args);
+    let json = fit_json(&with_files(&["--json"], &files));
     // Each point is what oha reported: its successful requests per second, and by
     // Little's law its requests per second times their mean latency.
     for ((file, c), m) in files
@@ -211,9 +211,7 @@ fn oha_json_runs_are_fitted_one_point_each() {
     }
     assert_fit_follows_the_points(&json);
     // Told the format, the same; and the human report lists the points and their origin.
-    let mut args = vec!["--format", "oha"];
-    args.extend(&paths);
-    let output = fit(&args);
+    let output = fit(&with_files(&["--format", "oha"], &files));
     assert!(output.status.success(), "{}", stderr(&output));
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(
@@ -232,8 +230,7 @@ fn locust_stats_histories_are_fitted_one_level_each() {
         "target/locust-venv/bin/locust",
         "install it with `python3 -m venv target/locust-venv && target/locust-venv/bin/pip install locust`",
     );
-    let runtime = runtime();
-    let addr = start_server(&runtime);
+    let (runtime, addr) = start_server();
     let dir = tempfile::tempdir().unwrap();
     let locustfile = dir.path().join("locustfile.py");
     std::fs::File::create(&locustfile)
@@ -260,10 +257,7 @@ fn locust_stats_histories_are_fitted_one_level_each() {
         histories.push(dir.path().join(format!("u{users}_stats_history.csv")));
         summaries.push(dir.path().join(format!("u{users}_stats.csv")));
     }
-    let paths: Vec<&str> = histories.iter().map(|f| f.to_str().unwrap()).collect();
-    let mut args = vec!["--json"];
-    args.extend(&paths);
-    let json = fit_json(&args);
+    let json = fit_json(&with_files(&["--json"], &histories));
     let measurements = json["measurements"].as_array().unwrap();
     assert_eq!(measurements.len(), 4, "{json}");
     for (((history, summary), users), m) in histories
@@ -308,8 +302,7 @@ fn locust_stats_histories_are_fitted_one_level_each() {
         );
     }
     assert_fit_follows_the_points(&json);
-    let mut args = vec!["--json", "--format", "locust"];
-    args.extend(&paths);
+    let args = with_files(&["--json", "--format", "locust"], &histories);
     assert_eq!(fit_json(&args)["measurements"], json["measurements"]);
     drop(runtime);
 }

@@ -1,11 +1,14 @@
 //! The gRPC service the examples and tests serve: `scalewatch.demo.v1.Greeter`, with a
 //! unary `SayHello` and a server-streaming `CountTo`, compiled from `proto/demo.proto`
-//! without a system `protoc`, and [`DemoGreeter`], its implementation.
+//! without a system `protoc`; [`DemoGreeter`], its implementation; and, in [`client`], the
+//! calls tests make through a `GreeterClient`, checked against what `DemoGreeter` answers.
 
 use std::pin::Pin;
 use std::time::Duration;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
+
+pub mod client;
 
 /// Generated messages, client and server of `scalewatch.demo.v1`.
 #[allow(

@@ -13,7 +13,8 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use opentelemetry::metrics::MeterProvider as _;
-use scalewatch_sync::{LockMetrics, DEFAULT_HOLD_SAMPLE_EVERY};
+use scalewatch_sync::parking_lot::Mutex as ParkingLotMutex;
+use scalewatch_sync::{LockMetrics, Mutex, RwLock, DEFAULT_HOLD_SAMPLE_EVERY};
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -33,63 +34,73 @@ fn metrics(
     (provider, locks)
 }
 
+/// Benchmarks `$op` on each `(variant, lock)` as `"$kind/variant"` in the group `$g`, with
+/// `$l` bound to the lock behind `black_box`: the bare primitive and its instrumented
+/// wrappers have different types but the same operation, written once.
+macro_rules! bench_locks {
+    ($g:expr, $kind:literal, |$l:ident| $op:expr, [$(($variant:literal, $lock:expr)),+ $(,)?]) => {$({
+        let lock = $lock;
+        $g.bench_function(concat!($kind, "/", $variant), |b| {
+            b.iter(|| {
+                let $l = black_box(&lock);
+                $op
+            })
+        });
+    })+};
+}
+
 fn uncontended(c: &mut Criterion) {
     let (_p, locks) = metrics(DEFAULT_HOLD_SAMPLE_EVERY, true);
     let (_p0, unsampled) = metrics(0, true);
     let (_p_off, off) = metrics(DEFAULT_HOLD_SAMPLE_EVERY, false);
     let mut g = c.benchmark_group("uncontended");
-    let bare = std::sync::Mutex::new(0u64);
-    g.bench_function("std/bare", |b| {
-        b.iter(|| *black_box(&bare).lock().unwrap() += 1)
-    });
-    let ours = scalewatch_sync::Mutex::new("bench-std", 0u64, &locks);
-    g.bench_function("std/instrumented", |b| {
-        b.iter(|| *black_box(&ours).lock().unwrap() += 1)
-    });
-    let ours0 = scalewatch_sync::Mutex::new("bench-std-nosample", 0u64, &unsampled);
-    g.bench_function("std/instrumented-no-hold-sampling", |b| {
-        b.iter(|| *black_box(&ours0).lock().unwrap() += 1)
-    });
-    let ours_off = scalewatch_sync::Mutex::new("bench-std-off", 0u64, &off);
-    g.bench_function("std/off", |b| {
-        b.iter(|| *black_box(&ours_off).lock().unwrap() += 1)
-    });
-    let bare = parking_lot::Mutex::new(0u64);
-    g.bench_function("parking_lot/bare", |b| {
-        b.iter(|| *black_box(&bare).lock() += 1)
-    });
-    let ours = scalewatch_sync::parking_lot::Mutex::new("bench-pl", 0u64, &locks);
-    g.bench_function("parking_lot/instrumented", |b| {
-        b.iter(|| *black_box(&ours).lock() += 1)
-    });
-    let ours_off = scalewatch_sync::parking_lot::Mutex::new("bench-pl-off", 0u64, &off);
-    g.bench_function("parking_lot/off", |b| {
-        b.iter(|| *black_box(&ours_off).lock() += 1)
-    });
-    let bare = std::sync::RwLock::new(0u64);
-    g.bench_function("std-rwlock-read/bare", |b| {
-        b.iter(|| *black_box(&bare).read().unwrap())
-    });
-    let ours = scalewatch_sync::RwLock::new("bench-rw", 0u64, &locks);
-    g.bench_function("std-rwlock-read/instrumented", |b| {
-        b.iter(|| *black_box(&ours).read().unwrap())
-    });
-    let ours_off = scalewatch_sync::RwLock::new("bench-rw-off", 0u64, &off);
-    g.bench_function("std-rwlock-read/off", |b| {
-        b.iter(|| *black_box(&ours_off).read().unwrap())
-    });
-    let bare = std::sync::RwLock::new(0u64);
-    g.bench_function("std-rwlock-write/bare", |b| {
-        b.iter(|| *black_box(&bare).write().unwrap() += 1)
-    });
-    let ours = scalewatch_sync::RwLock::new("bench-rw-w", 0u64, &locks);
-    g.bench_function("std-rwlock-write/instrumented", |b| {
-        b.iter(|| *black_box(&ours).write().unwrap() += 1)
-    });
-    let ours_off = scalewatch_sync::RwLock::new("bench-rw-w-off", 0u64, &off);
-    g.bench_function("std-rwlock-write/off", |b| {
-        b.iter(|| *black_box(&ours_off).write().unwrap() += 1)
-    });
+    bench_locks!(
+        g,
+        "std",
+        |l| *l.lock().unwrap() += 1,
+        [
+            ("bare", std::sync::Mutex::new(0u64)),
+            ("instrumented", Mutex::new("bench-std", 0u64, &locks)),
+            (
+                "instrumented-no-hold-sampling",
+                Mutex::new("bench-std-nosample", 0u64, &unsampled)
+            ),
+            ("off", Mutex::new("bench-std-off", 0u64, &off)),
+        ]
+    );
+    bench_locks!(
+        g,
+        "parking_lot",
+        |l| *l.lock() += 1,
+        [
+            ("bare", parking_lot::Mutex::new(0u64)),
+            (
+                "instrumented",
+                ParkingLotMutex::new("bench-pl", 0u64, &locks)
+            ),
+            ("off", ParkingLotMutex::new("bench-pl-off", 0u64, &off)),
+        ]
+    );
+    bench_locks!(
+        g,
+        "std-rwlock-read",
+        |l| *l.read().unwrap(),
+        [
+            ("bare", std::sync::RwLock::new(0u64)),
+            ("instrumented", RwLock::new("bench-rw", 0u64, &locks)),
+            ("off", RwLock::new("bench-rw-off", 0u64, &off)),
+        ]
+    );
+    bench_locks!(
+        g,
+        "std-rwlock-write",
+        |l| *l.write().unwrap() += 1,
+        [
+            ("bare", std::sync::RwLock::new(0u64)),
+            ("instrumented", RwLock::new("bench-rw-w", 0u64, &locks)),
+            ("off", RwLock::new("bench-rw-w-off", 0u64, &off)),
+        ]
+    );
     g.finish();
 }
 

@@ -23,6 +23,17 @@ fn acquisitions(m: &MetricsSnapshot, name: &str, mode: &str, contended: &str) ->
     )
 }
 
+/// Asserts each `(lock, mode, contended, expected)` row's exported acquisition count.
+fn assert_acquisitions(m: &MetricsSnapshot, expected: &[(&str, &str, &str, f64)]) {
+    for &(name, mode, contended, count) in expected {
+        assert_eq!(
+            acquisitions(m, name, mode, contended),
+            count,
+            "{name}: {mode} acquisitions with contended={contended}"
+        );
+    }
+}
+
 /// The workload's own measurements, timed by hand with `Instant` in the test: Σ hold time,
 /// and Σ time spent in the lock calls, with how many calls were made.
 #[derive(Default)]
@@ -213,25 +224,15 @@ fn an_uncontended_workload_reports_no_contention() {
     }
     *config.write().unwrap() = 1;
     let m = flush(&receiver, &telemetry);
-    assert_eq!(
-        acquisitions(&m, "quiet", catalog::MODE_EXCLUSIVE, "false"),
-        10_000.0
-    );
-    assert_eq!(
-        acquisitions(&m, "quiet", catalog::MODE_EXCLUSIVE, "true"),
-        0.0
-    );
-    assert_eq!(
-        acquisitions(&m, "config", catalog::MODE_SHARED, "false"),
-        10_000.0
-    );
-    assert_eq!(
-        acquisitions(&m, "config", catalog::MODE_SHARED, "true"),
-        0.0
-    );
-    assert_eq!(
-        acquisitions(&m, "config", catalog::MODE_EXCLUSIVE, "false"),
-        1.0
+    assert_acquisitions(
+        &m,
+        &[
+            ("quiet", catalog::MODE_EXCLUSIVE, "false", 10_000.0),
+            ("quiet", catalog::MODE_EXCLUSIVE, "true", 0.0),
+            ("config", catalog::MODE_SHARED, "false", 10_000.0),
+            ("config", catalog::MODE_SHARED, "true", 0.0),
+            ("config", catalog::MODE_EXCLUSIVE, "false", 1.0),
+        ],
     );
     assert_eq!(m.histogram_count(catalog::LOCK_WAIT_DURATION.name, &[]), 0);
     // Holds are timed by time, per thread and lock: the first of each lock and mode is,
@@ -322,13 +323,12 @@ fn a_thousand_cancelled_waits_leave_no_waiter_behind() {
             "cancelled waits are not acquisitions"
         );
     }
-    assert_eq!(
-        acquisitions(&m, "cancelled", catalog::MODE_EXCLUSIVE, "false"),
-        1.0
-    );
-    assert_eq!(
-        acquisitions(&m, "slots", catalog::MODE_SHARED, "false"),
-        1.0
+    assert_acquisitions(
+        &m,
+        &[
+            ("cancelled", catalog::MODE_EXCLUSIVE, "false", 1.0),
+            ("slots", catalog::MODE_SHARED, "false", 1.0),
+        ],
     );
     let pool_filter = [(attr::POOL_NAME, "connections")];
     assert_eq!(
@@ -387,13 +387,12 @@ fn a_panic_while_holding_poisons_exactly_as_std_and_statistics_still_export() {
     assert_eq!(ours.lock().is_ok(), std_mutex.lock().is_ok());
     let m = flush(&receiver, &telemetry);
     // 1 in the panicking thread, 3 more after (lock, unwrap_err, try_lock) + 1 after clearing.
-    assert_eq!(
-        acquisitions(&m, "poisoned", catalog::MODE_EXCLUSIVE, "false"),
-        5.0
-    );
-    assert_eq!(
-        acquisitions(&m, "poisoned-rw", catalog::MODE_EXCLUSIVE, "false"),
-        1.0
+    assert_acquisitions(
+        &m,
+        &[
+            ("poisoned", catalog::MODE_EXCLUSIVE, "false", 5.0),
+            ("poisoned-rw", catalog::MODE_EXCLUSIVE, "false", 1.0),
+        ],
     );
     assert_eq!(
         m.sum(catalog::LOCK_WAITERS.name, &[(attr::LOCK_NAME, "poisoned")]),

@@ -159,23 +159,60 @@ where
     }
 }
 
+/// Runs `body` on `threads` threads while [`check_windows`] reads `windows` windows of
+/// `reader` (a lock: capacity 1), then stops them. Each call of `body` is one acquisition,
+/// whose hold it records in the oracle it is given.
+fn check_on_threads(
+    what: &str,
+    windows: usize,
+    reader: impl Fn() -> Option<Occupancy>,
+    threads: usize,
+    body: impl Fn(&Oracle) + Send + Sync + 'static,
+) {
+    let (oracle, stop) = (Oracle::default(), Arc::new(AtomicBool::new(false)));
+    {
+        let oracle = oracle.clone();
+        thread_pool(threads, &stop, move || body(&oracle));
+    }
+    check_windows(what, windows, 1.0, &oracle, reader);
+    stop.store(true, Ordering::Relaxed);
+}
+
+/// [`check_on_threads`] for `tasks` tasks on `rt`, each awaiting `body` in a loop, against
+/// a `capacity` of permits; shuts `rt` down after.
+fn check_on_tasks<F, Fut>(
+    what: &str,
+    windows: usize,
+    capacity: f64,
+    reader: impl Fn() -> Option<Occupancy>,
+    rt: tokio::runtime::Runtime,
+    tasks: usize,
+    body: F,
+) where
+    F: Fn(Oracle) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let (oracle, stop) = (Oracle::default(), Arc::new(AtomicBool::new(false)));
+    {
+        let oracle = oracle.clone();
+        task_pool(&rt, tasks, &stop, move || body(oracle.clone()));
+    }
+    check_windows(what, windows, capacity, &oracle, reader);
+    stop.store(true, Ordering::Relaxed);
+    rt.shutdown_timeout(Duration::from_secs(5));
+}
+
 #[test]
 fn a_lock_taken_ten_times_a_second_reads_its_hand_timed_share() {
     let (_p, locks) = metrics();
     let lock = Arc::new(scalewatch_sync::Mutex::new("slow", (), &locks));
     let reader = locks.occupancy_source("slow").unwrap();
-    let (oracle, stop) = (Oracle::default(), Arc::new(AtomicBool::new(false)));
-    {
-        let (lock, oracle) = (lock.clone(), oracle.clone());
-        thread_pool(1, &stop, move || {
-            oracle.hold(lock.lock().unwrap(), || {
-                std::thread::sleep(Duration::from_millis(20))
-            });
-            std::thread::sleep(Duration::from_millis(80));
+    check_on_threads("10/s, one thread", 6, reader, 1, move |oracle| {
+        oracle.hold(lock.lock().unwrap(), || {
+            std::thread::sleep(Duration::from_millis(20))
         });
-    }
-    check_windows("10/s, one thread", 6, 1.0, &oracle, reader);
-    stop.store(true, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(80));
+    });
 }
 
 #[test]
@@ -183,27 +220,20 @@ fn a_saturated_lock_behind_spawn_blocking_reads_near_full() {
     let (_p, locks) = metrics();
     let lock = Arc::new(scalewatch_sync::Mutex::new("ledger", (), &locks));
     let reader = locks.occupancy_source("ledger").unwrap();
-    let (oracle, stop) = (Oracle::default(), Arc::new(AtomicBool::new(false)));
-    let rt = runtime(64);
-    {
-        let oracle = oracle.clone();
-        // 32 "requests" at a time, each a blocking task holding the lock for 4 ms.
-        task_pool(&rt, 32, &stop, move || {
-            let (lock, oracle) = (lock.clone(), oracle.clone());
-            async move {
-                tokio::task::spawn_blocking(move || {
-                    oracle.hold(lock.lock().unwrap(), || {
-                        std::thread::sleep(Duration::from_millis(4))
-                    });
-                })
-                .await
-                .unwrap();
-            }
-        });
-    }
-    check_windows("spawn_blocking, 32 at a time", 6, 1.0, &oracle, reader);
-    stop.store(true, Ordering::Relaxed);
-    rt.shutdown_timeout(Duration::from_secs(5));
+    // 32 "requests" at a time, each a blocking task holding the lock for 4 ms.
+    let what = "spawn_blocking, 32 at a time";
+    check_on_tasks(what, 6, 1.0, reader, runtime(64), 32, move |oracle| {
+        let lock = lock.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                oracle.hold(lock.lock().unwrap(), || {
+                    std::thread::sleep(Duration::from_millis(4))
+                });
+            })
+            .await
+            .unwrap();
+        }
+    });
 }
 
 #[test]
@@ -211,17 +241,12 @@ fn a_parking_lot_lock_in_a_fixed_pool_reads_its_hand_timed_share() {
     let (_p, locks) = metrics();
     let lock = Arc::new(scalewatch_sync::parking_lot::Mutex::new("pl", (), &locks));
     let reader = locks.occupancy_source("pl").unwrap();
-    let (oracle, stop) = (Oracle::default(), Arc::new(AtomicBool::new(false)));
-    {
-        let (lock, oracle) = (lock.clone(), oracle.clone());
-        // 4 threads, each holding 1 ms then resting 6 ms: about 4/7 busy.
-        thread_pool(4, &stop, move || {
-            oracle.hold(lock.lock(), || std::thread::sleep(Duration::from_millis(1)));
-            std::thread::sleep(Duration::from_millis(6));
-        });
-    }
-    check_windows("parking_lot, fixed pool of 4", 6, 1.0, &oracle, reader);
-    stop.store(true, Ordering::Relaxed);
+    // 4 threads, each holding 1 ms then resting 6 ms: about 4/7 busy.
+    let what = "parking_lot, fixed pool of 4";
+    check_on_threads(what, 6, reader, 4, move |oracle| {
+        oracle.hold(lock.lock(), || std::thread::sleep(Duration::from_millis(1)));
+        std::thread::sleep(Duration::from_millis(6));
+    });
 }
 
 #[test]
@@ -229,17 +254,14 @@ fn a_lock_taken_a_hundred_thousand_times_a_second_reads_its_hand_timed_share() {
     let (_p, locks) = metrics();
     let lock = Arc::new(scalewatch_sync::Mutex::new("hot", (), &locks));
     let reader = locks.occupancy_source("hot").unwrap();
-    let (oracle, stop) = (Oracle::default(), Arc::new(AtomicBool::new(false)));
     {
-        let (lock, oracle) = (lock.clone(), oracle.clone());
+        let lock = lock.clone();
         // One thread: hold about 2 µs, rest about 8 µs (spins: sleeps are too coarse).
-        thread_pool(1, &stop, move || {
+        check_on_threads("about 100k/s, spinning", 4, reader, 1, move |oracle| {
             oracle.hold(lock.lock().unwrap(), || spin(Duration::from_micros(2)));
             spin(Duration::from_micros(8));
         });
     }
-    check_windows("about 100k/s, spinning", 4, 1.0, &oracle, reader);
-    stop.store(true, Ordering::Relaxed);
     let rate = lock_rate(&locks, "hot");
     eprintln!("hot: {rate} acquisitions in all");
 }
@@ -262,13 +284,17 @@ fn a_tokio_mutex_held_across_awaits_by_tasks_reads_its_hand_timed_share() {
     let (_p, locks) = metrics();
     let lock = Arc::new(scalewatch_sync::tokio::Mutex::new("session", (), &locks));
     let reader = locks.occupancy_source("session").unwrap();
-    let (oracle, stop) = (Oracle::default(), Arc::new(AtomicBool::new(false)));
     let rt = runtime(DEFAULT_BLOCKING_THREADS);
-    {
-        let oracle = oracle.clone();
-        // 8 tasks, each holding 2 ms across an await and resting 20 ms.
-        task_pool(&rt, 8, &stop, move || {
-            let (lock, oracle) = (lock.clone(), oracle.clone());
+    // 8 tasks, each holding 2 ms across an await and resting 20 ms.
+    check_on_tasks(
+        "tokio mutex, 8 tasks",
+        6,
+        1.0,
+        reader,
+        rt,
+        8,
+        move |oracle| {
+            let lock = lock.clone();
             async move {
                 let guard = lock.lock().await;
                 oracle
@@ -276,11 +302,8 @@ fn a_tokio_mutex_held_across_awaits_by_tasks_reads_its_hand_timed_share() {
                     .await;
                 sleep(Duration::from_millis(20)).await;
             }
-        });
-    }
-    check_windows("tokio mutex, 8 tasks", 6, 1.0, &oracle, reader);
-    stop.store(true, Ordering::Relaxed);
-    rt.shutdown_timeout(Duration::from_secs(5));
+        },
+    );
 }
 
 #[test]
@@ -291,30 +314,18 @@ fn a_semaphore_reads_the_hand_timed_share_of_its_permits_in_use() {
         "workers", permits, &locks,
     ));
     let reader = locks.occupancy_source("workers").unwrap();
-    let (oracle, stop) = (Oracle::default(), Arc::new(AtomicBool::new(false)));
     let rt = runtime(DEFAULT_BLOCKING_THREADS);
-    {
-        let oracle = oracle.clone();
-        // 6 tasks on 4 permits, each holding one 5 ms and resting 5 ms: about 6/8 of the
-        // permits in use, some waiting.
-        task_pool(&rt, 6, &stop, move || {
-            let (sem, oracle) = (sem.clone(), oracle.clone());
-            async move {
-                let permit = sem.acquire().await.unwrap();
-                oracle
-                    .hold_across(permit, sleep(Duration::from_millis(5)))
-                    .await;
-                sleep(Duration::from_millis(5)).await;
-            }
-        });
-    }
-    check_windows(
-        "semaphore of 4, 6 tasks",
-        6,
-        permits as f64,
-        &oracle,
-        reader,
-    );
-    stop.store(true, Ordering::Relaxed);
-    rt.shutdown_timeout(Duration::from_secs(5));
+    // 6 tasks on 4 permits, each holding one 5 ms and resting 5 ms: about 6/8 of the
+    // permits in use, some waiting.
+    let what = "semaphore of 4, 6 tasks";
+    check_on_tasks(what, 6, permits as f64, reader, rt, 6, move |oracle| {
+        let sem = sem.clone();
+        async move {
+            let permit = sem.acquire().await.unwrap();
+            oracle
+                .hold_across(permit, sleep(Duration::from_millis(5)))
+                .await;
+            sleep(Duration::from_millis(5)).await;
+        }
+    });
 }

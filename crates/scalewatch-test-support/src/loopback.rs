@@ -66,3 +66,9 @@ pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     listener.local_addr().expect("local addr").port()
 }
+
+/// The plain-HTTP base URL of a listener, `http://ADDR`: what the fake receiver and the
+/// collector harness give exporters, which append their signal's path to it.
+pub(crate) fn base_url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}

@@ -567,13 +567,13 @@ impl FakeReceiver {
 
     /// The OTLP/gRPC endpoint, `http://127.0.0.1:PORT`.
     pub fn grpc_endpoint(&self) -> String {
-        format!("http://{}", self.grpc_addr)
+        crate::loopback::base_url(self.grpc_addr)
     }
 
     /// The OTLP/HTTP base URL, `http://127.0.0.1:PORT`; exporters append `/v1/metrics`,
     /// `/v1/traces` and `/v1/logs` (give the full URL to exporters that do not).
     pub fn http_endpoint(&self) -> String {
-        format!("http://{}", self.http_addr)
+        crate::loopback::base_url(self.http_addr)
     }
 
     /// The gRPC server's address.

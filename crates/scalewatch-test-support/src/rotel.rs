@@ -241,12 +241,12 @@ impl Rotel {
 
     /// The OTLP/gRPC endpoint, `http://127.0.0.1:PORT`.
     pub fn grpc_endpoint(&self) -> String {
-        format!("http://{}", self.grpc)
+        crate::loopback::base_url(self.grpc)
     }
 
     /// The OTLP/HTTP base URL, `http://127.0.0.1:PORT` (exporters append `/v1/metrics`).
     pub fn http_endpoint(&self) -> String {
-        format!("http://{}", self.http)
+        crate::loopback::base_url(self.http)
     }
 
     /// The gRPC listen address.

@@ -12,6 +12,7 @@ use opentelemetry_otlp::{
     MetricExporter, Protocol, RetryPolicy, SpanExporter, WithExportConfig, WithHttpConfig,
     WithTonicConfig,
 };
+use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
@@ -66,6 +67,20 @@ impl Options {
     pub fn tracer_provider_to(&self, receiver: &FakeReceiver) -> SdkTracerProvider {
         tracer_provider(&receiver.grpc_endpoint(), &receiver.http_endpoint(), self)
     }
+}
+
+/// Flushes `provider` off the async workers (the exporters block), and returns how the
+/// flush went.
+pub async fn flush_meters(provider: &SdkMeterProvider) -> OTelSdkResult {
+    let provider = provider.clone();
+    blocking(move || provider.force_flush()).await
+}
+
+/// Flushes `provider` off the async workers (the exporters block), and returns how the
+/// flush went.
+pub async fn flush_tracers(provider: &SdkTracerProvider) -> OTelSdkResult {
+    let provider = provider.clone();
+    blocking(move || provider.force_flush()).await
 }
 
 /// Shuts `provider` down off the async workers.

@@ -7,7 +7,8 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
-    metric, number_data_point, AggregationTemporality, HistogramDataPoint, NumberDataPoint,
+    metric, number_data_point, AggregationTemporality, ExponentialHistogramDataPoint,
+    HistogramDataPoint, NumberDataPoint, SummaryDataPoint,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, status};
@@ -256,7 +257,36 @@ impl MetricsSnapshot {
                 let scope = scope_name(&sm.scope);
                 for m in &sm.metrics {
                     let Some(data) = &m.data else { continue };
-                    let mut push = |kind, temporality, start, time, point| {
+                    let (kind, temporality, points) = match data {
+                        metric::Data::Gauge(g) => (
+                            MetricKind::Gauge,
+                            Temporality::Unspecified,
+                            received(&g.data_points),
+                        ),
+                        metric::Data::Sum(s) => (
+                            MetricKind::Sum {
+                                monotonic: s.is_monotonic,
+                            },
+                            Temporality::from_proto(s.aggregation_temporality),
+                            received(&s.data_points),
+                        ),
+                        metric::Data::Histogram(h) => (
+                            MetricKind::Histogram,
+                            Temporality::from_proto(h.aggregation_temporality),
+                            received(&h.data_points),
+                        ),
+                        metric::Data::ExponentialHistogram(h) => (
+                            MetricKind::ExponentialHistogram,
+                            Temporality::from_proto(h.aggregation_temporality),
+                            received(&h.data_points),
+                        ),
+                        metric::Data::Summary(s) => (
+                            MetricKind::Summary,
+                            Temporality::Unspecified,
+                            received(&s.data_points),
+                        ),
+                    };
+                    for (start, time, point) in points {
                         *arrival += 1;
                         self.points.push(DataPoint {
                             resource: resource.clone(),
@@ -271,91 +301,6 @@ impl MetricsSnapshot {
                             arrival: *arrival,
                             point,
                         });
-                    };
-                    match data {
-                        metric::Data::Gauge(g) => {
-                            for dp in &g.data_points {
-                                push(
-                                    MetricKind::Gauge,
-                                    Temporality::Unspecified,
-                                    dp.start_time_unix_nano,
-                                    dp.time_unix_nano,
-                                    number_point(dp),
-                                );
-                            }
-                        }
-                        metric::Data::Sum(s) => {
-                            let kind = MetricKind::Sum {
-                                monotonic: s.is_monotonic,
-                            };
-                            let t = Temporality::from_proto(s.aggregation_temporality);
-                            for dp in &s.data_points {
-                                push(
-                                    kind,
-                                    t,
-                                    dp.start_time_unix_nano,
-                                    dp.time_unix_nano,
-                                    number_point(dp),
-                                );
-                            }
-                        }
-                        metric::Data::Histogram(h) => {
-                            let t = Temporality::from_proto(h.aggregation_temporality);
-                            for dp in &h.data_points {
-                                push(
-                                    MetricKind::Histogram,
-                                    t,
-                                    dp.start_time_unix_nano,
-                                    dp.time_unix_nano,
-                                    histogram_point(dp),
-                                );
-                            }
-                        }
-                        metric::Data::ExponentialHistogram(h) => {
-                            let t = Temporality::from_proto(h.aggregation_temporality);
-                            for dp in &h.data_points {
-                                let point = Point {
-                                    attributes: render_attributes(&dp.attributes),
-                                    value: Value::Histogram {
-                                        count: dp.count,
-                                        sum: dp.sum.unwrap_or(0.0),
-                                        bounds: Vec::new(),
-                                        bucket_counts: Vec::new(),
-                                        min: dp.min,
-                                        max: dp.max,
-                                    },
-                                };
-                                push(
-                                    MetricKind::ExponentialHistogram,
-                                    t,
-                                    dp.start_time_unix_nano,
-                                    dp.time_unix_nano,
-                                    point,
-                                );
-                            }
-                        }
-                        metric::Data::Summary(s) => {
-                            for dp in &s.data_points {
-                                let point = Point {
-                                    attributes: render_attributes(&dp.attributes),
-                                    value: Value::Histogram {
-                                        count: dp.count,
-                                        sum: dp.sum,
-                                        bounds: Vec::new(),
-                                        bucket_counts: Vec::new(),
-                                        min: None,
-                                        max: None,
-                                    },
-                                };
-                                push(
-                                    MetricKind::Summary,
-                                    Temporality::Unspecified,
-                                    dp.start_time_unix_nano,
-                                    dp.time_unix_nano,
-                                    point,
-                                );
-                            }
-                        }
                     }
                 }
             }
@@ -517,29 +462,70 @@ impl MetricsSnapshot {
     }
 }
 
-fn number_point(dp: &NumberDataPoint) -> Point {
-    let value = match dp.value {
+/// A data point of one of OTLP's metric kinds, as the snapshot keeps it.
+trait ReceivedPoint {
+    /// Its start and measurement times, its attributes, and its value.
+    fn parts(&self) -> (u64, u64, &[KeyValue], Value);
+}
+
+/// Every point of one metric: its start and measurement times, and its attributes and value.
+fn received<P: ReceivedPoint>(points: &[P]) -> Vec<(u64, u64, Point)> {
+    points
+        .iter()
+        .map(|dp| {
+            let (start, time, attributes, value) = dp.parts();
+            let attributes = render_attributes(attributes);
+            (start, time, Point { attributes, value })
+        })
+        .collect()
+}
+
+/// Implements [`ReceivedPoint`] for OTLP's data point types: their times and attributes are
+/// fields of the same names in each (with no trait in common), `$value` is the value of
+/// the point `$dp`.
+macro_rules! received_point {
+    ($($ty:ty => |$dp:ident| $value:expr;)+) => {$(
+        impl ReceivedPoint for $ty {
+            fn parts(&self) -> (u64, u64, &[KeyValue], Value) {
+                let $dp = self;
+                let value = $value;
+                ($dp.start_time_unix_nano, $dp.time_unix_nano, &$dp.attributes, value)
+            }
+        }
+    )+};
+}
+
+// Exponential histograms and summaries keep their count, sum, min and max, not their
+// buckets or quantiles.
+received_point! {
+    NumberDataPoint => |dp| match dp.value {
         Some(number_data_point::Value::AsInt(v)) => Value::Int(v),
         Some(number_data_point::Value::AsDouble(v)) => Value::Double(v),
         None => Value::Double(f64::NAN),
     };
-    Point {
-        attributes: render_attributes(&dp.attributes),
-        value,
-    }
+    HistogramDataPoint => |dp| Value::Histogram {
+        count: dp.count,
+        sum: dp.sum.unwrap_or(0.0),
+        bounds: dp.explicit_bounds.clone(),
+        bucket_counts: dp.bucket_counts.clone(),
+        min: dp.min,
+        max: dp.max,
+    };
+    ExponentialHistogramDataPoint => |dp| {
+        bucketless(dp.count, dp.sum.unwrap_or(0.0), dp.min, dp.max)
+    };
+    SummaryDataPoint => |dp| bucketless(dp.count, dp.sum, None, None);
 }
 
-fn histogram_point(dp: &HistogramDataPoint) -> Point {
-    Point {
-        attributes: render_attributes(&dp.attributes),
-        value: Value::Histogram {
-            count: dp.count,
-            sum: dp.sum.unwrap_or(0.0),
-            bounds: dp.explicit_bounds.clone(),
-            bucket_counts: dp.bucket_counts.clone(),
-            min: dp.min,
-            max: dp.max,
-        },
+/// A histogram value without buckets.
+fn bucketless(count: u64, sum: f64, min: Option<f64>, max: Option<f64>) -> Value {
+    Value::Histogram {
+        count,
+        sum,
+        bounds: Vec::new(),
+        bucket_counts: Vec::new(),
+        min,
+        max,
     }
 }
 

@@ -9,7 +9,7 @@ use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerP
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::Temporality as SdkTemporality;
 use scalewatch_test_support::sdk::{
-    blocking, shut_down_meters, shut_down_tracers, Options, Transport, SECRET,
+    flush_meters, flush_tracers, shut_down_meters, shut_down_tracers, Options, Transport, SECRET,
 };
 use scalewatch_test_support::{
     over_both_transports, FakeReceiver, MetricKind, Signal, Temporality, Value,
@@ -48,10 +48,7 @@ async fn metrics_roundtrip(transport: Transport) {
         .with_callback(|o| o.observe(7, &[KeyValue::new("queue", "main")]))
         .build();
 
-    let p = provider.clone();
-    blocking(move || p.force_flush())
-        .await
-        .expect("first flush");
+    flush_meters(&provider).await.expect("first flush");
     let m = receiver
         .wait_for_metrics(WAIT, |m| m.names().contains("test.queue.depth"))
         .await;
@@ -130,10 +127,7 @@ async fn metrics_roundtrip(transport: Transport) {
 
     // A second export: cumulative series report the running total, latest() picks it.
     counter.add(10, &[KeyValue::new("route", "/a")]);
-    let p = provider.clone();
-    blocking(move || p.force_flush())
-        .await
-        .expect("second flush");
+    flush_meters(&provider).await.expect("second flush");
     let m = receiver
         .wait_for_metrics(WAIT, |m| m.sum("test.requests", &[("route", "/a")]) == 13.0)
         .await;
@@ -169,8 +163,7 @@ async fn delta_roundtrip(transport: Transport) {
         counter.add(round + 1, &[KeyValue::new("route", "/x")]);
         histogram.record(5, &[]);
         histogram.record(50, &[]);
-        let p = provider.clone();
-        blocking(move || p.force_flush()).await.expect("flush");
+        flush_meters(&provider).await.expect("flush");
     }
     let m = receiver
         .wait_for_metrics(WAIT, |m| m.histogram_count("delta.size", &[]) == 6)
@@ -216,8 +209,7 @@ async fn spans_roundtrip(transport: Transport) {
         child.add_event("cache miss", vec![]);
         child.end();
     });
-    let p = provider.clone();
-    blocking(move || p.force_flush()).await.expect("flush");
+    flush_tracers(&provider).await.expect("flush");
     let spans = receiver.wait_for_spans(WAIT, |s| s.len() == 2).await;
     let parent = spans
         .iter()

@@ -11,31 +11,40 @@ use opentelemetry::KeyValue;
 use opentelemetry_otlp::RetryPolicy;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use scalewatch_test_support::sdk::{
-    blocking, shut_down_meters, shut_down_tracers, Options, Transport,
+    flush_meters, flush_tracers, shut_down_meters, shut_down_tracers, Options, Transport,
 };
 use scalewatch_test_support::{over_both_transports, FakeReceiver, Fault, Signal};
 
-fn record(provider: &SdkMeterProvider, n: u64) {
+/// A fresh receiver, and a meter provider exporting to it over `transport` with the
+/// options `configure` sets, which has counted `n` requests.
+async fn recording(
+    transport: Transport,
+    n: u64,
+    configure: impl FnOnce(&mut Options),
+) -> (FakeReceiver, SdkMeterProvider) {
+    let receiver = FakeReceiver::start().await;
+    let mut options = Options::new(transport);
+    configure(&mut options);
+    let provider = options.meter_provider_to(&receiver);
     provider
         .meter("faults")
         .u64_counter("fault.requests")
         .build()
         .add(n, &[KeyValue::new("route", "/f")]);
+    (receiver, provider)
 }
 
 async fn flush(provider: &SdkMeterProvider) -> (Result<(), String>, Duration) {
-    let p = provider.clone();
     let start = Instant::now();
-    let result = blocking(move || p.force_flush()).await;
+    let result = flush_meters(provider).await;
     (result.map_err(|e| e.to_string()), start.elapsed())
 }
 
 async fn status_fault(transport: Transport) {
-    let receiver = FakeReceiver::start().await;
-    let mut options = Options::new(transport);
-    options.retry = RetryPolicy::recommended().with_max_retries(2);
-    let provider = options.meter_provider_to(&receiver);
-    record(&provider, 4);
+    let (receiver, provider) = recording(transport, 4, |o| {
+        o.retry = RetryPolicy::recommended().with_max_retries(2)
+    })
+    .await;
 
     // Retryable: the initial attempt and 2 retries, all rejected.
     receiver.set_fault(Fault::Status {
@@ -81,11 +90,10 @@ over_both_transports! {
 }
 
 async fn retry_after_fault(transport: Transport) {
-    let receiver = FakeReceiver::start().await;
-    let mut options = Options::new(transport);
-    options.retry = RetryPolicy::recommended().with_max_retries(1);
-    let provider = options.meter_provider_to(&receiver);
-    record(&provider, 1);
+    let (receiver, provider) = recording(transport, 1, |o| {
+        o.retry = RetryPolicy::recommended().with_max_retries(1)
+    })
+    .await;
     receiver.set_fault(Fault::Status {
         grpc: tonic::Code::ResourceExhausted,
         http: 429,
@@ -112,11 +120,8 @@ over_both_transports! {
 }
 
 async fn black_hole(transport: Transport) {
-    let receiver = FakeReceiver::start().await;
-    let mut options = Options::new(transport);
-    options.timeout = Duration::from_millis(500);
-    let provider = options.meter_provider_to(&receiver);
-    record(&provider, 2);
+    let (receiver, provider) =
+        recording(transport, 2, |o| o.timeout = Duration::from_millis(500)).await;
     receiver.set_fault(Fault::BlackHole);
     let (result, elapsed) = flush(&provider).await;
     assert!(result.is_err(), "a black-holed flush must fail");
@@ -140,10 +145,7 @@ over_both_transports! {
 }
 
 async fn delay(transport: Transport) {
-    let receiver = FakeReceiver::start().await;
-    let options = Options::new(transport);
-    let provider = options.meter_provider_to(&receiver);
-    record(&provider, 3);
+    let (receiver, provider) = recording(transport, 3, |_| {}).await;
     receiver.set_fault(Fault::Delay(Duration::from_millis(400)));
     let (result, elapsed) = flush(&provider).await;
     result.expect("a delayed export still succeeds");
@@ -167,14 +169,12 @@ async fn trace_status_fault(transport: Transport) {
         retry_after: None,
     });
     provider.tracer("faults").in_span("dropped", |_| {});
-    let p = provider.clone();
-    let _ = blocking(move || p.force_flush()).await;
+    let _ = flush_tracers(&provider).await;
     assert_eq!(receiver.export_count(Signal::Traces), 1);
     assert!(receiver.traces().is_empty());
     receiver.set_fault(Fault::None);
     provider.tracer("faults").in_span("kept", |_| {});
-    let p = provider.clone();
-    blocking(move || p.force_flush()).await.expect("flush");
+    flush_tracers(&provider).await.expect("flush");
     let spans = receiver.traces();
     assert_eq!(spans.len(), 1);
     assert_eq!(spans[0].name, "kept");

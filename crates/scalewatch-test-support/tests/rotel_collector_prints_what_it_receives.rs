@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
-use scalewatch_test_support::sdk::{blocking, meter_provider, tracer_provider, Options, Transport};
+use scalewatch_test_support::sdk::{
+    blocking, flush_meters, flush_tracers, meter_provider, tracer_provider, Options, Transport,
+};
 use scalewatch_test_support::{rotel_printed_metric, rotel_printed_span, Rotel};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -43,12 +45,8 @@ async fn roundtrip(transport: Transport, tag: &str) {
             .set_attribute(KeyValue::new("http.response.status_code", 200));
     });
 
-    let m = meters.clone();
-    blocking(move || m.force_flush())
-        .await
-        .expect("metrics flush to rotel");
-    let t = tracers.clone();
-    blocking(move || t.force_flush())
+    flush_meters(&meters).await.expect("metrics flush to rotel");
+    flush_tracers(&tracers)
         .await
         .expect("traces flush to rotel");
 
@@ -97,8 +95,7 @@ async fn rotel_forwards_to_the_fake_receiver_and_restarts_on_the_same_ports() {
         .u64_counter("forwarded.requests")
         .build();
     counter.add(2, &[]);
-    let m = meters.clone();
-    blocking(move || m.force_flush()).await.expect("flush");
+    flush_meters(&meters).await.expect("flush");
     receiver
         .wait_for_metrics(WAIT, |m| m.sum("forwarded.requests", &[]) == 2.0)
         .await;
@@ -118,10 +115,7 @@ async fn rotel_forwards_to_the_fake_receiver_and_restarts_on_the_same_ports() {
         .expect("restart");
     assert_eq!(rotel.grpc_addr(), grpc_addr);
     counter.add(3, &[]);
-    let m = meters.clone();
-    blocking(move || m.force_flush())
-        .await
-        .expect("flush after restart");
+    flush_meters(&meters).await.expect("flush after restart");
     receiver
         .wait_for_metrics(WAIT, |m| m.sum("forwarded.requests", &[]) == 5.0)
         .await;

@@ -5,12 +5,10 @@
 use scalewatch_core::catalog::{self, attr};
 use scalewatch_example_proto::demo::greeter_client::GreeterClient;
 use scalewatch_example_proto::demo::greeter_server::GreeterServer;
-use scalewatch_example_proto::demo::{CountRequest, HelloRequest};
 use scalewatch_example_proto::DemoGreeter;
 use scalewatch_otlp::Protocol;
 use scalewatch_test_support::{flush, serve_grpc, telemetry_to, FakeReceiver};
 use scalewatch_tower::ClientTierLayer;
-use tokio_stream::StreamExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_grpc_calls_are_recorded_by_method_and_status() {
@@ -36,50 +34,13 @@ async fn outbound_grpc_calls_are_recorded_by_method_and_status() {
         .service(channel);
     let mut client = GreeterClient::new(service);
 
-    for i in 0..7 {
-        let reply = client
-            .say_hello(HelloRequest {
-                name: format!("n{i}"),
-            })
-            .await
-            .unwrap();
-        assert_eq!(reply.into_inner().message, format!("hello, n{i}"));
-    }
+    client.say_hello_times(7).await;
     for _ in 0..2 {
-        let mut stream = client
-            .count_to(CountRequest {
-                to: 3,
-                fail_at: 0,
-                delay_ms: 1,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let mut n = 0;
-        while let Some(item) = stream.next().await {
-            item.unwrap();
-            n += 1;
-        }
-        assert_eq!(n, 3);
+        assert_eq!(client.count_to_the_end(3, 1).await, 3);
     }
-    let mut stream = client
-        .count_to(CountRequest {
-            to: 5,
-            fail_at: 2,
-            delay_ms: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let status = loop {
-        match stream.next().await {
-            Some(Ok(_)) => {}
-            Some(Err(status)) => break status,
-            None => panic!("the stream must fail"),
-        }
-    };
+    // A stream that fails: INTERNAL in the trailers, and the call is over once it is dropped.
+    let (_, status) = client.count_to_the_failure(5, 2).await;
     assert_eq!(status.code(), tonic::Code::Internal);
-    drop(stream);
     assert_eq!((layer.tier().in_flight(), layer.tier().queued()), (0, 0));
 
     flush(&telemetry).await;

@@ -9,13 +9,14 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use scalewatch_core::catalog::{self, attr};
-use scalewatch_otlp::Protocol;
+use scalewatch_otlp::{Protocol, Telemetry};
 use scalewatch_test_support::{call, flush, telemetry_to, FakeReceiver};
-use scalewatch_tower::ClientTierLayer;
+use scalewatch_tower::{ClientTierLayer, ClientTierLayerBuilder};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tower::{Layer, ServiceExt};
 
-async fn serve() -> std::net::SocketAddr {
+async fn serve() -> SocketAddr {
     let app = axum::Router::new()
         .route("/ok", get(|| async { "fine" }))
         .route(
@@ -32,6 +33,18 @@ async fn serve() -> std::net::SocketAddr {
     scalewatch_test_support::serve_axum(app).await
 }
 
+/// A receiver, a pipeline exporting to it, [`serve`]'s app on loopback, and the client layer
+/// `builder` makes on the pipeline's meter: where each test starts.
+async fn start(
+    builder: ClientTierLayerBuilder,
+) -> (FakeReceiver, Telemetry, SocketAddr, ClientTierLayer) {
+    let receiver = FakeReceiver::start().await;
+    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
+    let addr = serve().await;
+    let layer = builder.build(&telemetry.meter()).expect("a valid layer");
+    (receiver, telemetry, addr, layer)
+}
+
 fn request(method: &str, uri: String) -> http::Request<Full<Bytes>> {
     http::Request::builder()
         .method(method)
@@ -42,13 +55,8 @@ fn request(method: &str, uri: String) -> http::Request<Full<Bytes>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_http_calls_are_recorded_per_server_and_status() {
-    let receiver = FakeReceiver::start().await;
-    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
-    let addr = serve().await;
-    let layer = ClientTierLayer::builder()
-        .tier_name("users-api")
-        .build(&telemetry.meter())
-        .unwrap();
+    let (receiver, telemetry, addr, layer) =
+        start(ClientTierLayer::builder().tier_name("users-api")).await;
     let client = layer.layer(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
 
     for _ in 0..10 {
@@ -144,14 +152,12 @@ async fn outbound_http_calls_are_recorded_per_server_and_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_concurrency_limit_measures_time_in_queue() {
-    let receiver = FakeReceiver::start().await;
-    let telemetry = telemetry_to(&receiver, Protocol::Grpc);
-    let addr = serve().await;
-    let layer = ClientTierLayer::builder()
-        .tier_name("slow-api")
-        .concurrency_limit(1)
-        .build(&telemetry.meter())
-        .unwrap();
+    let (receiver, telemetry, addr, layer) = start(
+        ClientTierLayer::builder()
+            .tier_name("slow-api")
+            .concurrency_limit(1),
+    )
+    .await;
     let client = layer.layer(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
     let calls: Vec<_> = (0..5)
         .map(|_| {

@@ -32,6 +32,13 @@ fn boom() {
     }
 }
 
+/// Yields once, then panics with [`PANIC`]: the panic comes on a later poll than the first,
+/// as in a handler that has already awaited something.
+async fn boom_after_a_yield() {
+    tokio::task::yield_now().await;
+    boom();
+}
+
 /// What each request of the load does, by its index.
 const KINDS: [&str; 6] = [
     "/ok",
@@ -78,31 +85,21 @@ async fn panicking_handlers_leave_exact_gauges() {
         .route(
             "/panic",
             get(|| async {
-                tokio::task::yield_now().await;
-                boom();
+                boom_after_a_yield().await;
                 "unreachable"
             }),
         )
         .route(
             "/instrument",
             get(move || async move {
-                db_.instrument(async {
-                    tokio::task::yield_now().await;
-                    boom();
-                })
-                .await;
+                db_.instrument(boom_after_a_yield()).await;
                 "unreachable"
             }),
         )
         .route(
             "/try-instrument",
             get(move || async move {
-                let _ = db2
-                    .try_instrument(async {
-                        tokio::task::yield_now().await;
-                        boom();
-                    })
-                    .await;
+                let _ = db2.try_instrument(boom_after_a_yield()).await;
                 "unreachable"
             }),
         )
@@ -133,8 +130,7 @@ async fn panicking_handlers_leave_exact_gauges() {
         let hyper = hyper.clone();
         async move {
             if req.headers().contains_key("x-client-panic") {
-                tokio::task::yield_now().await;
-                boom();
+                boom_after_a_yield().await;
             }
             hyper.request(req).await
         }
