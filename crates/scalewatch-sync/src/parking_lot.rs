@@ -5,6 +5,41 @@
 use crate::stats::LockMode;
 use std::time::Duration;
 
+/// The acquisition methods of one mode of a parking_lot lock: the blocking and the
+/// non-blocking fast path (`inline(always)`), and the contended path out of line.
+macro_rules! acquire {
+    (
+        $(#[$doc:meta])* $lock:ident,
+        $(#[$try_doc:meta])* $try_lock:ident,
+        $contended:ident -> $Guard:ident in $mode:ident
+    ) => {
+        $(#[$doc])*
+        #[inline(always)]
+        pub fn $lock(&self) -> $Guard<'_, T> {
+            match self.$try_lock() {
+                Some(g) => g,
+                None => self.$contended(),
+            }
+        }
+
+        #[cold]
+        #[inline(never)]
+        fn $contended(&self) -> $Guard<'_, T> {
+            let wait = self.stats.begin_wait(LockMode::$mode);
+            let inner = self.inner.$lock();
+            $Guard::wrap(&self.stats, wait.acquired(), inner)
+        }
+
+        $(#[$try_doc])*
+        #[inline(always)]
+        pub fn $try_lock(&self) -> Option<$Guard<'_, T>> {
+            self.inner
+                .$try_lock()
+                .map(|inner| $Guard::wrap(&self.stats, self.stats.uncontended(LockMode::$mode), inner))
+        }
+    };
+}
+
 instrumented_lock! {
     /// A [`parking_lot::Mutex`] that records `scalewatch.lock.*` under a static name.
     ///
@@ -29,42 +64,19 @@ instrumented_guard! {
 }
 
 impl<T: ?Sized> Mutex<T> {
-    /// Acquires the mutex, blocking the thread until it is free.
-    #[inline(always)]
-    pub fn lock(&self) -> MutexGuard<'_, T> {
-        match self.inner.try_lock() {
-            Some(g) => {
-                MutexGuard::wrap(&self.stats, self.stats.uncontended(LockMode::Exclusive), g)
-            }
-            None => self.lock_contended(),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn lock_contended(&self) -> MutexGuard<'_, T> {
-        let wait = self.stats.begin_wait(LockMode::Exclusive);
-        let g = self.inner.lock();
-        MutexGuard::wrap(&self.stats, wait.acquired(), g)
-    }
-
-    /// Acquires the mutex if it is free now; never blocks. A failed attempt counts nothing.
-    #[inline(always)]
-    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        self.inner
-            .try_lock()
-            .map(|g| MutexGuard::wrap(&self.stats, self.stats.uncontended(LockMode::Exclusive), g))
+    acquire! {
+        /// Acquires the mutex, blocking the thread until it is free.
+        lock,
+        /// Acquires the mutex if it is free now; never blocks. A failed attempt counts nothing.
+        try_lock,
+        lock_contended -> MutexGuard in Exclusive
     }
 
     /// Acquires the mutex, waiting at most `timeout`. A wait that times out is not counted
     /// as an acquisition (it leaves the waiter count as it was).
     pub fn try_lock_for(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
-        if let Some(g) = self.inner.try_lock() {
-            return Some(MutexGuard::wrap(
-                &self.stats,
-                self.stats.uncontended(LockMode::Exclusive),
-                g,
-            ));
+        if let Some(g) = self.try_lock() {
+            return Some(g);
         }
         let wait = self.stats.begin_wait(LockMode::Exclusive);
         let g = self.inner.try_lock_for(timeout)?;
@@ -98,57 +110,19 @@ instrumented_guard! {
 }
 
 impl<T: ?Sized> RwLock<T> {
-    /// Acquires shared access, blocking while a writer holds the lock.
-    #[inline(always)]
-    pub fn read(&self) -> RwLockReadGuard<'_, T> {
-        match self.try_read() {
-            Some(g) => g,
-            None => self.read_contended(),
-        }
+    acquire! {
+        /// Acquires shared access, blocking while a writer holds the lock.
+        read,
+        /// Shared access if available now; never blocks.
+        try_read,
+        read_contended -> RwLockReadGuard in Shared
     }
 
-    #[cold]
-    #[inline(never)]
-    fn read_contended(&self) -> RwLockReadGuard<'_, T> {
-        let wait = self.stats.begin_wait(LockMode::Shared);
-        let inner = self.inner.read();
-        RwLockReadGuard::wrap(&self.stats, wait.acquired(), inner)
-    }
-
-    /// Acquires exclusive access, blocking while anyone holds the lock.
-    #[inline(always)]
-    pub fn write(&self) -> RwLockWriteGuard<'_, T> {
-        match self.try_write() {
-            Some(g) => g,
-            None => self.write_contended(),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn write_contended(&self) -> RwLockWriteGuard<'_, T> {
-        let wait = self.stats.begin_wait(LockMode::Exclusive);
-        let inner = self.inner.write();
-        RwLockWriteGuard::wrap(&self.stats, wait.acquired(), inner)
-    }
-
-    /// Shared access if available now; never blocks.
-    #[inline(always)]
-    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
-        self.inner.try_read().map(|inner| {
-            RwLockReadGuard::wrap(&self.stats, self.stats.uncontended(LockMode::Shared), inner)
-        })
-    }
-
-    /// Exclusive access if available now; never blocks.
-    #[inline(always)]
-    pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
-        self.inner.try_write().map(|inner| {
-            RwLockWriteGuard::wrap(
-                &self.stats,
-                self.stats.uncontended(LockMode::Exclusive),
-                inner,
-            )
-        })
+    acquire! {
+        /// Acquires exclusive access, blocking while anyone holds the lock.
+        write,
+        /// Exclusive access if available now; never blocks.
+        try_write,
+        write_contended -> RwLockWriteGuard in Exclusive
     }
 }

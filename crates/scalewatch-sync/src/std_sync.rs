@@ -17,6 +17,55 @@ fn map_lock<G, H>(r: LockResult<G>, f: impl FnOnce(G) -> H) -> LockResult<H> {
     }
 }
 
+/// The acquisition methods of one mode of a std lock: the blocking and the non-blocking
+/// fast path (`inline(always)`), and the poisoned and contended paths out of line.
+macro_rules! acquire {
+    (
+        $(#[$doc:meta])* $lock:ident,
+        $(#[$try_doc:meta])* $try_lock:ident,
+        $poisoned:ident, $contended:ident -> $Guard:ident($SysGuard:ident) in $mode:ident
+    ) => {
+        $(#[$doc])*
+        #[inline(always)]
+        pub fn $lock(&self) -> LockResult<$Guard<'_, T>> {
+            match self.inner.$try_lock() {
+                Ok(g) => Ok($Guard::wrap(&self.stats, self.stats.uncontended(LockMode::$mode), g)),
+                Err(TryLockError::Poisoned(p)) => Err(self.$poisoned(p)),
+                Err(TryLockError::WouldBlock) => self.$contended(),
+            }
+        }
+
+        #[cold]
+        #[inline(never)]
+        fn $poisoned<'a>(
+            &'a self,
+            p: PoisonError<sys::$SysGuard<'a, T>>,
+        ) -> PoisonError<$Guard<'a, T>> {
+            let hold = self.stats.uncontended(LockMode::$mode);
+            PoisonError::new($Guard::wrap(&self.stats, hold, p.into_inner()))
+        }
+
+        #[cold]
+        #[inline(never)]
+        fn $contended(&self) -> LockResult<$Guard<'_, T>> {
+            let wait = self.stats.begin_wait(LockMode::$mode);
+            let r = self.inner.$lock();
+            let hold = wait.acquired();
+            map_lock(r, |g| $Guard::wrap(&self.stats, hold, g))
+        }
+
+        $(#[$try_doc])*
+        #[inline(always)]
+        pub fn $try_lock(&self) -> TryLockResult<$Guard<'_, T>> {
+            match self.inner.$try_lock() {
+                Ok(g) => Ok($Guard::wrap(&self.stats, self.stats.uncontended(LockMode::$mode), g)),
+                Err(TryLockError::Poisoned(p)) => Err(TryLockError::Poisoned(self.$poisoned(p))),
+                Err(TryLockError::WouldBlock) => Err(TryLockError::WouldBlock),
+            }
+        }
+    };
+}
+
 instrumented_lock! {
     /// A [`std::sync::Mutex`] that records `scalewatch.lock.*` under a static name.
     ///
@@ -47,53 +96,18 @@ instrumented_guard! {
 }
 
 impl<T: ?Sized> Mutex<T> {
-    #[inline]
-    fn guard<'a>(&'a self, inner: sys::MutexGuard<'a, T>, hold: Hold) -> MutexGuard<'a, T> {
-        MutexGuard::wrap(&self.stats, hold, inner)
-    }
-
-    /// Acquires the mutex, blocking the thread until it is free.
-    ///
-    /// # Errors
-    /// When another holder panicked: the error carries the guard, as std's does.
-    #[inline(always)]
-    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
-        match self.inner.try_lock() {
-            Ok(g) => Ok(self.guard(g, self.stats.uncontended(LockMode::Exclusive))),
-            Err(TryLockError::Poisoned(p)) => Err(self.poisoned(p)),
-            Err(TryLockError::WouldBlock) => self.lock_contended(),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn poisoned<'a>(
-        &'a self,
-        p: PoisonError<sys::MutexGuard<'a, T>>,
-    ) -> PoisonError<MutexGuard<'a, T>> {
-        PoisonError::new(self.guard(p.into_inner(), self.stats.uncontended(LockMode::Exclusive)))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn lock_contended(&self) -> LockResult<MutexGuard<'_, T>> {
-        let wait = self.stats.begin_wait(LockMode::Exclusive);
-        let r = self.inner.lock();
-        let hold = wait.acquired();
-        map_lock(r, |g| self.guard(g, hold))
-    }
-
-    /// Acquires the mutex if it is free now; never blocks. A failed attempt counts nothing.
-    ///
-    /// # Errors
-    /// [`TryLockError::WouldBlock`] when held elsewhere, [`TryLockError::Poisoned`] as std.
-    #[inline(always)]
-    pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
-        match self.inner.try_lock() {
-            Ok(g) => Ok(self.guard(g, self.stats.uncontended(LockMode::Exclusive))),
-            Err(TryLockError::Poisoned(p)) => Err(TryLockError::Poisoned(self.poisoned(p))),
-            Err(TryLockError::WouldBlock) => Err(TryLockError::WouldBlock),
-        }
+    acquire! {
+        /// Acquires the mutex, blocking the thread until it is free.
+        ///
+        /// # Errors
+        /// When another holder panicked: the error carries the guard, as std's does.
+        lock,
+        /// Acquires the mutex if it is free now; never blocks. A failed attempt counts nothing.
+        ///
+        /// # Errors
+        /// [`TryLockError::WouldBlock`] when held elsewhere, [`TryLockError::Poisoned`] as std.
+        try_lock,
+        poisoned, lock_contended -> MutexGuard(MutexGuard) in Exclusive
     }
 }
 
@@ -130,117 +144,45 @@ pub struct RwLockWriteGuard<'a, T: ?Sized> {
     inner: ManuallyDrop<Option<sys::RwLockWriteGuard<'a, T>>>,
 }
 
-impl<T: ?Sized> RwLock<T> {
+impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    /// The guard of a hold that `stats` counted as `hold`.
     #[inline]
-    fn read_guard<'a>(
-        &'a self,
-        inner: sys::RwLockReadGuard<'a, T>,
-        hold: Hold,
-    ) -> RwLockReadGuard<'a, T> {
-        RwLockReadGuard::wrap(&self.stats, hold, inner)
-    }
-
-    #[inline]
-    fn write_guard<'a>(
-        &'a self,
-        inner: sys::RwLockWriteGuard<'a, T>,
-        hold: Hold,
-    ) -> RwLockWriteGuard<'a, T> {
-        RwLockWriteGuard {
-            stats: &self.stats,
+    fn wrap(stats: &'a LockStats, hold: Hold, inner: sys::RwLockWriteGuard<'a, T>) -> Self {
+        Self {
+            stats,
             hold,
             inner: ManuallyDrop::new(Some(inner)),
         }
     }
+}
 
-    /// Acquires shared access, blocking while a writer holds the lock.
-    ///
-    /// # Errors
-    /// When a writer panicked: the error carries the guard, as std's does.
-    #[inline(always)]
-    pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        match self.inner.try_read() {
-            Ok(g) => Ok(self.read_guard(g, self.stats.uncontended(LockMode::Shared))),
-            Err(TryLockError::Poisoned(p)) => Err(self.read_poisoned(p)),
-            Err(TryLockError::WouldBlock) => self.read_contended(),
-        }
+impl<T: ?Sized> RwLock<T> {
+    acquire! {
+        /// Acquires shared access, blocking while a writer holds the lock.
+        ///
+        /// # Errors
+        /// When a writer panicked: the error carries the guard, as std's does.
+        read,
+        /// Shared access if available now; never blocks.
+        ///
+        /// # Errors
+        /// [`TryLockError::WouldBlock`] or [`TryLockError::Poisoned`], as std.
+        try_read,
+        read_poisoned, read_contended -> RwLockReadGuard(RwLockReadGuard) in Shared
     }
 
-    #[cold]
-    #[inline(never)]
-    fn read_poisoned<'a>(
-        &'a self,
-        p: PoisonError<sys::RwLockReadGuard<'a, T>>,
-    ) -> PoisonError<RwLockReadGuard<'a, T>> {
-        PoisonError::new(self.read_guard(p.into_inner(), self.stats.uncontended(LockMode::Shared)))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn read_contended(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        let wait = self.stats.begin_wait(LockMode::Shared);
-        let r = self.inner.read();
-        let hold = wait.acquired();
-        map_lock(r, |g| self.read_guard(g, hold))
-    }
-
-    /// Acquires exclusive access, blocking while anyone holds the lock.
-    ///
-    /// # Errors
-    /// When a writer panicked: the error carries the guard, as std's does.
-    #[inline(always)]
-    pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
-        match self.inner.try_write() {
-            Ok(g) => Ok(self.write_guard(g, self.stats.uncontended(LockMode::Exclusive))),
-            Err(TryLockError::Poisoned(p)) => Err(self.write_poisoned(p)),
-            Err(TryLockError::WouldBlock) => self.write_contended(),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn write_poisoned<'a>(
-        &'a self,
-        p: PoisonError<sys::RwLockWriteGuard<'a, T>>,
-    ) -> PoisonError<RwLockWriteGuard<'a, T>> {
-        PoisonError::new(
-            self.write_guard(p.into_inner(), self.stats.uncontended(LockMode::Exclusive)),
-        )
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn write_contended(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
-        let wait = self.stats.begin_wait(LockMode::Exclusive);
-        let r = self.inner.write();
-        let hold = wait.acquired();
-        map_lock(r, |g| self.write_guard(g, hold))
-    }
-
-    /// Shared access if available now; never blocks.
-    ///
-    /// # Errors
-    /// [`TryLockError::WouldBlock`] or [`TryLockError::Poisoned`], as std.
-    #[inline(always)]
-    pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        match self.inner.try_read() {
-            Ok(g) => Ok(self.read_guard(g, self.stats.uncontended(LockMode::Shared))),
-            Err(TryLockError::Poisoned(p)) => Err(TryLockError::Poisoned(self.read_poisoned(p))),
-            Err(TryLockError::WouldBlock) => Err(TryLockError::WouldBlock),
-        }
-    }
-
-    /// Exclusive access if available now; never blocks.
-    ///
-    /// # Errors
-    /// [`TryLockError::WouldBlock`] or [`TryLockError::Poisoned`], as std.
-    #[inline(always)]
-    pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
-        match self.inner.try_write() {
-            Ok(g) => Ok(self.write_guard(g, self.stats.uncontended(LockMode::Exclusive))),
-            Err(TryLockError::Poisoned(p)) => Err(TryLockError::Poisoned(self.write_poisoned(p))),
-            Err(TryLockError::WouldBlock) => Err(TryLockError::WouldBlock),
-        }
+    acquire! {
+        /// Acquires exclusive access, blocking while anyone holds the lock.
+        ///
+        /// # Errors
+        /// When a writer panicked: the error carries the guard, as std's does.
+        write,
+        /// Exclusive access if available now; never blocks.
+        ///
+        /// # Errors
+        /// [`TryLockError::WouldBlock`] or [`TryLockError::Poisoned`], as std.
+        try_write,
+        write_poisoned, write_contended -> RwLockWriteGuard(RwLockWriteGuard) in Exclusive
     }
 }
 

@@ -12,6 +12,29 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use tokio::sync::{AcquireError, TryAcquireError, TryLockError};
 
+/// The acquisition methods of one mode of a tokio lock: the waiting one, which first tries
+/// tokio's own `try_*` (it never jumps the FIFO queue) and counts a waiter only when that
+/// fails, and the non-waiting one.
+macro_rules! acquire {
+    ($(#[$doc:meta])* $lock:ident, $(#[$try_doc:meta])* $try_lock:ident -> $Guard:ident in $mode:ident) => {
+        $(#[$doc])*
+        pub async fn $lock(&self) -> $Guard<'_, T> {
+            if let Ok(inner) = self.inner.$try_lock() {
+                return $Guard::wrap(&self.stats, self.stats.uncontended(LockMode::$mode), inner);
+            }
+            let wait = self.stats.begin_wait(LockMode::$mode);
+            let inner = self.inner.$lock().await;
+            $Guard::wrap(&self.stats, wait.acquired(), inner)
+        }
+
+        $(#[$try_doc])*
+        pub fn $try_lock(&self) -> Result<$Guard<'_, T>, TryLockError> {
+            let inner = self.inner.$try_lock()?;
+            Ok($Guard::wrap(&self.stats, self.stats.uncontended(LockMode::$mode), inner))
+        }
+    };
+}
+
 instrumented_lock! {
     /// A [`tokio::sync::Mutex`] that records `scalewatch.lock.*` under a static name.
     ///
@@ -38,32 +61,15 @@ instrumented_guard! {
 }
 
 impl<T: ?Sized> Mutex<T> {
-    /// Locks the mutex, waiting (asynchronously, in FIFO order) while it is held.
-    /// Cancel-safe: a dropped wait leaves no waiter behind and keeps tokio's semantics.
-    pub async fn lock(&self) -> MutexGuard<'_, T> {
-        if let Ok(inner) = self.inner.try_lock() {
-            return MutexGuard::wrap(
-                &self.stats,
-                self.stats.uncontended(LockMode::Exclusive),
-                inner,
-            );
-        }
-        let wait = self.stats.begin_wait(LockMode::Exclusive);
-        let inner = self.inner.lock().await;
-        MutexGuard::wrap(&self.stats, wait.acquired(), inner)
-    }
-
-    /// Locks the mutex if it is free now. A failed attempt counts nothing.
-    ///
-    /// # Errors
-    /// When the mutex is held (tokio's [`TryLockError`]).
-    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError> {
-        let inner = self.inner.try_lock()?;
-        Ok(MutexGuard::wrap(
-            &self.stats,
-            self.stats.uncontended(LockMode::Exclusive),
-            inner,
-        ))
+    acquire! {
+        /// Locks the mutex, waiting (asynchronously, in FIFO order) while it is held.
+        /// Cancel-safe: a dropped wait leaves no waiter behind and keeps tokio's semantics.
+        lock,
+        /// Locks the mutex if it is free now. A failed attempt counts nothing.
+        ///
+        /// # Errors
+        /// When the mutex is held (tokio's [`TryLockError`]).
+        try_lock -> MutexGuard in Exclusive
     }
 }
 
@@ -88,58 +94,24 @@ instrumented_guard! {
 }
 
 impl<T: ?Sized> RwLock<T> {
-    /// Shared access, waiting (FIFO) while a writer holds or waits for the lock. Cancel-safe.
-    pub async fn read(&self) -> RwLockReadGuard<'_, T> {
-        if let Ok(inner) = self.inner.try_read() {
-            return RwLockReadGuard::wrap(
-                &self.stats,
-                self.stats.uncontended(LockMode::Shared),
-                inner,
-            );
-        }
-        let wait = self.stats.begin_wait(LockMode::Shared);
-        let inner = self.inner.read().await;
-        RwLockReadGuard::wrap(&self.stats, wait.acquired(), inner)
+    acquire! {
+        /// Shared access, waiting (FIFO) while a writer holds or waits for the lock. Cancel-safe.
+        read,
+        /// Shared access if available now.
+        ///
+        /// # Errors
+        /// When a writer holds the lock (tokio's [`TryLockError`]).
+        try_read -> RwLockReadGuard in Shared
     }
 
-    /// Exclusive access, waiting (FIFO) while anyone holds the lock. Cancel-safe.
-    pub async fn write(&self) -> RwLockWriteGuard<'_, T> {
-        if let Ok(inner) = self.inner.try_write() {
-            return RwLockWriteGuard::wrap(
-                &self.stats,
-                self.stats.uncontended(LockMode::Exclusive),
-                inner,
-            );
-        }
-        let wait = self.stats.begin_wait(LockMode::Exclusive);
-        let inner = self.inner.write().await;
-        RwLockWriteGuard::wrap(&self.stats, wait.acquired(), inner)
-    }
-
-    /// Shared access if available now.
-    ///
-    /// # Errors
-    /// When a writer holds the lock (tokio's [`TryLockError`]).
-    pub fn try_read(&self) -> Result<RwLockReadGuard<'_, T>, TryLockError> {
-        let inner = self.inner.try_read()?;
-        Ok(RwLockReadGuard::wrap(
-            &self.stats,
-            self.stats.uncontended(LockMode::Shared),
-            inner,
-        ))
-    }
-
-    /// Exclusive access if available now.
-    ///
-    /// # Errors
-    /// When anyone holds the lock (tokio's [`TryLockError`]).
-    pub fn try_write(&self) -> Result<RwLockWriteGuard<'_, T>, TryLockError> {
-        let inner = self.inner.try_write()?;
-        Ok(RwLockWriteGuard::wrap(
-            &self.stats,
-            self.stats.uncontended(LockMode::Exclusive),
-            inner,
-        ))
+    acquire! {
+        /// Exclusive access, waiting (FIFO) while anyone holds the lock. Cancel-safe.
+        write,
+        /// Exclusive access if available now.
+        ///
+        /// # Errors
+        /// When anyone holds the lock (tokio's [`TryLockError`]).
+        try_write -> RwLockWriteGuard in Exclusive
     }
 }
 
