@@ -10,10 +10,14 @@
 //! readings. All sums use wrapping arithmetic: differences stay exact for any window whose
 //! integral fits in 2^64 ns (584 years of busy time).
 
+use crate::catalog::Signal;
 use crate::clock::now_nanos;
 use crate::slot::{self, AtomicU64};
 use crossbeam_utils::CachePadded;
+use opentelemetry::metrics::Meter;
+use opentelemetry::KeyValue;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::sync::{Mutex, PoisonError};
 
 /// One thread's counters. Counts that go down (in flight, queued) are kept as wrapping
@@ -248,6 +252,54 @@ impl SharedCursor {
     /// of `capacity`: the utilization of a resource that holds at most `capacity` at once.
     pub fn utilization(&self, stats: &FlightStats, capacity: f64) -> Option<f64> {
         self.advance(stats).map(|w| w.mean_concurrency / capacity)
+    }
+}
+
+/// The four gauges of a unit measured by a [`FlightStats`] (a tier, a pool): how many are
+/// in it and how many wait for it now and, when it has a capacity, that capacity and the
+/// unit's utilization over each export interval.
+#[derive(Debug, Clone, Copy)]
+pub struct OccupancyGauges {
+    /// Work in the unit now (an up-down counter).
+    pub in_flight: Signal,
+    /// Work waiting to enter it now (an up-down counter).
+    pub queued: Signal,
+    /// Its capacity (a gauge).
+    pub capacity: Signal,
+    /// Its time-averaged occupancy over the capacity (a gauge).
+    pub utilization: Signal,
+}
+
+impl OccupancyGauges {
+    /// Registers the gauges of `unit` on `meter` with `attributes`, reading the unit's
+    /// statistics and its exporter's own window through `parts`; the capacity and
+    /// utilization only with a `capacity`. They hold `unit` weakly: once it is dropped,
+    /// they report nothing.
+    pub fn register<T: Send + Sync + 'static>(
+        &self,
+        meter: &Meter,
+        unit: &Arc<T>,
+        attributes: &[KeyValue],
+        capacity: Option<f64>,
+        parts: for<'a> fn(&'a T) -> (&'a FlightStats, &'a SharedCursor),
+    ) {
+        self.in_flight
+            .i64_observable_up_down_counter_of(meter, unit, attributes, move |u| {
+                parts(u).0.in_flight()
+            });
+        self.queued
+            .i64_observable_up_down_counter_of(meter, unit, attributes, move |u| {
+                parts(u).0.queued()
+            });
+        if let Some(capacity) = capacity {
+            self.capacity
+                .f64_observable_gauge_of(meter, unit, attributes, move |_| capacity);
+            self.utilization
+                .f64_observable_gauge_of(meter, unit, attributes, move |u| {
+                    let (stats, cursor) = parts(u);
+                    cursor.utilization(stats, capacity)
+                });
+        }
     }
 }
 

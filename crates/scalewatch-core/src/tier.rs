@@ -3,7 +3,7 @@
 
 use crate::catalog::{self, attr};
 use crate::clock::now_nanos;
-use crate::stats::{Cursor, FlightStats, SharedCursor, Started, Window};
+use crate::stats::{Cursor, FlightStats, OccupancyGauges, SharedCursor, Started, Window};
 use opentelemetry::metrics::{BoundCounter, BoundHistogram, Meter};
 use opentelemetry::KeyValue;
 use std::fmt;
@@ -298,25 +298,22 @@ impl TierBuilder {
             #[cfg(feature = "tokio")]
             admission,
         });
-        register_observers(meter, &inner, &attrs);
+        let limit = inner.limit.map(|l| l as f64);
+        GAUGES.register(meter, &inner, &attrs, limit, |t| {
+            (&t.stats, &t.export_cursor)
+        });
         Ok(Tier { inner })
     }
 }
 
-/// Observable instruments read the tier's atomics at collection time, through a weak
-/// reference so that a dropped tier simply stops reporting.
-fn register_observers(meter: &Meter, inner: &Arc<TierInner>, attrs: &[KeyValue; 2]) {
-    catalog::TIER_CONCURRENCY
-        .i64_observable_up_down_counter_of(meter, inner, attrs, |t| t.stats.in_flight());
-    catalog::TIER_QUEUED
-        .i64_observable_up_down_counter_of(meter, inner, attrs, |t| t.stats.queued());
-    if let Some(limit) = inner.limit {
-        catalog::TIER_LIMIT.f64_observable_gauge_of(meter, inner, attrs, move |_| limit as f64);
-        catalog::TIER_UTILIZATION.f64_observable_gauge_of(meter, inner, attrs, move |t| {
-            t.export_cursor.utilization(&t.stats, limit as f64)
-        });
-    }
-}
+/// A tier's gauges: `scalewatch.tier.concurrency`, `.queued`, and with a limit `.limit` and
+/// `.utilization`.
+const GAUGES: OccupancyGauges = OccupancyGauges {
+    in_flight: catalog::TIER_CONCURRENCY,
+    queued: catalog::TIER_QUEUED,
+    capacity: catalog::TIER_LIMIT,
+    utilization: catalog::TIER_UTILIZATION,
+};
 
 /// Work in flight in a [`Tier`]; leaving it (drop) records the completion.
 #[must_use = "the work is counted as in flight until this guard drops"]

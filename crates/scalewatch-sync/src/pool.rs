@@ -5,7 +5,7 @@ use crate::catalog::{self, attr};
 use opentelemetry::metrics::{BoundHistogram, Meter};
 use opentelemetry::KeyValue;
 use scalewatch_core::clock::{now_nanos, seconds_between};
-use scalewatch_core::stats::{FlightStats, SharedCursor, Started};
+use scalewatch_core::stats::{FlightStats, OccupancyGauges, SharedCursor, Started};
 use std::fmt;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
@@ -125,24 +125,23 @@ impl PoolBuilder {
             export_cursor,
         });
         if self.enabled {
-            register_observers(meter, &inner, &attrs);
+            let limit = Some(f64::from(self.limit));
+            GAUGES.register(meter, &inner, &attrs, limit, |p| {
+                (&p.stats, &p.export_cursor)
+            });
         }
         Ok(Pool { inner })
     }
 }
 
-/// Observable instruments read the pool through a weak reference, so that a dropped pool
-/// simply stops reporting.
-fn register_observers(meter: &Meter, inner: &Arc<Inner>, attrs: &[KeyValue; 1]) {
-    catalog::POOL_USAGE
-        .i64_observable_up_down_counter_of(meter, inner, attrs, |p| p.stats.in_flight());
-    catalog::POOL_PENDING_REQUESTS
-        .i64_observable_up_down_counter_of(meter, inner, attrs, |p| p.stats.queued());
-    catalog::POOL_LIMIT.f64_observable_gauge_of(meter, inner, attrs, |p| f64::from(p.limit));
-    catalog::POOL_UTILIZATION.f64_observable_gauge_of(meter, inner, attrs, |p| {
-        p.export_cursor.utilization(&p.stats, f64::from(p.limit))
-    });
-}
+/// A pool's gauges: `scalewatch.pool.usage`, `.pending_requests`, `.limit` and
+/// `.utilization`.
+const GAUGES: OccupancyGauges = OccupancyGauges {
+    in_flight: catalog::POOL_USAGE,
+    queued: catalog::POOL_PENDING_REQUESTS,
+    capacity: catalog::POOL_LIMIT,
+    utilization: catalog::POOL_UTILIZATION,
+};
 
 /// A permit of a [`Pool`], in use until it drops.
 #[must_use = "the permit goes back to the pool when this drops"]
