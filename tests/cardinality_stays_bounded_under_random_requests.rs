@@ -15,6 +15,7 @@ use scalewatch::{Protocol, ServerTierLayer};
 use scalewatch_example_proto::demo::greeter_server::GreeterServer;
 use scalewatch_example_proto::demo::{HelloReply, HelloRequest};
 use scalewatch_example_proto::DemoGreeter;
+use scalewatch_test_support::workload::XorShift;
 use scalewatch_test_support::FakeReceiver;
 use std::collections::BTreeMap;
 use tower::ServiceExt;
@@ -30,17 +31,6 @@ const SERVICES: u64 = 1_000;
 const KNOWN_METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
 ];
-
-/// xorshift64*: a deterministic stream of pseudo-random numbers.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
 
 /// The demo greeter answers `/pkg<n>.Greeter/<method>` as if it were
 /// `/scalewatch.demo.v1.Greeter/<method>`: one real tonic service served under as many
@@ -155,10 +145,10 @@ async fn cardinality_stays_bounded_under_random_requests() {
         "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "BREW", "PURGE",
         "X-1", "LOCK",
     ];
-    let mut rng = Rng(0x5EED);
+    let mut rng = XorShift::new(0x5EED);
     let mut sent = Sent::default();
     for i in 0..requests() {
-        let r = rng.next();
+        let r = rng.next_u64();
         let method = methods[(r % methods.len() as u64) as usize];
         let uri = match r % 6 {
             // Served by the tonic server through the layer, under up to SERVICES names.

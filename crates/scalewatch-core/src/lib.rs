@@ -42,6 +42,10 @@ pub mod catalog;
 /// [`InFlight::started_at`] returns.
 #[doc(hidden)]
 pub mod clock;
+/// For the scalewatch workspace's loom models; only under `--cfg loom`.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_model;
 pub mod resource;
 // For the scalewatch workspace's crates; not covered by semver. A slot index must be the
 // calling thread's own (`slot::current`): writing another thread's slot loses counts

@@ -17,16 +17,8 @@
 
 use loom::sync::Arc;
 use loom::thread;
+use scalewatch_core::loom_model::model;
 use scalewatch_core::stats::FlightStats;
-
-/// Preemptions per execution explored when `LOOM_MAX_PREEMPTIONS` is not set.
-const PREEMPTIONS: usize = 4;
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = builder.preemption_bound.or(Some(PREEMPTIONS));
-    builder.check(f);
-}
 
 #[test]
 fn a_reader_never_sees_negative_work_when_work_moves_between_threads() {

@@ -14,6 +14,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use scalewatch_state::Keyspace;
+use scalewatch_test_support::workload::{XorShift, Zipf};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
@@ -24,22 +25,9 @@ const STREAM: usize = 1 << 16;
 
 /// A Zipf(1.1) key stream over 100,000 keys from a seeded xorshift.
 fn zipf_stream() -> Vec<u64> {
-    let mut cdf = Vec::with_capacity(KEYS);
-    let mut acc = 0.0;
-    for i in 1..=KEYS {
-        acc += (i as f64).powf(-1.1);
-        cdf.push(acc);
-    }
-    let mut x = 0x5eed_u64;
-    (0..STREAM)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            let u = (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
-            cdf.partition_point(|c| *c <= u * acc).min(KEYS - 1) as u64
-        })
-        .collect()
+    let zipf = Zipf::new(KEYS, 1.1);
+    let mut rng = XorShift::new(0x5eed);
+    (0..STREAM).map(|_| zipf.sample(&mut rng)).collect()
 }
 
 fn meter() -> opentelemetry::metrics::Meter {

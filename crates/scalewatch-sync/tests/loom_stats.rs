@@ -1,7 +1,8 @@
 //! Loom models of the guard and statistics code of the std-backed wrappers, which run on
 //! loom's `Mutex`/`RwLock` and atomics under `--cfg loom`. The interleavings of the threads
-//! are explored up to [`PREEMPTIONS`] preemptions per execution: a few seconds in all, where
-//! the unbounded search takes minutes (loom's docs find 2 or 3 enough for most bugs). Not
+//! are explored up to 4 preemptions per execution
+//! ([`scalewatch_core::loom_model::PREEMPTIONS`]): a few seconds in all, where the
+//! unbounded search takes minutes (loom's docs find 2 or 3 enough for most bugs). Not
 //! part of a normal `cargo test`; run with `scripts/loom`, or
 //!
 //! ```text
@@ -15,17 +16,8 @@
 
 use loom::sync::Arc;
 use loom::thread;
+use scalewatch_core::loom_model::model;
 use scalewatch_sync::{LockMetrics, Mutex, RwLock};
-
-/// Preemptions per execution explored when `LOOM_MAX_PREEMPTIONS` is not set.
-const PREEMPTIONS: usize = 4;
-
-/// Runs `f` under loom with the preemption bound.
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = builder.preemption_bound.or(Some(PREEMPTIONS));
-    builder.check(f);
-}
 
 /// Runs `work` on `shared` in two new threads.
 fn on_two_threads<T: Send + Sync + 'static>(

@@ -18,38 +18,23 @@
 //!   seeds per coefficient (the nominal rate is 7.6 of 8).
 #![allow(clippy::unwrap_used)]
 
+use scalewatch_test_support::workload::XorShift;
 use scalewatch_usl::{fit, Limit, Model, Point};
 
-/// xorshift64* (Vigna): tiny, deterministic, good enough for test noise.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Approximately standard normal (Irwin–Hall with 12 terms).
-    fn normal(&mut self) -> f64 {
-        (0..12).map(|_| self.uniform()).sum::<f64>() - 6.0
-    }
+/// Approximately standard normal (Irwin–Hall with 12 terms).
+fn normal(rng: &mut XorShift) -> f64 {
+    (0..12).map(|_| rng.next_f64()).sum::<f64>() - 6.0
 }
 
 /// `replicates` noisy measurements at each level (a load test repeated).
 fn noisy(model: &Model, levels: &[f64], replicates: usize, seed: u64) -> Vec<Point> {
-    let mut rng = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = XorShift::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut points = Vec::new();
     for _ in 0..replicates {
         for &n in levels {
             points.push(Point::new(
                 n,
-                model.throughput_at(n) * (1.0 + 0.05 * rng.normal()),
+                model.throughput_at(n) * (1.0 + 0.05 * normal(&mut rng)),
             ));
         }
     }
