@@ -96,7 +96,7 @@
 //! and deny `clippy::await_holding_invalid_type` (warn by default in `clippy::suspicious`).
 //!
 //! # Cost
-//! Measured by `benches/locks.rs`
+//! Measured by `benches/lock_overhead.rs`
 //! (`cargo bench -p scalewatch-sync --features parking_lot --bench lock_overhead`): an uncontended
 //! lock and unlock stays within 1.5x of the bare primitive with the default sampling (a
 //! sampled hold costs two clock reads and a histogram record, so sampling every hold

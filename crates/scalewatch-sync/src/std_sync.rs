@@ -213,9 +213,9 @@ impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
 // histogram); were std's guard still in this guard then, the guard's stack slot would
 // escape, LLVM could no longer keep it in registers, and `write().unwrap()` would copy it
 // through the stack: scalar stores, then 16-byte loads, a store-forwarding stall (+15 ns an
-// acquisition in `benches/locks.rs`, measuring or not). So the inlined `drop` has no unwind
-// path: the sampled release gets std's guard by value, the field (`ManuallyDrop`) has no
-// drop glue, and `deref` cannot unwind either (`taken`).
+// acquisition in `benches/lock_overhead.rs`, measuring or not). So the inlined `drop` has
+// no unwind path: the sampled release gets std's guard by value, the field (`ManuallyDrop`)
+// has no drop glue, and `deref` cannot unwind either (`taken`).
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
