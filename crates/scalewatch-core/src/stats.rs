@@ -17,8 +17,7 @@ use crossbeam_utils::CachePadded;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// One thread's counters. Counts that go down (in flight, queued) are kept as wrapping
 /// `u64`s, so that one add serves both directions; readers reinterpret the sum as `i64`.
