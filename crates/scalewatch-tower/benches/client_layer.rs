@@ -53,20 +53,14 @@ fn client_layer(c: &mut Criterion) {
         let mut service = floor.layer(inner());
         group.bench_function(name, |b| bench_calls(b, &mut service, request));
     }
-    // B5: `client_layer_off` is built with `enabled(false)`, as under `OTEL_SDK_DISABLED=true`.
-    for (bench, tier, limit, enabled) in [
-        ("client_layer", "users-api", None, true),
-        ("client_layer_limited", "users-api-limited", Some(64), true),
-        ("client_layer_off", "users-api-off", None, false),
-    ] {
-        let mut builder = ClientTierLayer::builder().tier_name(tier).enabled(enabled);
-        if let Some(limit) = limit {
-            builder = builder.concurrency_limit(limit);
-        }
-        let layer = builder.build(&meter).expect("valid layer");
-        let mut service = layer.layer(inner());
-        group.bench_function(bench, |b| bench_calls(b, &mut service, request));
-    }
+    bench_tier_layers!(
+        group,
+        meter,
+        ClientTierLayer,
+        "client_layer",
+        "users-api",
+        request
+    );
     group.finish();
 }
 

@@ -33,26 +33,15 @@ fn server_layer(c: &mut Criterion) {
     let mut group = c.benchmark_group("server");
     let mut identity = Identity::new().layer(inner());
     group.bench_function("identity", |b| bench_calls(b, &mut identity, request));
-    let mut layers = Vec::new();
-    // B5: `server_layer_off` is built with `enabled(false)`, as under `OTEL_SDK_DISABLED=true`.
-    for (bench, tier, limit, enabled) in [
-        ("server_layer", "api", None, true),
-        ("server_layer_limited", "api-limited", Some(64), true),
-        ("server_layer_off", "api-off", None, false),
-    ] {
-        let mut builder = ServerTierLayer::builder().tier_name(tier).enabled(enabled);
-        if let Some(limit) = limit {
-            builder = builder.concurrency_limit(limit);
-        }
-        let layer = builder.build(&meter).expect("valid layer");
-        let mut service = layer.layer(inner());
-        group.bench_function(bench, |b| bench_calls(b, &mut service, request));
-        layers.push(layer);
-    }
+    bench_tier_layers!(
+        group,
+        meter,
+        ServerTierLayer,
+        "server_layer",
+        "api",
+        request
+    );
     group.finish();
-    for layer in &layers {
-        assert_eq!(layer.tier().in_flight(), 0, "requests left in flight");
-    }
 }
 
 mod group {

@@ -51,6 +51,38 @@ where
     );
 }
 
+/// Benches the tier layer type `$layer` around [`inner`] in the bench group `$group`, built
+/// three ways: plain (bench `$name`, tier `$tier`), with a concurrency limit of 64
+/// (`{$name}_limited`, `{$tier}-limited`) and switched off as under `OTEL_SDK_DISABLED=true`
+/// (`{$name}_off`, `{$tier}-off`: B5). Each call's request comes from `$request`. Then
+/// checks that every call left its tier.
+#[macro_export]
+macro_rules! bench_tier_layers {
+    ($group:expr, $meter:expr, $layer:ty, $name:literal, $tier:literal, $request:expr) => {
+        for (bench, tier, limit, enabled) in [
+            ($name, $tier, None, true),
+            (
+                concat!($name, "_limited"),
+                concat!($tier, "-limited"),
+                Some(64),
+                true,
+            ),
+            (concat!($name, "_off"), concat!($tier, "-off"), None, false),
+        ] {
+            let mut builder = <$layer>::builder().tier_name(tier).enabled(enabled);
+            if let Some(limit) = limit {
+                builder = builder.concurrency_limit(limit);
+            }
+            let layer = builder.build(&$meter).expect("valid layer");
+            let mut service = tower::Layer::layer(&layer, $crate::support::inner());
+            $group.bench_function(bench, |b| {
+                $crate::support::bench_calls(b, &mut service, $request)
+            });
+            assert_eq!(layer.tier().in_flight(), 0, "{bench}: calls left in flight");
+        }
+    };
+}
+
 /// The in-process service behind every layer: an empty `200` at once.
 pub fn inner() -> impl Service<
     Request,
