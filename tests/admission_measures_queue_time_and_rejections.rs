@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::Router;
 use scalewatch::catalog::{self, attr};
 use scalewatch::{Protocol, ServerTierLayer};
-use scalewatch_test_support::{FakeReceiver, Value};
+use scalewatch_test_support::{FakeReceiver, Histogram};
 use std::time::Duration;
 
 const WORK: Duration = Duration::from_millis(200);
@@ -80,12 +80,12 @@ async fn admission_measures_queue_time_and_rejections() {
         &[(attr::TIER_NAME, "queueing")],
     );
     assert_eq!(queue_time.len(), 1);
-    let Value::Histogram {
+    let Some(Histogram {
         count,
         bounds,
         bucket_counts,
         ..
-    } = &queue_time[0].value
+    }) = queue_time[0].histogram()
     else {
         panic!("queue time is a histogram");
     };

@@ -17,7 +17,7 @@ mod common;
 use axum::routing::get;
 use axum::Router;
 use scalewatch::{Protocol, TelemetryBuilder};
-use scalewatch_test_support::{FakeReceiver, Rotel, RotelConfig, Signal};
+use scalewatch_test_support::{FakeReceiver, OtlpListener as _, Rotel, RotelConfig, Signal};
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};

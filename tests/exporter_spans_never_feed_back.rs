@@ -9,7 +9,7 @@
 mod common;
 
 use scalewatch::{Protocol, TelemetryBuilder};
-use scalewatch_test_support::FakeReceiver;
+use scalewatch_test_support::{FakeReceiver, OtlpListener as _};
 use std::time::Duration;
 
 /// Set in the child processes: the protocol (`OTEL_EXPORTER_OTLP_PROTOCOL`'s value) the
@@ -19,7 +19,7 @@ const CHILD_PROTOCOL: &str = "SCALEWATCH_TEST_EXPORTER_SPANS_PROTOCOL";
 fn exporter_spans_never_feed_back(protocol: Protocol) {
     let receiver = FakeReceiver::start_blocking();
     let telemetry = TelemetryBuilder::from_vars([])
-        .endpoint(common::endpoint(&receiver, protocol))
+        .endpoint(receiver.endpoint(protocol))
         .protocol(protocol)
         .export_interval(Duration::from_secs(3600))
         .install_tracing_subscriber()

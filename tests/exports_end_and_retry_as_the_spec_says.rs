@@ -6,18 +6,14 @@
 mod common;
 
 use scalewatch::{Protocol, ServerTierLayer, TelemetryBuilder};
-use scalewatch_test_support::{FakeReceiver, Fault, Signal};
+use scalewatch_test_support::{FakeReceiver, Fault, OtlpListener as _, Signal};
 use std::time::{Duration, Instant};
 
 const EXPORT_TIMEOUT: Duration = Duration::from_millis(500);
 
 fn pipeline(receiver: &FakeReceiver, protocol: Protocol) -> scalewatch::Telemetry {
-    let endpoint = match protocol {
-        Protocol::Grpc => receiver.grpc_endpoint(),
-        Protocol::HttpProtobuf => receiver.http_endpoint(),
-    };
     TelemetryBuilder::from_vars([])
-        .endpoint(endpoint)
+        .endpoint(receiver.endpoint(protocol))
         .protocol(protocol)
         .export_interval(Duration::from_secs(3600))
         .export_timeout(EXPORT_TIMEOUT)
@@ -42,26 +38,12 @@ fn attempts_for(protocol: Protocol, fault: Fault) -> u64 {
 }
 
 fn check(protocol: Protocol) {
-    let retryable = attempts_for(
-        protocol,
-        Fault::Status {
-            grpc: tonic::Code::Unavailable,
-            http: 503,
-            retry_after: None,
-        },
-    );
+    let retryable = attempts_for(protocol, Fault::status(tonic::Code::Unavailable, 503));
     assert!(
         retryable > 1,
         "UNAVAILABLE/503 is retried ({retryable} attempts)"
     );
-    let permanent = attempts_for(
-        protocol,
-        Fault::Status {
-            grpc: tonic::Code::InvalidArgument,
-            http: 400,
-            retry_after: None,
-        },
-    );
+    let permanent = attempts_for(protocol, Fault::status(tonic::Code::InvalidArgument, 400));
     assert_eq!(permanent, 1, "INVALID_ARGUMENT/400 is not retried");
 
     // A black hole: the flush gives up, recording goes on untouched, shutdown returns.
@@ -92,12 +74,7 @@ fn check(protocol: Protocol) {
     );
 }
 
-#[test]
-fn exports_end_and_retry_as_the_spec_says_over_grpc() {
-    check(Protocol::Grpc);
-}
-
-#[test]
-fn exports_end_and_retry_as_the_spec_says_over_http() {
-    check(Protocol::HttpProtobuf);
-}
+common::over_both_protocols!(
+    check => exports_end_and_retry_as_the_spec_says_over_grpc,
+    exports_end_and_retry_as_the_spec_says_over_http
+);

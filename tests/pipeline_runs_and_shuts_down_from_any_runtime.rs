@@ -8,7 +8,7 @@ mod common;
 
 use scalewatch::catalog;
 use scalewatch::{Protocol, ServerTierLayer, TelemetryBuilder};
-use scalewatch_test_support::{FakeReceiver, Fault};
+use scalewatch_test_support::{FakeReceiver, Fault, OtlpListener as _};
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(1);
@@ -17,7 +17,7 @@ const SLACK: Duration = Duration::from_millis(1500);
 
 fn record_and_shut_down(receiver: &FakeReceiver, protocol: Protocol) -> Duration {
     let telemetry = TelemetryBuilder::from_vars([])
-        .endpoint(common::endpoint(receiver, protocol))
+        .endpoint(receiver.endpoint(protocol))
         .protocol(protocol)
         .export_interval(Duration::from_secs(3600))
         .export_timeout(Duration::from_millis(500))
@@ -59,15 +59,10 @@ fn check_everywhere(protocol: Protocol) {
     receiver.set_fault(Fault::None);
 }
 
-#[test]
-fn pipeline_runs_and_shuts_down_from_any_runtime_over_grpc() {
-    check_everywhere(Protocol::Grpc);
-}
-
-#[test]
-fn pipeline_runs_and_shuts_down_from_any_runtime_over_http() {
-    check_everywhere(Protocol::HttpProtobuf);
-}
+common::over_both_protocols!(
+    check_everywhere => pipeline_runs_and_shuts_down_from_any_runtime_over_grpc,
+    pipeline_runs_and_shuts_down_from_any_runtime_over_http
+);
 
 #[test]
 fn shutting_down_twice_and_dropping_is_harmless() {

@@ -11,7 +11,7 @@ use scalewatch_example_proto::demo::greeter_client::GreeterClient;
 use scalewatch_example_proto::demo::greeter_server::GreeterServer;
 use scalewatch_example_proto::demo::HelloRequest;
 use scalewatch_example_proto::DemoGreeter;
-use scalewatch_test_support::FakeReceiver;
+use scalewatch_test_support::{FakeReceiver, OtlpListener as _};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

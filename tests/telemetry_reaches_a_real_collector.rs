@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use scalewatch::catalog;
 use scalewatch::{Protocol, ServerTierLayer, TelemetryBuilder};
-use scalewatch_test_support::{rotel_printed_metric, rotel_printed_span, Rotel};
+use scalewatch_test_support::{rotel_printed_metric, rotel_printed_span, OtlpListener as _, Rotel};
 use std::time::Duration;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -18,12 +18,8 @@ async fn exports_through(protocol: Protocol) {
         .await
         .unwrap()
         .expect("rotel must be installable and start (see the message for how to fix it)");
-    let endpoint = match protocol {
-        Protocol::Grpc => rotel.grpc_endpoint(),
-        Protocol::HttpProtobuf => rotel.http_endpoint(),
-    };
     let telemetry = TelemetryBuilder::from_vars([])
-        .endpoint(endpoint)
+        .endpoint(rotel.endpoint(protocol))
         .protocol(protocol)
         .service_name("scalewatch-e2e")
         .export_interval(Duration::from_secs(3600))

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use scalewatch_test_support::FakeReceiver;
+use scalewatch_test_support::{FakeReceiver, OtlpListener as _};
 
 #[test]
 fn demo_exports_its_signals_when_an_endpoint_is_set() {

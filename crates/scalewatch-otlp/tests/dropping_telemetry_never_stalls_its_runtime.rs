@@ -8,7 +8,7 @@
 
 use opentelemetry::metrics::MeterProvider as _;
 use scalewatch_otlp::{InitError, Protocol, ShutdownError, Telemetry, TelemetryBuilder};
-use scalewatch_test_support::{FakeReceiver, Fault, Signal};
+use scalewatch_test_support::{FakeReceiver, Fault, OtlpListener as _, Signal};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use opentelemetry::KeyValue;
 use scalewatch_core::catalog::{InstrumentKind, Signal};
 use scalewatch_otlp::{InitError, Telemetry, TelemetryBuilder};
-use scalewatch_test_support::FakeReceiver;
+use scalewatch_test_support::{FakeReceiver, OtlpListener as _};
 
 fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))

@@ -11,7 +11,7 @@
 
 use scalewatch_core::catalog::attr;
 use scalewatch_runtime::{catalog, RuntimeTier};
-use scalewatch_test_support::{FakeReceiver, Value};
+use scalewatch_test_support::{FakeReceiver, Histogram};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -120,18 +120,17 @@ fn schedule_delay_is_exported_from_tokio_unstable_metrics() {
         &[(attr::TIER_NAME, "unstable"), (attr::TIER_KIND, "runtime")],
     );
     assert_eq!(points.len(), 1, "{}", m.describe());
-    let Value::Histogram {
+    let Some(&Histogram {
         count,
         sum,
-        min,
-        max,
+        min: Some(min),
+        max: Some(max),
         ..
-    } = points[0].value.clone()
+    }) = points[0].histogram()
     else {
-        panic!("a histogram: {}", points[0]);
+        panic!("a histogram with a min and a max: {}", points[0]);
     };
     assert_eq!(count, expected, "every poll exported once");
-    let (min, max) = (min.unwrap(), max.unwrap());
     eprintln!(
         "schedule delay: {count} polls, mean {:.1} µs, min {:.1} µs, max {:.1} µs; planted {waited:?}",
         sum / count as f64 * 1e6,

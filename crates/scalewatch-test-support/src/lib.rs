@@ -35,7 +35,8 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let receiver = FakeReceiver::start().await;
-//! // Point an OTLP exporter at receiver.grpc_endpoint() or receiver.http_endpoint(),
+//! // Point an OTLP exporter at receiver.grpc_endpoint() or receiver.http_endpoint()
+//! // (both from `OtlpListener`, which the receiver and rotel implement),
 //! // record, flush, then:
 //! receiver.set_fault(Fault::None);
 //! let metrics = receiver
@@ -61,7 +62,9 @@ mod snapshot;
 pub mod workload;
 
 pub use closed_loop::{Close, ClosedLoop, RuntimeThread, Schedule};
-pub use loopback::{call, closed_port, serve_axum, serve_grpc, silent_listener};
+pub use loopback::{
+    call, closed_port, serve_axum, serve_grpc, silent_listener, OtlpAddrs, OtlpListener,
+};
 pub use pipeline::{flush, telemetry_to};
 pub use receiver::{FakeReceiver, Fault, ReceivedLog, Signal};
 pub use rotel::{
@@ -69,6 +72,6 @@ pub use rotel::{
     RotelConfig, ROTEL_BIN_ENV, ROTEL_PYTHON_ENV, ROTEL_REQUIREMENT,
 };
 pub use snapshot::{
-    render_any_value, render_attributes, DataPoint, MetricKind, MetricsSnapshot, Point,
+    render_any_value, render_attributes, DataPoint, Histogram, MetricKind, MetricsSnapshot, Point,
     ReceivedSpan, Temporality, Value,
 };

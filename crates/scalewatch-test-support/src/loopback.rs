@@ -1,6 +1,52 @@
 //! Loopback servers and addresses for tests that make real calls.
 
+use scalewatch_otlp::Protocol;
 use std::net::SocketAddr;
+
+/// The two loopback addresses an OTLP receiver listens on, one per transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OtlpAddrs {
+    /// The OTLP/gRPC listen address.
+    pub grpc: SocketAddr,
+    /// The OTLP/HTTP listen address.
+    pub http: SocketAddr,
+}
+
+/// An OTLP receiver listening on loopback: the [`FakeReceiver`](crate::FakeReceiver) or a
+/// [`Rotel`](crate::Rotel) collector.
+pub trait OtlpListener {
+    /// Where it listens.
+    fn addrs(&self) -> OtlpAddrs;
+
+    /// The OTLP/gRPC listen address.
+    fn grpc_addr(&self) -> SocketAddr {
+        self.addrs().grpc
+    }
+
+    /// The OTLP/HTTP listen address.
+    fn http_addr(&self) -> SocketAddr {
+        self.addrs().http
+    }
+
+    /// The OTLP/gRPC endpoint, `http://127.0.0.1:PORT`.
+    fn grpc_endpoint(&self) -> String {
+        base_url(self.grpc_addr())
+    }
+
+    /// The OTLP/HTTP base URL, `http://127.0.0.1:PORT`; exporters append `/v1/metrics`,
+    /// `/v1/traces` and `/v1/logs` (give the full URL to exporters that do not).
+    fn http_endpoint(&self) -> String {
+        base_url(self.http_addr())
+    }
+
+    /// The endpoint for `protocol`.
+    fn endpoint(&self, protocol: Protocol) -> String {
+        match protocol {
+            Protocol::Grpc => self.grpc_endpoint(),
+            Protocol::HttpProtobuf => self.http_endpoint(),
+        }
+    }
+}
 
 /// Serves `app` on an ephemeral loopback port until the test's runtime ends.
 pub async fn serve_axum(app: axum::Router) -> SocketAddr {

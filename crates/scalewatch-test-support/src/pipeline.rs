@@ -1,26 +1,18 @@
 //! scalewatch's own pipeline pointed at a [`FakeReceiver`], exporting only when flushed, so
 //! a test reads back exactly what it recorded.
 
-use crate::{FakeReceiver, MetricsSnapshot};
+use crate::{FakeReceiver, MetricsSnapshot, OtlpListener};
 use scalewatch_otlp::{Protocol, Telemetry, TelemetryBuilder};
 use std::time::Duration;
 
 /// Both OTLP protocols, for the tests that must hold over each.
 pub const PROTOCOLS: [Protocol; 2] = [Protocol::Grpc, Protocol::HttpProtobuf];
 
-/// The endpoint of `receiver` for `protocol`.
-pub fn endpoint(receiver: &FakeReceiver, protocol: Protocol) -> String {
-    match protocol {
-        Protocol::Grpc => receiver.grpc_endpoint(),
-        Protocol::HttpProtobuf => receiver.http_endpoint(),
-    }
-}
-
 /// A pipeline that exports to `receiver` over `protocol` only when flushed (the export
 /// interval is an hour), so tests see exactly what was recorded when they flush.
-pub fn telemetry_to(receiver: &FakeReceiver, protocol: Protocol) -> Telemetry {
+pub fn telemetry_to(receiver: &impl OtlpListener, protocol: Protocol) -> Telemetry {
     TelemetryBuilder::from_vars([])
-        .endpoint(endpoint(receiver, protocol))
+        .endpoint(receiver.endpoint(protocol))
         .protocol(protocol)
         .service_name("scalewatch-tests")
         .export_interval(Duration::from_secs(3600))

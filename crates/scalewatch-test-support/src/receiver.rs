@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::Read as _;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
+use std::net::{Ipv4Addr, TcpListener as StdTcpListener};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
@@ -40,7 +40,7 @@ use tonic::codec::CompressionEncoding;
 use tonic_types::{ErrorDetails, StatusExt as _};
 
 use crate::snapshot::{describe_spans, render_any_value, render_attributes};
-use crate::{MetricsSnapshot, ReceivedSpan};
+use crate::{MetricsSnapshot, OtlpAddrs, OtlpListener, ReceivedSpan};
 
 /// Largest request accepted over either transport.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -159,6 +159,18 @@ pub enum Fault {
     BlackHole,
     /// Wait this long, then accept the export as with [`Fault::None`].
     Delay(Duration),
+}
+
+impl Fault {
+    /// [`Fault::Status`] without a throttling hint: every export is refused with the gRPC
+    /// status `grpc` or the HTTP status `http`.
+    pub fn status(grpc: tonic::Code, http: u16) -> Self {
+        Fault::Status {
+            grpc,
+            http,
+            retry_after: None,
+        }
+    }
 }
 
 /// One log record as received.
@@ -501,7 +513,7 @@ fn http_router(shared: Arc<Shared>) -> Router {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use scalewatch_test_support::FakeReceiver;
+/// use scalewatch_test_support::{FakeReceiver, OtlpListener as _};
 ///
 /// let receiver = FakeReceiver::start().await;
 /// assert!(receiver.grpc_endpoint().starts_with("http://127.0.0.1:"));
@@ -511,8 +523,7 @@ fn http_router(shared: Arc<Shared>) -> Router {
 #[derive(Debug)]
 pub struct FakeReceiver {
     shared: Arc<Shared>,
-    grpc_addr: SocketAddr,
-    http_addr: SocketAddr,
+    addrs: OtlpAddrs,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -541,12 +552,14 @@ impl FakeReceiver {
         };
         let grpc_listener = bind();
         let http_listener = bind();
-        let grpc_addr = grpc_listener
-            .local_addr()
-            .expect("fake receiver: local_addr");
-        let http_addr = http_listener
-            .local_addr()
-            .expect("fake receiver: local_addr");
+        let addrs = OtlpAddrs {
+            grpc: grpc_listener
+                .local_addr()
+                .expect("fake receiver: local_addr"),
+            http: http_listener
+                .local_addr()
+                .expect("fake receiver: local_addr"),
+        };
         let shared = Arc::new(Shared {
             store: Mutex::new(Store::default()),
             fault: watch::channel(Fault::None).0,
@@ -559,31 +572,9 @@ impl FakeReceiver {
             .expect("fake receiver: spawn runtime thread");
         FakeReceiver {
             shared,
-            grpc_addr,
-            http_addr,
+            addrs,
             thread: Some(thread),
         }
-    }
-
-    /// The OTLP/gRPC endpoint, `http://127.0.0.1:PORT`.
-    pub fn grpc_endpoint(&self) -> String {
-        crate::loopback::base_url(self.grpc_addr)
-    }
-
-    /// The OTLP/HTTP base URL, `http://127.0.0.1:PORT`; exporters append `/v1/metrics`,
-    /// `/v1/traces` and `/v1/logs` (give the full URL to exporters that do not).
-    pub fn http_endpoint(&self) -> String {
-        crate::loopback::base_url(self.http_addr)
-    }
-
-    /// The gRPC server's address.
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_addr
-    }
-
-    /// The HTTP server's address.
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http_addr
     }
 
     /// Sets how later (and black-holed pending) exports are answered.
@@ -747,6 +738,12 @@ impl FakeReceiver {
             self.counts(),
             describe_spans(spans)
         )
+    }
+}
+
+impl OtlpListener for FakeReceiver {
+    fn addrs(&self) -> OtlpAddrs {
+        self.addrs
     }
 }
 

@@ -2,13 +2,15 @@
 //! virtualenv under the workspace's `target/` directory on first use.
 
 use std::io::{self, BufRead as _, BufReader, Read};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::{OtlpAddrs, OtlpListener};
 
 /// The PyPI requirement installed (the wheel ships the `rotel-agent` binary, which reports
 /// itself as `rotel 0.0.1-alpha10`).
@@ -190,8 +192,7 @@ pub struct RotelConfig {
 #[derive(Debug)]
 pub struct Rotel {
     binary: PathBuf,
-    grpc: SocketAddr,
-    http: SocketAddr,
+    addrs: OtlpAddrs,
     run_dir: PathBuf,
     config: RotelConfig,
     output: Arc<Mutex<String>>,
@@ -216,7 +217,7 @@ impl Rotel {
     /// When the agent cannot be installed or started; the message says why and what to run.
     pub fn start_with(config: RotelConfig) -> Result<Rotel, HarnessError> {
         let binary = ensure_installed()?;
-        let (grpc, http) = free_ports()?;
+        let addrs = free_ports()?;
         static RUN: AtomicU64 = AtomicU64::new(0);
         let run_dir = target_dir()?.join("rotel-run").join(format!(
             "{}-{}",
@@ -227,8 +228,7 @@ impl Rotel {
             .map_err(io_err(format!("creating {}", run_dir.display())))?;
         let mut rotel = Rotel {
             binary,
-            grpc,
-            http,
+            addrs,
             run_dir,
             config,
             output: Arc::new(Mutex::new(String::new())),
@@ -237,26 +237,6 @@ impl Rotel {
         };
         rotel.spawn()?;
         Ok(rotel)
-    }
-
-    /// The OTLP/gRPC endpoint, `http://127.0.0.1:PORT`.
-    pub fn grpc_endpoint(&self) -> String {
-        crate::loopback::base_url(self.grpc)
-    }
-
-    /// The OTLP/HTTP base URL, `http://127.0.0.1:PORT` (exporters append `/v1/metrics`).
-    pub fn http_endpoint(&self) -> String {
-        crate::loopback::base_url(self.http)
-    }
-
-    /// The gRPC listen address.
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc
-    }
-
-    /// The HTTP listen address.
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http
     }
 
     /// The agent binary in use.
@@ -325,9 +305,9 @@ impl Rotel {
         let mut args: Vec<String> = vec![
             "start".into(),
             "--otlp-grpc-endpoint".into(),
-            self.grpc.to_string(),
+            self.addrs.grpc.to_string(),
             "--otlp-http-endpoint".into(),
-            self.http.to_string(),
+            self.addrs.http.to_string(),
         ];
         match &self.config.forward_to {
             Some(endpoint) => args.extend([
@@ -387,13 +367,13 @@ impl Rotel {
                 });
             }
             let up = |addr| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
-            if up(self.grpc) && up(self.http) {
+            if up(self.addrs.grpc) && up(self.addrs.http) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 self.stop();
                 return Err(HarnessError::NotListening {
-                    endpoints: format!("{} (gRPC) and {} (HTTP)", self.grpc, self.http),
+                    endpoints: format!("{} (gRPC) and {} (HTTP)", self.addrs.grpc, self.addrs.http),
                     timeout: START_TIMEOUT,
                     command,
                     output: self.output(),
@@ -401,6 +381,12 @@ impl Rotel {
             }
             std::thread::sleep(POLL_INTERVAL);
         }
+    }
+}
+
+impl OtlpListener for Rotel {
+    fn addrs(&self) -> OtlpAddrs {
+        self.addrs
     }
 }
 
@@ -455,14 +441,14 @@ fn strip_ansi(text: &str) -> String {
     out
 }
 
-fn free_ports() -> Result<(SocketAddr, SocketAddr), HarnessError> {
+fn free_ports() -> Result<OtlpAddrs, HarnessError> {
     // Both listeners are held until both ports are known, so the two differ.
     let a = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(HarnessError::Ports)?;
     let b = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(HarnessError::Ports)?;
-    Ok((
-        a.local_addr().map_err(HarnessError::Ports)?,
-        b.local_addr().map_err(HarnessError::Ports)?,
-    ))
+    Ok(OtlpAddrs {
+        grpc: a.local_addr().map_err(HarnessError::Ports)?,
+        http: b.local_addr().map_err(HarnessError::Ports)?,
+    })
 }
 
 /// The directory the harness installs into: `$CARGO_TARGET_DIR` when set, else `target/`

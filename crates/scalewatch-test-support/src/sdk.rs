@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::FakeReceiver;
+use crate::OtlpListener;
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
 use opentelemetry_otlp::{
@@ -58,14 +58,17 @@ impl Options {
 }
 
 impl Options {
-    /// [`meter_provider`] with these options, exporting to `receiver`.
-    pub fn meter_provider_to(&self, receiver: &FakeReceiver) -> SdkMeterProvider {
-        meter_provider(&receiver.grpc_endpoint(), &receiver.http_endpoint(), self)
+    /// A meter provider exporting to `receiver` with these options, whose periodic reader
+    /// in effect only exports on `force_flush` and `shutdown`. Must be called inside a
+    /// Tokio runtime (the tonic channel spawns onto it).
+    pub fn meter_provider_to(&self, receiver: &impl OtlpListener) -> SdkMeterProvider {
+        meter_provider(receiver, self)
     }
 
-    /// [`tracer_provider`] with these options, exporting to `receiver`.
-    pub fn tracer_provider_to(&self, receiver: &FakeReceiver) -> SdkTracerProvider {
-        tracer_provider(&receiver.grpc_endpoint(), &receiver.http_endpoint(), self)
+    /// A tracer provider exporting to `receiver` with these options, through a batch
+    /// processor.
+    pub fn tracer_provider_to(&self, receiver: &impl OtlpListener) -> SdkTracerProvider {
+        tracer_provider(receiver, self)
     }
 }
 
@@ -138,9 +141,7 @@ pub fn resource() -> Resource {
         .build()
 }
 
-/// A meter provider whose periodic reader effectively only exports on force_flush/shutdown.
-/// Must be called inside a Tokio runtime (the tonic channel spawns onto it).
-pub fn meter_provider(grpc_endpoint: &str, http_endpoint: &str, o: &Options) -> SdkMeterProvider {
+fn meter_provider(to: &impl OtlpListener, o: &Options) -> SdkMeterProvider {
     let exporter = match o.transport {
         Transport::Grpc => {
             let mut metadata = MetadataMap::new();
@@ -149,7 +150,7 @@ pub fn meter_provider(grpc_endpoint: &str, http_endpoint: &str, o: &Options) -> 
             }
             MetricExporter::builder()
                 .with_tonic()
-                .with_endpoint(grpc_endpoint)
+                .with_endpoint(to.grpc_endpoint())
                 .with_timeout(o.timeout)
                 .with_retry_policy(o.retry.clone())
                 .with_metadata(metadata)
@@ -165,7 +166,7 @@ pub fn meter_provider(grpc_endpoint: &str, http_endpoint: &str, o: &Options) -> 
             MetricExporter::builder()
                 .with_http()
                 .with_protocol(Protocol::HttpBinary)
-                .with_endpoint(format!("{http_endpoint}/v1/metrics"))
+                .with_endpoint(format!("{}/v1/metrics", to.http_endpoint()))
                 .with_timeout(o.timeout)
                 .with_retry_policy(o.retry.clone())
                 .with_headers(headers)
@@ -183,12 +184,11 @@ pub fn meter_provider(grpc_endpoint: &str, http_endpoint: &str, o: &Options) -> 
         .build()
 }
 
-/// A tracer provider exporting through a batch processor, per `o`.
-pub fn tracer_provider(grpc_endpoint: &str, http_endpoint: &str, o: &Options) -> SdkTracerProvider {
+fn tracer_provider(to: &impl OtlpListener, o: &Options) -> SdkTracerProvider {
     let exporter = match o.transport {
         Transport::Grpc => SpanExporter::builder()
             .with_tonic()
-            .with_endpoint(grpc_endpoint)
+            .with_endpoint(to.grpc_endpoint())
             .with_timeout(o.timeout)
             .with_retry_policy(o.retry.clone())
             .build()
@@ -196,7 +196,7 @@ pub fn tracer_provider(grpc_endpoint: &str, http_endpoint: &str, o: &Options) ->
         Transport::Http => SpanExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(format!("{http_endpoint}/v1/traces"))
+            .with_endpoint(format!("{}/v1/traces", to.http_endpoint()))
             .with_timeout(o.timeout)
             .with_retry_policy(o.retry.clone())
             .build()

@@ -22,20 +22,43 @@ pub enum Value {
     Double(f64),
     /// A histogram. Exponential histograms and summaries are reported here too, with their
     /// count, sum, min and max and with empty `bounds` and `bucket_counts`.
-    Histogram {
-        /// Number of measurements.
-        count: u64,
-        /// Sum of the measurements (0 when the exporter did not send one).
-        sum: f64,
-        /// Explicit bucket upper bounds.
-        bounds: Vec<f64>,
-        /// Count per bucket; one more than `bounds`.
-        bucket_counts: Vec<u64>,
-        /// Smallest measurement, when sent.
-        min: Option<f64>,
-        /// Largest measurement, when sent.
-        max: Option<f64>,
-    },
+    Histogram(Histogram),
+}
+
+/// A histogram data point, merged over the exports that carried its series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    /// Number of measurements.
+    pub count: u64,
+    /// Sum of the measurements (0 when the exporter did not send one).
+    pub sum: f64,
+    /// Explicit bucket upper bounds.
+    pub bounds: Vec<f64>,
+    /// Count per bucket; one more than `bounds`.
+    pub bucket_counts: Vec<u64>,
+    /// Smallest measurement, when sent.
+    pub min: Option<f64>,
+    /// Largest measurement, when sent.
+    pub max: Option<f64>,
+}
+
+impl Histogram {
+    /// Adds the measurements of `other` into `self` (delta merging).
+    fn merge(&mut self, other: &Histogram) {
+        self.count += other.count;
+        self.sum += other.sum;
+        if self.bounds == other.bounds && self.bucket_counts.len() == other.bucket_counts.len() {
+            for (a, b) in self.bucket_counts.iter_mut().zip(&other.bucket_counts) {
+                *a += *b;
+            }
+        } else {
+            // Bounds changed between exports: the buckets cannot be merged.
+            self.bounds.clear();
+            self.bucket_counts.clear();
+        }
+        self.min = merge_opt(self.min, other.min, f64::min);
+        self.max = merge_opt(self.max, other.max, f64::max);
+    }
 }
 
 impl Value {
@@ -44,7 +67,7 @@ impl Value {
         match self {
             Value::Int(v) => *v as f64,
             Value::Double(v) => *v,
-            Value::Histogram { sum, .. } => *sum,
+            Value::Histogram(h) => h.sum,
         }
     }
 
@@ -55,38 +78,7 @@ impl Value {
             (Value::Double(a), Value::Double(b)) => *a += *b,
             (Value::Int(a), Value::Double(b)) => *self = Value::Double(*a as f64 + *b),
             (Value::Double(a), Value::Int(b)) => *a += *b as f64,
-            (
-                Value::Histogram {
-                    count,
-                    sum,
-                    bounds,
-                    bucket_counts,
-                    min,
-                    max,
-                },
-                Value::Histogram {
-                    count: c2,
-                    sum: s2,
-                    bounds: b2,
-                    bucket_counts: bc2,
-                    min: min2,
-                    max: max2,
-                },
-            ) => {
-                *count += *c2;
-                *sum += *s2;
-                if bounds == b2 && bucket_counts.len() == bc2.len() {
-                    for (a, b) in bucket_counts.iter_mut().zip(bc2) {
-                        *a += *b;
-                    }
-                } else {
-                    // Bounds changed between exports: the buckets cannot be merged.
-                    bounds.clear();
-                    bucket_counts.clear();
-                }
-                *min = merge_opt(*min, *min2, f64::min);
-                *max = merge_opt(*max, *max2, f64::max);
-            }
+            (Value::Histogram(a), Value::Histogram(b)) => a.merge(b),
             (this, other) => *this = other.clone(),
         }
     }
@@ -104,18 +96,12 @@ impl fmt::Display for Value {
         match self {
             Value::Int(v) => write!(f, "{v}"),
             Value::Double(v) => write!(f, "{v}"),
-            Value::Histogram {
-                count,
-                sum,
-                min,
-                max,
-                ..
-            } => {
-                write!(f, "histogram(count={count}, sum={sum}")?;
-                if let Some(min) = min {
+            Value::Histogram(h) => {
+                write!(f, "histogram(count={}, sum={}", h.count, h.sum)?;
+                if let Some(min) = h.min {
                     write!(f, ", min={min}")?;
                 }
-                if let Some(max) = max {
+                if let Some(max) = h.max {
                     write!(f, ", max={max}")?;
                 }
                 f.write_str(")")
@@ -144,12 +130,17 @@ impl Point {
         self.attributes.get(key).map(String::as_str)
     }
 
-    /// The histogram count, or `None` for a number.
-    pub fn histogram_count(&self) -> Option<u64> {
+    /// The histogram, or `None` for a number.
+    pub fn histogram(&self) -> Option<&Histogram> {
         match &self.value {
-            Value::Histogram { count, .. } => Some(*count),
+            Value::Histogram(h) => Some(h),
             _ => None,
         }
+    }
+
+    /// The histogram count, or `None` for a number.
+    pub fn histogram_count(&self) -> Option<u64> {
+        self.histogram().map(|h| h.count)
     }
 
     fn matches(&self, filter: &[(&str, &str)]) -> bool {
@@ -503,14 +494,14 @@ received_point! {
         Some(number_data_point::Value::AsDouble(v)) => Value::Double(v),
         None => Value::Double(f64::NAN),
     };
-    HistogramDataPoint => |dp| Value::Histogram {
+    HistogramDataPoint => |dp| Value::Histogram(Histogram {
         count: dp.count,
         sum: dp.sum.unwrap_or(0.0),
         bounds: dp.explicit_bounds.clone(),
         bucket_counts: dp.bucket_counts.clone(),
         min: dp.min,
         max: dp.max,
-    };
+    });
     ExponentialHistogramDataPoint => |dp| {
         bucketless(dp.count, dp.sum.unwrap_or(0.0), dp.min, dp.max)
     };
@@ -519,14 +510,14 @@ received_point! {
 
 /// A histogram value without buckets.
 fn bucketless(count: u64, sum: f64, min: Option<f64>, max: Option<f64>) -> Value {
-    Value::Histogram {
+    Value::Histogram(Histogram {
         count,
         sum,
         bounds: Vec::new(),
         bucket_counts: Vec::new(),
         min,
         max,
-    }
+    })
 }
 
 /// The attributes of an export's resource, rendered (none when it has no resource).

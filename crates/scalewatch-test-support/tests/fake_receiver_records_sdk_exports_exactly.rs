@@ -12,7 +12,7 @@ use scalewatch_test_support::sdk::{
     flush_meters, flush_tracers, shut_down_meters, shut_down_tracers, Options, Transport, SECRET,
 };
 use scalewatch_test_support::{
-    over_both_transports, FakeReceiver, MetricKind, Signal, Temporality, Value,
+    over_both_transports, FakeReceiver, MetricKind, OtlpListener as _, Signal, Temporality, Value,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -89,24 +89,12 @@ async fn metrics_roundtrip(transport: Transport) {
     );
     let a = m.matching("test.duration", &[("route", "/a")]);
     assert_eq!(a.len(), 1);
-    match &a[0].value {
-        Value::Histogram {
-            count,
-            sum,
-            bounds,
-            bucket_counts,
-            min,
-            max,
-        } => {
-            assert_eq!(*count, 3);
-            assert!((sum - 2.55).abs() < 1e-9, "sum {sum}");
-            assert_eq!(bounds, &[0.1, 1.0]);
-            assert_eq!(bucket_counts, &[1, 1, 1]);
-            assert_eq!(*min, Some(0.05));
-            assert_eq!(*max, Some(2.0));
-        }
-        other => panic!("expected a histogram, got {other:?}"),
-    }
+    let h = a[0].histogram().expect("a histogram");
+    assert_eq!(h.count, 3);
+    assert!((h.sum - 2.55).abs() < 1e-9, "sum {}", h.sum);
+    assert_eq!(h.bounds, [0.1, 1.0]);
+    assert_eq!(h.bucket_counts, [1, 1, 1]);
+    assert_eq!((h.min, h.max), (Some(0.05), Some(2.0)));
 
     let gauge = m.latest("test.queue.depth");
     assert_eq!(gauge.len(), 1);
@@ -172,23 +160,10 @@ async fn delta_roundtrip(transport: Transport) {
     assert_eq!(m.sum("delta.requests", &[("route", "/x")]), 6.0);
     let latest = m.latest("delta.size");
     assert_eq!(latest.len(), 1);
-    match &latest[0].value {
-        Value::Histogram {
-            count,
-            sum,
-            bucket_counts,
-            min,
-            max,
-            ..
-        } => {
-            assert_eq!(*count, 6);
-            assert_eq!(*sum, 165.0);
-            assert_eq!(bucket_counts, &[3, 3]);
-            assert_eq!(*min, Some(5.0));
-            assert_eq!(*max, Some(50.0));
-        }
-        other => panic!("expected a histogram, got {other:?}"),
-    }
+    let h = latest[0].histogram().expect("a histogram");
+    assert_eq!((h.count, h.sum), (6, 165.0));
+    assert_eq!(h.bucket_counts, [3, 3]);
+    assert_eq!((h.min, h.max), (Some(5.0), Some(50.0)));
     shut_down_meters(provider).await;
 }
 

@@ -13,7 +13,9 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use scalewatch_test_support::sdk::{
     flush_meters, flush_tracers, shut_down_meters, shut_down_tracers, Options, Transport,
 };
-use scalewatch_test_support::{over_both_transports, FakeReceiver, Fault, Signal};
+use scalewatch_test_support::{
+    over_both_transports, FakeReceiver, Fault, OtlpListener as _, Signal,
+};
 
 /// A fresh receiver, and a meter provider exporting to it over `transport` with the
 /// options `configure` sets, which has counted `n` requests.
@@ -47,11 +49,7 @@ async fn status_fault(transport: Transport) {
     .await;
 
     // Retryable: the initial attempt and 2 retries, all rejected.
-    receiver.set_fault(Fault::Status {
-        grpc: tonic::Code::Unavailable,
-        http: 503,
-        retry_after: None,
-    });
+    receiver.set_fault(Fault::status(tonic::Code::Unavailable, 503));
     let (result, _) = flush(&provider).await;
     assert!(
         result.is_err(),
@@ -65,11 +63,7 @@ async fn status_fault(transport: Transport) {
     );
 
     // Not retryable: one attempt.
-    receiver.set_fault(Fault::Status {
-        grpc: tonic::Code::PermissionDenied,
-        http: 400,
-        retry_after: None,
-    });
+    receiver.set_fault(Fault::status(tonic::Code::PermissionDenied, 400));
     let (result, _) = flush(&provider).await;
     assert!(result.is_err());
     assert_eq!(receiver.export_count(Signal::Metrics), 4);
@@ -163,11 +157,7 @@ async fn trace_status_fault(transport: Transport) {
     let receiver = FakeReceiver::start().await;
     let options = Options::new(transport);
     let provider = options.tracer_provider_to(&receiver);
-    receiver.set_fault(Fault::Status {
-        grpc: tonic::Code::InvalidArgument,
-        http: 400,
-        retry_after: None,
-    });
+    receiver.set_fault(Fault::status(tonic::Code::InvalidArgument, 400));
     provider.tracer("faults").in_span("dropped", |_| {});
     let _ = flush_tracers(&provider).await;
     assert_eq!(receiver.export_count(Signal::Traces), 1);

@@ -7,10 +7,8 @@ use std::time::{Duration, Instant};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
-use scalewatch_test_support::sdk::{
-    blocking, flush_meters, flush_tracers, meter_provider, tracer_provider, Options, Transport,
-};
-use scalewatch_test_support::{rotel_printed_metric, rotel_printed_span, Rotel};
+use scalewatch_test_support::sdk::{blocking, flush_meters, flush_tracers, Options, Transport};
+use scalewatch_test_support::{rotel_printed_metric, rotel_printed_span, OtlpListener as _, Rotel};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -25,7 +23,7 @@ async fn roundtrip(transport: Transport, tag: &str) {
 
     let metric = format!("rotel.{tag}.requests");
     let span = format!("rotel {tag} span");
-    let meters = meter_provider(&rotel.grpc_endpoint(), &rotel.http_endpoint(), &options);
+    let meters = options.meter_provider_to(&rotel);
     meters
         .meter("rotel-test")
         .u64_counter(metric.clone())
@@ -38,7 +36,7 @@ async fn roundtrip(transport: Transport, tag: &str) {
         .with_boundaries(vec![0.5])
         .build()
         .record(0.25, &[KeyValue::new("route", "/r")]);
-    let tracers = tracer_provider(&rotel.grpc_endpoint(), &rotel.http_endpoint(), &options);
+    let tracers = options.tracer_provider_to(&rotel);
     tracers.tracer("rotel-test").in_span(span.clone(), |cx| {
         cx.span().set_attribute(KeyValue::new("http.route", "/r"));
         cx.span()
@@ -89,7 +87,7 @@ async fn rotel_forwards_to_the_fake_receiver_and_restarts_on_the_same_ports() {
         .await
         .expect("rotel collector");
     let options = Options::new(Transport::Grpc);
-    let meters = meter_provider(&rotel.grpc_endpoint(), &rotel.http_endpoint(), &options);
+    let meters = options.meter_provider_to(&rotel);
     let counter = meters
         .meter("rotel-forward")
         .u64_counter("forwarded.requests")
