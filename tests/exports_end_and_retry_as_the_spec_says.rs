@@ -74,7 +74,7 @@ fn check(protocol: Protocol) {
     );
 }
 
-common::over_both_protocols!(
+scalewatch_test_support::over_both_protocols! {
     check => exports_end_and_retry_as_the_spec_says_over_grpc,
-    exports_end_and_retry_as_the_spec_says_over_http
-);
+        exports_end_and_retry_as_the_spec_says_over_http;
+}

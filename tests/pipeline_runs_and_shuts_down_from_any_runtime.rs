@@ -59,10 +59,10 @@ fn check_everywhere(protocol: Protocol) {
     receiver.set_fault(Fault::None);
 }
 
-common::over_both_protocols!(
+scalewatch_test_support::over_both_protocols! {
     check_everywhere => pipeline_runs_and_shuts_down_from_any_runtime_over_grpc,
-    pipeline_runs_and_shuts_down_from_any_runtime_over_http
-);
+        pipeline_runs_and_shuts_down_from_any_runtime_over_http;
+}
 
 #[test]
 fn shutting_down_twice_and_dropping_is_harmless() {

@@ -1,6 +1,6 @@
 //! Shared pieces of the integration tests: a pipeline exporting to a receiver, a real
 //! server on loopback, and a plain HTTP client.
-#![allow(dead_code, unreachable_pub, unused_imports, unused_macros)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -14,23 +14,6 @@ use std::time::Duration;
 pub(crate) use scalewatch_test_support::pipeline::PROTOCOLS;
 pub(crate) use scalewatch_test_support::workload::long;
 pub(crate) use scalewatch_test_support::{flush, telemetry_to};
-
-/// Declares, for a check `run(protocol)`, one `#[test]` over OTLP/gRPC and one over
-/// OTLP/HTTP, with the two names given.
-macro_rules! over_both_protocols {
-    ($run:ident => $grpc:ident, $http:ident) => {
-        #[test]
-        fn $grpc() {
-            $run(scalewatch::Protocol::Grpc);
-        }
-
-        #[test]
-        fn $http() {
-            $run(scalewatch::Protocol::HttpProtobuf);
-        }
-    };
-}
-pub(crate) use over_both_protocols;
 
 /// `normal`, or `long_variant` when the long variants run (`SCALEWATCH_LONG=1`).
 pub(crate) fn normal_or_long<T>(normal: T, long_variant: T) -> T {

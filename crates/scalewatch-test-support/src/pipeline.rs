@@ -2,11 +2,56 @@
 //! a test reads back exactly what it recorded.
 
 use crate::{FakeReceiver, MetricsSnapshot, OtlpListener};
-use scalewatch_otlp::{Protocol, Telemetry, TelemetryBuilder};
+pub use scalewatch_otlp::Protocol;
+use scalewatch_otlp::{Telemetry, TelemetryBuilder};
 use std::time::Duration;
 
 /// Both OTLP protocols, for the tests that must hold over each.
 pub const PROTOCOLS: [Protocol; 2] = [Protocol::Grpc, Protocol::HttpProtobuf];
+
+/// Declares, for each listed check `run(protocol)`, one test over OTLP/gRPC and one over
+/// OTLP/HTTP, with the two names given: plain `#[test]`s, or, after `async`, multi-threaded
+/// `#[tokio::test]`s that await the check.
+///
+/// ```ignore
+/// fn check(protocol: Protocol) { /* ... */ }
+/// async fn delay(protocol: Protocol) { /* ... */ }
+/// over_both_protocols! {
+///     check => check_over_grpc, check_over_http;
+/// }
+/// over_both_protocols! {
+///     async delay => grpc_delay_slows_but_accepts, http_delay_slows_but_accepts;
+/// }
+/// ```
+#[macro_export]
+macro_rules! over_both_protocols {
+    (async $($run:ident => $grpc:ident, $http:ident;)+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $grpc() {
+                $run($crate::pipeline::Protocol::Grpc).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $http() {
+                $run($crate::pipeline::Protocol::HttpProtobuf).await;
+            }
+        )+
+    };
+    ($($run:ident => $grpc:ident, $http:ident;)+) => {
+        $(
+            #[test]
+            fn $grpc() {
+                $run($crate::pipeline::Protocol::Grpc);
+            }
+
+            #[test]
+            fn $http() {
+                $run($crate::pipeline::Protocol::HttpProtobuf);
+            }
+        )+
+    };
+}
 
 /// A pipeline that exports to `receiver` over `protocol` only when flushed (the export
 /// interval is an hour), so tests see exactly what was recorded when they flush.

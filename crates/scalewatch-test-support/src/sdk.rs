@@ -9,31 +9,22 @@ use crate::OtlpListener;
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
 use opentelemetry_otlp::{
-    MetricExporter, Protocol, RetryPolicy, SpanExporter, WithExportConfig, WithHttpConfig,
-    WithTonicConfig,
+    MetricExporter, RetryPolicy, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
+use scalewatch_otlp::Protocol;
 
 /// The value of the secret header, which must never appear in any output.
 pub const SECRET: &str = "sentinel-secret-7f3a";
 
-/// The OTLP transport of an exporter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// OTLP/gRPC (tonic).
-    Grpc,
-    /// OTLP/HTTP with protobuf bodies.
-    Http,
-}
-
 /// How an exporter is built.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Its transport.
-    pub transport: Transport,
+    /// Its transport: OTLP/gRPC, or OTLP/HTTP with protobuf bodies.
+    pub protocol: Protocol,
     /// Cumulative (the default) or delta.
     pub temporality: Temporality,
     /// The export timeout (5 s by default).
@@ -45,10 +36,10 @@ pub struct Options {
 }
 
 impl Options {
-    /// The defaults over `transport`.
-    pub fn new(transport: Transport) -> Self {
+    /// The defaults over `protocol`.
+    pub fn new(protocol: Protocol) -> Self {
         Options {
-            transport,
+            protocol,
             temporality: Temporality::Cumulative,
             timeout: Duration::from_secs(5),
             retry: RetryPolicy::disabled(),
@@ -106,32 +97,6 @@ pub async fn shut_down_tracers(provider: SdkTracerProvider) {
         .expect("shutdown");
 }
 
-/// Declares, for each listed scenario `run(transport)`, one multi-threaded `#[tokio::test]`
-/// over OTLP/gRPC and one over OTLP/HTTP, with the two names given:
-///
-/// ```ignore
-/// async fn delay(transport: Transport) { /* ... */ }
-/// over_both_transports! {
-///     delay => grpc_delay_slows_but_accepts, http_delay_slows_but_accepts;
-/// }
-/// ```
-#[macro_export]
-macro_rules! over_both_transports {
-    ($($run:ident => $grpc:ident, $http:ident;)+) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $grpc() {
-                $run($crate::sdk::Transport::Grpc).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $http() {
-                $run($crate::sdk::Transport::Http).await;
-            }
-        )+
-    };
-}
-
 /// The resource every pipeline here exports: service `test-support-svc`, environment
 /// `test`.
 pub fn resource() -> Resource {
@@ -142,8 +107,8 @@ pub fn resource() -> Resource {
 }
 
 fn meter_provider(to: &impl OtlpListener, o: &Options) -> SdkMeterProvider {
-    let exporter = match o.transport {
-        Transport::Grpc => {
+    let exporter = match o.protocol {
+        Protocol::Grpc => {
             let mut metadata = MetadataMap::new();
             if o.secret_header {
                 metadata.insert("authorization", SECRET.parse().expect("metadata"));
@@ -158,14 +123,14 @@ fn meter_provider(to: &impl OtlpListener, o: &Options) -> SdkMeterProvider {
                 .build()
                 .expect("grpc metric exporter")
         }
-        Transport::Http => {
+        Protocol::HttpProtobuf => {
             let mut headers = HashMap::new();
             if o.secret_header {
                 headers.insert("authorization".to_owned(), SECRET.to_owned());
             }
             MetricExporter::builder()
                 .with_http()
-                .with_protocol(Protocol::HttpBinary)
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_endpoint(format!("{}/v1/metrics", to.http_endpoint()))
                 .with_timeout(o.timeout)
                 .with_retry_policy(o.retry.clone())
@@ -185,17 +150,17 @@ fn meter_provider(to: &impl OtlpListener, o: &Options) -> SdkMeterProvider {
 }
 
 fn tracer_provider(to: &impl OtlpListener, o: &Options) -> SdkTracerProvider {
-    let exporter = match o.transport {
-        Transport::Grpc => SpanExporter::builder()
+    let exporter = match o.protocol {
+        Protocol::Grpc => SpanExporter::builder()
             .with_tonic()
             .with_endpoint(to.grpc_endpoint())
             .with_timeout(o.timeout)
             .with_retry_policy(o.retry.clone())
             .build()
             .expect("grpc span exporter"),
-        Transport::Http => SpanExporter::builder()
+        Protocol::HttpProtobuf => SpanExporter::builder()
             .with_http()
-            .with_protocol(Protocol::HttpBinary)
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
             .with_endpoint(format!("{}/v1/traces", to.http_endpoint()))
             .with_timeout(o.timeout)
             .with_retry_policy(o.retry.clone())

@@ -8,18 +8,19 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::Temporality as SdkTemporality;
+use scalewatch_test_support::pipeline::Protocol;
 use scalewatch_test_support::sdk::{
-    flush_meters, flush_tracers, shut_down_meters, shut_down_tracers, Options, Transport, SECRET,
+    flush_meters, flush_tracers, shut_down_meters, shut_down_tracers, Options, SECRET,
 };
 use scalewatch_test_support::{
-    over_both_transports, FakeReceiver, MetricKind, OtlpListener as _, Signal, Temporality, Value,
+    over_both_protocols, FakeReceiver, MetricKind, OtlpListener as _, Signal, Temporality, Value,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn metrics_roundtrip(transport: Transport) {
+async fn metrics_roundtrip(protocol: Protocol) {
     let receiver = FakeReceiver::start().await;
-    let mut options = Options::new(transport);
+    let mut options = Options::new(protocol);
     options.secret_header = true;
     let provider = options.meter_provider_to(&receiver);
     let meter = provider.meter("test-support-meter");
@@ -132,13 +133,13 @@ async fn metrics_roundtrip(transport: Transport) {
     shut_down_meters(provider).await;
 }
 
-over_both_transports! {
-    metrics_roundtrip => grpc_metrics_are_recorded_exactly, http_metrics_are_recorded_exactly;
+over_both_protocols! {
+    async metrics_roundtrip => grpc_metrics_are_recorded_exactly, http_metrics_are_recorded_exactly;
 }
 
-async fn delta_roundtrip(transport: Transport) {
+async fn delta_roundtrip(protocol: Protocol) {
     let receiver = FakeReceiver::start().await;
-    let mut options = Options::new(transport);
+    let mut options = Options::new(protocol);
     options.temporality = SdkTemporality::Delta;
     let provider = options.meter_provider_to(&receiver);
     let meter = provider.meter("delta");
@@ -167,13 +168,13 @@ async fn delta_roundtrip(transport: Transport) {
     shut_down_meters(provider).await;
 }
 
-over_both_transports! {
-    delta_roundtrip => grpc_delta_metrics_are_summed, http_delta_metrics_are_summed;
+over_both_protocols! {
+    async delta_roundtrip => grpc_delta_metrics_are_summed, http_delta_metrics_are_summed;
 }
 
-async fn spans_roundtrip(transport: Transport) {
+async fn spans_roundtrip(protocol: Protocol) {
     let receiver = FakeReceiver::start().await;
-    let options = Options::new(transport);
+    let options = Options::new(protocol);
     let provider = options.tracer_provider_to(&receiver);
     let tracer = provider.tracer("test-support-tracer");
     tracer.in_span("GET /items", |cx| {
@@ -212,8 +213,8 @@ async fn spans_roundtrip(transport: Transport) {
     shut_down_tracers(provider).await;
 }
 
-over_both_transports! {
-    spans_roundtrip => grpc_spans_are_recorded, http_spans_are_recorded;
+over_both_protocols! {
+    async spans_roundtrip => grpc_spans_are_recorded, http_spans_are_recorded;
 }
 
 #[test]

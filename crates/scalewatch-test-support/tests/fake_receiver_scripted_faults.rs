@@ -10,22 +10,23 @@ use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::RetryPolicy;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
+use scalewatch_test_support::pipeline::Protocol;
 use scalewatch_test_support::sdk::{
-    flush_meters, flush_tracers, shut_down_meters, shut_down_tracers, Options, Transport,
+    flush_meters, flush_tracers, shut_down_meters, shut_down_tracers, Options,
 };
 use scalewatch_test_support::{
-    over_both_transports, FakeReceiver, Fault, OtlpListener as _, Signal,
+    over_both_protocols, FakeReceiver, Fault, OtlpListener as _, Signal,
 };
 
-/// A fresh receiver, and a meter provider exporting to it over `transport` with the
+/// A fresh receiver, and a meter provider exporting to it over `protocol` with the
 /// options `configure` sets, which has counted `n` requests.
 async fn recording(
-    transport: Transport,
+    protocol: Protocol,
     n: u64,
     configure: impl FnOnce(&mut Options),
 ) -> (FakeReceiver, SdkMeterProvider) {
     let receiver = FakeReceiver::start().await;
-    let mut options = Options::new(transport);
+    let mut options = Options::new(protocol);
     configure(&mut options);
     let provider = options.meter_provider_to(&receiver);
     provider
@@ -42,8 +43,8 @@ async fn flush(provider: &SdkMeterProvider) -> (Result<(), String>, Duration) {
     (result.map_err(|e| e.to_string()), start.elapsed())
 }
 
-async fn status_fault(transport: Transport) {
-    let (receiver, provider) = recording(transport, 4, |o| {
+async fn status_fault(protocol: Protocol) {
+    let (receiver, provider) = recording(protocol, 4, |o| {
         o.retry = RetryPolicy::recommended().with_max_retries(2)
     })
     .await;
@@ -79,12 +80,12 @@ async fn status_fault(transport: Transport) {
     shut_down_meters(provider).await;
 }
 
-over_both_transports! {
-    status_fault => grpc_status_fault_fails_flushes_and_drops_data, http_status_fault_fails_flushes_and_drops_data;
+over_both_protocols! {
+    async status_fault => grpc_status_fault_fails_flushes_and_drops_data, http_status_fault_fails_flushes_and_drops_data;
 }
 
-async fn retry_after_fault(transport: Transport) {
-    let (receiver, provider) = recording(transport, 1, |o| {
+async fn retry_after_fault(protocol: Protocol) {
+    let (receiver, provider) = recording(protocol, 1, |o| {
         o.retry = RetryPolicy::recommended().with_max_retries(1)
     })
     .await;
@@ -109,13 +110,13 @@ async fn retry_after_fault(transport: Transport) {
     shut_down_meters(provider).await;
 }
 
-over_both_transports! {
-    retry_after_fault => grpc_retry_after_is_honoured, http_retry_after_is_honoured;
+over_both_protocols! {
+    async retry_after_fault => grpc_retry_after_is_honoured, http_retry_after_is_honoured;
 }
 
-async fn black_hole(transport: Transport) {
+async fn black_hole(protocol: Protocol) {
     let (receiver, provider) =
-        recording(transport, 2, |o| o.timeout = Duration::from_millis(500)).await;
+        recording(protocol, 2, |o| o.timeout = Duration::from_millis(500)).await;
     receiver.set_fault(Fault::BlackHole);
     let (result, elapsed) = flush(&provider).await;
     assert!(result.is_err(), "a black-holed flush must fail");
@@ -134,12 +135,12 @@ async fn black_hole(transport: Transport) {
     shut_down_meters(provider).await;
 }
 
-over_both_transports! {
-    black_hole => grpc_black_hole_makes_flush_time_out, http_black_hole_makes_flush_time_out;
+over_both_protocols! {
+    async black_hole => grpc_black_hole_makes_flush_time_out, http_black_hole_makes_flush_time_out;
 }
 
-async fn delay(transport: Transport) {
-    let (receiver, provider) = recording(transport, 3, |_| {}).await;
+async fn delay(protocol: Protocol) {
+    let (receiver, provider) = recording(protocol, 3, |_| {}).await;
     receiver.set_fault(Fault::Delay(Duration::from_millis(400)));
     let (result, elapsed) = flush(&provider).await;
     result.expect("a delayed export still succeeds");
@@ -149,13 +150,13 @@ async fn delay(transport: Transport) {
     shut_down_meters(provider).await;
 }
 
-over_both_transports! {
-    delay => grpc_delay_slows_but_accepts, http_delay_slows_but_accepts;
+over_both_protocols! {
+    async delay => grpc_delay_slows_but_accepts, http_delay_slows_but_accepts;
 }
 
-async fn trace_status_fault(transport: Transport) {
+async fn trace_status_fault(protocol: Protocol) {
     let receiver = FakeReceiver::start().await;
-    let options = Options::new(transport);
+    let options = Options::new(protocol);
     let provider = options.tracer_provider_to(&receiver);
     receiver.set_fault(Fault::status(tonic::Code::InvalidArgument, 400));
     provider.tracer("faults").in_span("dropped", |_| {});
@@ -171,8 +172,8 @@ async fn trace_status_fault(transport: Transport) {
     shut_down_tracers(provider).await;
 }
 
-over_both_transports! {
-    trace_status_fault => grpc_trace_status_fault_drops_spans, http_trace_status_fault_drops_spans;
+over_both_protocols! {
+    async trace_status_fault => grpc_trace_status_fault_drops_spans, http_trace_status_fault_drops_spans;
 }
 
 #[test]

@@ -7,19 +7,20 @@ use std::time::{Duration, Instant};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
-use scalewatch_test_support::sdk::{blocking, flush_meters, flush_tracers, Options, Transport};
+use scalewatch_test_support::pipeline::Protocol;
+use scalewatch_test_support::sdk::{blocking, flush_meters, flush_tracers, Options};
 use scalewatch_test_support::{rotel_printed_metric, rotel_printed_span, OtlpListener as _, Rotel};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-async fn roundtrip(transport: Transport, tag: &str) {
+async fn roundtrip(protocol: Protocol, tag: &str) {
     let started = Instant::now();
     let rotel = tokio::task::spawn_blocking(Rotel::start)
         .await
         .expect("start task")
         .expect("rotel collector");
     eprintln!("rotel ready in {:?}", started.elapsed());
-    let options = Options::new(transport);
+    let options = Options::new(protocol);
 
     let metric = format!("rotel.{tag}.requests");
     let span = format!("rotel {tag} span");
@@ -68,12 +69,12 @@ async fn roundtrip(transport: Transport, tag: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotel_prints_grpc_metrics_and_spans() {
-    roundtrip(Transport::Grpc, "grpc").await;
+    roundtrip(Protocol::Grpc, "grpc").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotel_prints_http_metrics_and_spans() {
-    roundtrip(Transport::Http, "http").await;
+    roundtrip(Protocol::HttpProtobuf, "http").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,7 +87,7 @@ async fn rotel_forwards_to_the_fake_receiver_and_restarts_on_the_same_ports() {
     let mut rotel = blocking(move || Rotel::start_with(config))
         .await
         .expect("rotel collector");
-    let options = Options::new(Transport::Grpc);
+    let options = Options::new(Protocol::Grpc);
     let meters = options.meter_provider_to(&rotel);
     let counter = meters
         .meter("rotel-forward")
